@@ -1,0 +1,135 @@
+# agentfactory - top-level, non-recursive Makefile.
+#
+#   make deps     install every Debian package the project needs (idempotent)
+#   make all      build bin/agentfactory and the libraries (build/$(CONFIG)/)
+#   make test     deps + all + every unit and integration test
+#   make asan     the tests under AddressSanitizer + UBSan (build/asan/)
+#   make demo     the front end on the sample catalogue (see README)
+#   make install  PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Objects live under build/<config>/ so release and asan builds never mix.
+
+CONFIG  ?= release
+BUILD   := build/$(CONFIG)
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+VERSION := 0.1.0
+
+PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral -Werror
+BASE_CFLAGS := -std=gnu17 $(WARN) -MMD -MP -D_GNU_SOURCE \
+        -DAF_VERSION='"$(VERSION)"' -DAF_DATADIR='"$(PREFIX)/share/agentfactory"' \
+        -Iartifacts/include -Ipipeline/include $(PKG_CFLAGS)
+
+ifeq ($(CONFIG),asan)
+  OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+  OPT_LDFLAGS := -fsanitize=address,undefined
+else
+  OPT_CFLAGS := -O2 -g -D_FORTIFY_SOURCE=3 -fstack-protector-strong
+  OPT_LDFLAGS :=
+endif
+
+CFLAGS_ALL  = $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(OPT_LDFLAGS) $(LDFLAGS)
+
+ART_SRC  := $(sort $(wildcard artifacts/src/*.c))
+PIPE_SRC := $(sort $(wildcard pipeline/src/*.c))
+CLI_SRC  := $(sort $(wildcard pipeline/cli/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*/test_*.c))
+INTEG    := $(sort $(wildcard tests/integration/*.sh))
+
+ART_OBJ  := $(ART_SRC:%.c=$(BUILD)/obj/%.o)
+PIPE_OBJ := $(PIPE_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+LIBART  := $(BUILD)/lib/libaf_artifacts.a
+LIBPIPE := $(BUILD)/lib/libaf_pipeline.a
+AF_BIN  := $(BUILD)/bin/agentfactory
+
+DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
+        libgit2-dev libyaml-dev libssl-dev libpcre2-dev libjansson-dev \
+        libcmocka-dev openssl
+
+.PHONY: all deps test unit integration asan demo install clean check-deps
+.DEFAULT_GOAL := all
+
+all: $(AF_BIN)
+
+# Installs only what is missing; runs `apt-get update` at most once.
+deps:
+	@missing=""; for p in $(DEBIAN_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: run as root (or install:$$missing)" >&2; exit 2; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 2; \
+	else echo "deps: all Debian packages present"; fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBART): $(ART_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBPIPE): $(PIPE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(AF_BIN): $(CLI_OBJ) $(LIBPIPE) $(LIBART)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIBPIPE) $(LIBART) $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBPIPE) $(LIBART)
+	@mkdir -p $(dir $@) $(BUILD)/obj/tests/unit/$(dir $*)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/tests/unit/$*.d \
+	  $(LDFLAGS_ALL) -o $@ $< $(LIBPIPE) $(LIBART) $(PKG_LIBS) $(CMOCKA_LIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory run-tests
+
+unit-bins: $(UNIT_BIN)
+
+# Runs every unit binary and integration script, reports each, fails if any failed.
+run-tests: $(UNIT_BIN) $(AF_BIN)
+	@fail=0; total=0; \
+	for t in $(UNIT_BIN); do total=$$((total+1)); \
+	  if AF_SRCDIR=$(CURDIR) $$t > $$t.log 2>&1; then echo "PASS $$t"; \
+	  else echo "FAIL $$t"; sed 's/^/    /' $$t.log | tail -40; fail=$$((fail+1)); fi; \
+	done; \
+	for t in $(INTEG); do total=$$((total+1)); \
+	  log=$(BUILD)/tests/$$(basename $$t .sh).log; mkdir -p $(BUILD)/tests; \
+	  if AF=$(CURDIR)/$(AF_BIN) AF_SRCDIR=$(CURDIR) bash $$t > $$log 2>&1; then echo "PASS $$t"; \
+	  else echo "FAIL $$t"; sed 's/^/    /' $$log | tail -40; fail=$$((fail+1)); fi; \
+	done; \
+	echo "$$((total-fail))/$$total test programs passed"; [ $$fail -eq 0 ]
+
+asan: deps
+	@$(MAKE) --no-print-directory CONFIG=asan all unit-bins
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) --no-print-directory CONFIG=asan run-tests
+
+demo: deps all
+	@AF=$(CURDIR)/$(AF_BIN) AF_SRCDIR=$(CURDIR) bash ci/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies
+	install -m 0755 $(AF_BIN) $(DESTDIR)$(PREFIX)/bin/agentfactory
+	install -m 0644 policies/*.yaml $(DESTDIR)$(PREFIX)/share/agentfactory/policies/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,50 @@
+/*
+ * cli.h - shared pieces of the agentfactory command-line tool.
+ *
+ * Each command is `int cmd_<name>(int argc, char **argv)` where argv[0] is
+ * the command name; it parses its own options with getopt_long, prints its
+ * own --help, and returns the process exit code:
+ *   0  success (all verified, policy-clean)
+ *   1  findings: verification failures, policy denials, refused operations
+ *   2  usage error or internal error (bad flags, unreadable files, OOM)
+ */
+#ifndef AF_CLI_H
+#define AF_CLI_H
+
+#include <stdio.h>
+
+#define CLI_OK 0
+#define CLI_FINDINGS 1
+#define CLI_USAGE 2
+
+int cmd_keygen(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
+
+/**
+ * Print "agentfactory <cmd>: <message>" and a pointer to --help on stderr.
+ * @return CLI_USAGE
+ */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * Print "agentfactory <cmd>: <message>" on stderr (no --help pointer).
+ * @return code
+ */
+int cli_fail(int code, const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/** flag if non-NULL, else getenv(env) if set and non-empty, else NULL. */
+const char *cli_flag_or_env(const char *flag, const char *env);
+
+/**
+ * The policy directory to use: flag, else $AF_POLICIES, else the installed
+ * data directory, else the policies/ folder of the source tree the binary was
+ * built in. Never a folder of the repository being checked.
+ */
+const char *cli_default_policies(const char *flag);
+
+#endif

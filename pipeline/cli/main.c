@@ -1,0 +1,142 @@
+/*
+ * main.c - the agentfactory command dispatcher.
+ */
+#include "cli.h"
+
+#include "art/error.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef AF_VERSION
+#define AF_VERSION "0.0.0"
+#endif
+#ifndef AF_DATADIR
+#define AF_DATADIR "/usr/local/share/agentfactory"
+#endif
+
+typedef struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} command;
+
+static const command commands[] = {
+	{"keygen", cmd_keygen, "generate a signing key pair for a role"},
+	{"trust", cmd_trust, "add or revoke public keys in a keyring"},
+	{"sign", cmd_sign, "sign templates (writes FILE.sig beside each)"},
+	{"check", cmd_check, "verify signatures and policies of a template repository"},
+	{"resolve", cmd_resolve, "print a template with its inheritance resolved"},
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"usage: agentfactory [--version] [--help] COMMAND [ARGS]\n\n"
+		"Turns a git repository of signed agent templates into verified,\n"
+		"policy-checked agents.\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\nRun 'agentfactory COMMAND --help' for a command's options.\n"
+		"Exit codes: 0 success, 1 findings (verification or policy), 2 usage or internal error.\n"
+		"Environment: AF_KEYRING, AF_POLICIES stand for --keyring, --policies.\n");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "agentfactory %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun 'agentfactory %s --help' for usage.\n", cmd);
+	return CLI_USAGE;
+}
+
+int cli_fail(int code, const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "agentfactory %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+const char *cli_flag_or_env(const char *flag, const char *env)
+{
+	const char *v;
+
+	if (flag)
+		return flag;
+	v = getenv(env);
+	return (v && *v) ? v : NULL;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *cli_default_policies(const char *flag)
+{
+	static char from_exe[PATH_MAX + 16];
+	const char *v = cli_flag_or_env(flag, "AF_POLICIES");
+	char exe[PATH_MAX];
+	ssize_t n;
+	char *slash;
+	int i;
+
+	if (v)
+		return v;
+	if (is_dir(AF_DATADIR "/policies"))
+		return AF_DATADIR "/policies";
+	/* A development build lives in <src>/build/<config>/bin/. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (i = 0; i < 4 && (slash = strrchr(exe, '/')); i++)
+			*slash = '\0';
+		snprintf(from_exe, sizeof(from_exe), "%s/policies", exe);
+		if (is_dir(from_exe))
+			return from_exe;
+	}
+	return AF_DATADIR "/policies";
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("agentfactory %s\n", AF_VERSION);
+		return CLI_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "agentfactory: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return CLI_USAGE;
+}
