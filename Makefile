@@ -17,7 +17,7 @@ DESTDIR ?=
 CC      ?= cc
 VERSION := 0.1.0
 
-PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson
+PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson lmdb libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -26,7 +26,7 @@ WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral -Werror
 BASE_CFLAGS := -std=gnu17 $(WARN) -MMD -MP -D_GNU_SOURCE \
         -DAF_VERSION='"$(VERSION)"' -DAF_DATADIR='"$(PREFIX)/share/agentfactory"' \
-        -Iartifacts/include -Ipipeline/include $(PKG_CFLAGS)
+        -Iartifacts/include -Ipipeline/include -Icodegen/include $(PKG_CFLAGS)
 
 ifeq ($(CONFIG),asan)
   OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -42,22 +42,29 @@ LDFLAGS_ALL = $(OPT_LDFLAGS) $(LDFLAGS)
 
 ART_SRC  := $(sort $(wildcard artifacts/src/*.c))
 PIPE_SRC := $(sort $(wildcard pipeline/src/*.c))
+GEN_SRC  := $(sort $(wildcard codegen/src/*.c))
 CLI_SRC  := $(sort $(wildcard pipeline/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/*/test_*.c))
 INTEG    := $(sort $(wildcard tests/integration/*.sh))
 
 ART_OBJ  := $(ART_SRC:%.c=$(BUILD)/obj/%.o)
 PIPE_OBJ := $(PIPE_SRC:%.c=$(BUILD)/obj/%.o)
+GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIBART  := $(BUILD)/lib/libaf_artifacts.a
 LIBPIPE := $(BUILD)/lib/libaf_pipeline.a
+LIBGEN  := $(BUILD)/lib/libaf_codegen.a
+# Module fragments may add objects (e.g. generated, embedded data) to these.
+GEN_EXTRA_OBJ :=
+-include codegen/codegen.mk
 AF_BIN  := $(BUILD)/bin/agentfactory
 
 DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         libgit2-dev libyaml-dev libssl-dev libpcre2-dev libjansson-dev \
-        libcmocka-dev openssl
+        libcmocka-dev openssl liblmdb-dev lmdb-utils libzstd-dev zstd \
+        clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev
 
 .PHONY: all deps test unit integration asan demo install clean check-deps
 .DEFAULT_GOAL := all
@@ -87,14 +94,20 @@ $(LIBPIPE): $(PIPE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(AF_BIN): $(CLI_OBJ) $(LIBPIPE) $(LIBART)
+$(LIBGEN): $(GEN_OBJ) $(GEN_EXTRA_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIBPIPE) $(LIBART) $(PKG_LIBS)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBPIPE) $(LIBART)
+ALL_LIBS = $(LIBPIPE) $(LIBGEN) $(LIBART)
+
+$(AF_BIN): $(CLI_OBJ) $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(ALL_LIBS) $(PKG_LIBS) -lpthread
+
+$(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS)
 	@mkdir -p $(dir $@) $(BUILD)/obj/tests/unit/$(dir $*)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/tests/unit/$*.d \
-	  $(LDFLAGS_ALL) -o $@ $< $(LIBPIPE) $(LIBART) $(PKG_LIBS) $(CMOCKA_LIBS)
+	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread -ldl
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
