@@ -34,10 +34,8 @@ git -C "$WORK/repo" -c user.name=demo -c user.email=demo@example.invalid \
 step "agentfactory check --repo $WORK/repo --rev HEAD"
 "$AF" check --repo "$WORK/repo" --rev HEAD --keyring "$WORK/keyring.json"
 
-step "Resolved form of one template (inheritance applied)"
-first_concrete=$("$AF" check --repo "$WORK/repo" --rev HEAD --keyring "$WORK/keyring.json" --json |
-	sed -n 's/.*"name": *"\([a-z0-9-]*\)".*"abstract": *false.*/\1/p' | head -1)
-"$AF" resolve --repo "$WORK/repo" --rev HEAD "${first_concrete:-code-architect}" | head -c 1200
+step "Resolved form of security-expert (3-level inheritance applied, canonical JSON)"
+"$AF" resolve --repo "$WORK/repo" --rev HEAD --keyring "$WORK/keyring.json" security-expert | fold -w 100
 echo
 
 step "Tampering with one template after signing (a new commit)"

@@ -264,19 +264,14 @@ const char *pipe_node_get_str(const pipe_node *map, const char *key)
 	return (n && n->type == PIPE_NODE_STRING) ? n->v.s.ptr : NULL;
 }
 
-int pipe_node_map_set(pipe_node *map, const char *key, const pipe_mark *key_mark,
+/* Appends key/value without looking for an existing key: callers guarantee
+ * the key is new (a parse that already checked, a clone of a valid map). */
+static int map_append(pipe_node *map, const char *key, const pipe_mark *key_mark,
 		      pipe_node *value)
 {
-	pipe_map_entry *e = pipe_node_entry(map, key);
+	pipe_map_entry *e;
 	char *k;
 
-	if (e) {
-		pipe_node_free(e->value);
-		e->value = value;
-		if (key_mark)
-			e->key_mark = *key_mark;
-		return 0;
-	}
 	if (map->v.map.n == map->v.map.cap) {
 		size_t cap = map->v.map.cap ? map->v.map.cap * 2 : 8;
 		pipe_map_entry *p = realloc(map->v.map.entries, cap * sizeof(*p));
@@ -300,6 +295,21 @@ int pipe_node_map_set(pipe_node *map, const char *key, const pipe_mark *key_mark
 	else
 		memset(&e->key_mark, 0, sizeof(e->key_mark));
 	return 0;
+}
+
+int pipe_node_map_set(pipe_node *map, const char *key, const pipe_mark *key_mark,
+		      pipe_node *value)
+{
+	pipe_map_entry *e = pipe_node_entry(map, key);
+
+	if (e) {
+		pipe_node_free(e->value);
+		e->value = value;
+		if (key_mark)
+			e->key_mark = *key_mark;
+		return 0;
+	}
+	return map_append(map, key, key_mark, value);
 }
 
 bool pipe_node_map_remove(pipe_node *map, const char *key)
@@ -346,7 +356,7 @@ pipe_node *pipe_node_clone(const pipe_node *n)
 		for (i = 0; i < n->v.map.n; i++) {
 			const pipe_map_entry *e = &n->v.map.entries[i];
 			pipe_node *v = pipe_node_clone(e->value);
-			if (!v || pipe_node_map_set(c, e->key, &e->key_mark, v) < 0)
+			if (!v || map_append(c, e->key, &e->key_mark, v) < 0)
 				goto fail;
 		}
 		break;
@@ -640,11 +650,66 @@ fail:
 	return NULL;
 }
 
+/* Open-addressing set of entry indices, so duplicate-key detection stays
+ * linear: a 256 KiB file can hold a map with tens of thousands of keys. */
+typedef struct key_index {
+	size_t *slots; /* entry index + 1; 0 = empty */
+	size_t cap;    /* power of two */
+} key_index;
+
+static size_t key_hash(const char *k)
+{
+	size_t h = 1469598103934665603ull;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h;
+}
+
+/* Finds key; if absent and insert_idx is given, records it. Returns the
+ * existing entry index or (size_t)-1. Grows the table at half load. */
+static int key_index_lookup(key_index *ix, const pipe_node *map, const char *key,
+			    size_t insert_idx, size_t *found)
+{
+	size_t i, mask;
+
+	*found = (size_t)-1;
+	if (ix->cap < 2 * (map->v.map.n + 1)) {
+		size_t cap = ix->cap ? ix->cap * 2 : 64, j;
+		size_t *slots;
+
+		while (cap < 2 * (map->v.map.n + 1))
+			cap *= 2;
+		slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return art_error_set(AF_ENOMEM, "out of memory");
+		for (j = 0; j < map->v.map.n; j++) {
+			i = key_hash(map->v.map.entries[j].key) & (cap - 1);
+			while (slots[i])
+				i = (i + 1) & (cap - 1);
+			slots[i] = j + 1;
+		}
+		free(ix->slots);
+		ix->slots = slots;
+		ix->cap = cap;
+	}
+	mask = ix->cap - 1;
+	for (i = key_hash(key) & mask; ix->slots[i]; i = (i + 1) & mask) {
+		if (strcmp(map->v.map.entries[ix->slots[i] - 1].key, key) == 0) {
+			*found = ix->slots[i] - 1;
+			return 0;
+		}
+	}
+	ix->slots[i] = insert_idx + 1;
+	return 0;
+}
+
 static pipe_node *parse_mapping(parse_ctx *ctx, yaml_event_t *ev, const pipe_mark *m,
 				unsigned depth)
 {
 	pipe_node *map;
 	yaml_event_t kev, vev;
+	key_index ix = {NULL, 0};
 
 	if (check_anchor(ctx, ev->data.mapping_start.anchor, m) < 0)
 		return NULL;
@@ -668,6 +733,7 @@ static pipe_node *parse_mapping(parse_ctx *ctx, yaml_event_t *ev, const pipe_mar
 			goto fail;
 		if (kev.type == YAML_MAPPING_END_EVENT) {
 			yaml_event_delete(&kev);
+			free(ix.slots);
 			return map;
 		}
 		km = mark_of(ctx, kev.start_mark);
@@ -704,7 +770,15 @@ static pipe_node *parse_mapping(parse_ctx *ctx, yaml_event_t *ev, const pipe_mar
 			fail_at(ctx, &km, AF_ENOMEM, "yaml.syntax", NULL, "out of memory");
 			goto fail;
 		}
-		dup = pipe_node_entry(map, key);
+		{
+			size_t found;
+			if (key_index_lookup(&ix, map, key, map->v.map.n, &found) < 0) {
+				free(key);
+				fail_at(ctx, &km, AF_ENOMEM, "yaml.syntax", NULL, "out of memory");
+				goto fail;
+			}
+			dup = found == (size_t)-1 ? NULL : &map->v.map.entries[found];
+		}
 		if (dup) {
 			char hint[160];
 			snprintf(hint, sizeof(hint), "remove one of the two; the first is at line %u",
@@ -725,7 +799,7 @@ static pipe_node *parse_mapping(parse_ctx *ctx, yaml_event_t *ev, const pipe_mar
 			free(key);
 			goto fail;
 		}
-		if (pipe_node_map_set(map, key, &km, value) < 0) {
+		if (map_append(map, key, &km, value) < 0) {
 			free(key);
 			fail_at(ctx, &km, AF_ENOMEM, "yaml.syntax", NULL, "out of memory");
 			goto fail;
@@ -733,6 +807,7 @@ static pipe_node *parse_mapping(parse_ctx *ctx, yaml_event_t *ev, const pipe_mar
 		free(key);
 	}
 fail:
+	free(ix.slots);
 	pipe_node_free(map);
 	return NULL;
 }

@@ -11,6 +11,7 @@
 #include "art/error.h"
 #include "pipe/node.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,30 @@ static void test_node__node_count_cap(void **state)
 	free(buf);
 }
 
+static void test_node__many_keys_duplicate_found(void **state)
+{
+	/* 20,000 distinct keys then a repeat of an early one: found, with position. */
+	size_t n = 20000, i, pos = 0, cap = n * 16 + 64;
+	char *buf = malloc(cap);
+	pipe_node *root;
+	pipe_diags d = PIPE_DIAGS_INIT;
+
+	(void)state;
+	assert_non_null(buf);
+	for (i = 0; i < n; i++)
+		pos += (size_t)snprintf(buf + pos, cap - pos, "k%zu: 1\n", i);
+	assert_int_equal(pipe_yaml_parse(&root, buf, pos, "many.yaml", &d), 0);
+	assert_int_equal(root->v.map.n, n);
+	assert_non_null(pipe_node_get(root, "k19999"));
+	pipe_node_free(root);
+	pos += (size_t)snprintf(buf + pos, cap - pos, "k7: 2\n");
+	assert_int_equal(pipe_yaml_parse(&root, buf, pos, "many.yaml", &d), AF_ESYNTAX);
+	assert_string_equal(d.items[0].rule, "yaml.duplicate-key");
+	assert_int_equal(d.items[0].line, n + 1);
+	pipe_diags_free(&d);
+	free(buf);
+}
+
 static void test_node__clone_set_remove_json(void **state)
 {
 	pipe_node *n = parse_ok("b: 2\na: [x, 1.5, true, null]\nc: {d: e}\n");
@@ -280,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_node__depth_cap),
 		cmocka_unit_test(test_node__size_cap),
 		cmocka_unit_test(test_node__node_count_cap),
+		cmocka_unit_test(test_node__many_keys_duplicate_found),
 		cmocka_unit_test(test_node__clone_set_remove_json),
 		cmocka_unit_test(test_node__diags_print_and_json),
 	};
