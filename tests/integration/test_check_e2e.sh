@@ -122,7 +122,26 @@ cp "$KR" "$T/kr-rev.json"
 expect 1 "$AF" check --repo "$T/repo" --rev HEAD --keyring "$T/kr-rev.json"
 contains "revoked"
 
+echo "-- a tampered parent taints its children"
+base="$T/repo/templates/bases/base-engineer.yaml"
+[ -f "$base" ] || fail "sample catalogue lacks bases/base-engineer.yaml"
+child_rel=$(grep -l '^extends: *base-engineer' "$T"/repo/templates/*.yaml | head -1)
+child_rel=${child_rel#"$T/repo/"}
+[ -n "$child_rel" ] || fail "no template extends base-engineer"
+cp "$base" "$T/saved-base"
+printf '\n# unsigned edit\n' >> "$base"
+git -C "$T/repo" commit -qam tamper-base
+expect 1 "$AF" check --repo "$T/repo" --rev HEAD --keyring "$KR"
+contains "templates/bases/base-engineer.yaml"
+contains "extends.untrusted"
+grep -q "FAIL  $child_rel" "$T/out" || { cat "$T/out" >&2; fail "child $child_rel not marked failed"; }
+cp "$T/saved-base" "$base"; git -C "$T/repo" commit -qam restore-base
+expect 0 "$AF" check --repo "$T/repo" --rev HEAD --keyring "$KR"
+
 echo "-- a signed template that breaks policy is still refused"
+victim=$(grep -l '^instructions: *|' "$T"/repo/templates/*.yaml | head -1)
+[ -n "$victim" ] || fail "no template with a literal instructions block"
+rel=${victim#"$T/repo/"}
 cat >> "$victim" <<'YAML'
 # appended by the test
 YAML
