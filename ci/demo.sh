@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make demo: the front end end-to-end on the sample catalogue.
+# make demo: the pipeline end to end on the sample catalogue.
 #
 # Generates fresh development keys, copies templates/ into a new git
 # repository, signs every template, commits, and runs `agentfactory check` at
 # HEAD. Then it tampers with one template in a second commit and shows that
-# check names the file and exits 1. Everything lives in a temporary directory
-# whose path is printed at the end.
+# check names the file and exits 1; builds the clean revision into a signed
+# artifact store, rebuilds (all cache hits) and verifies the store.
+# Everything lives in a temporary directory whose path is printed at the end.
 set -euo pipefail
 
 AF=${AF:?AF must point at the agentfactory binary}
@@ -52,8 +53,23 @@ echo "check exited with $rc (1 = findings)"
 echo "HEAD~1 is still clean:"
 "$AF" check --repo "$WORK/repo" --rev HEAD~1 --keyring "$WORK/keyring.json" | tail -1
 
+step "Building every concrete agent: C -> WebAssembly -> native code, signed, in LMDB"
+"$AF" keygen --role builder --out "$WORK/keys" > /dev/null
+"$AF" trust add --keyring "$WORK/keyring.json" --role builder "$WORK/keys/builder.pub" > /dev/null
+"$AF" build --repo "$WORK/repo" --rev HEAD~1 --keyring "$WORK/keyring.json" \
+	--builder-key "$WORK/keys/builder.key" --store "$WORK/store"
+
+step "A second build of the same revision compiles nothing (cache hits)"
+"$AF" build --repo "$WORK/repo" --rev HEAD~1 --keyring "$WORK/keyring.json" \
+	--builder-key "$WORK/keys/builder.key" --store "$WORK/store" 2>/dev/null | tail -1
+
+step "agentfactory verify: every artifact's signature and part digests"
+"$AF" verify --store "$WORK/store" --keyring "$WORK/keyring.json" | tail -1
+"$AF" inspect --store "$WORK/store" backup-manager | head -20
+
 step "Done"
 echo "keys:     $WORK/keys"
 echo "keyring:  $WORK/keyring.json"
 echo "repo:     $WORK/repo"
+echo "store:    $WORK/store"
 echo "Remove with: rm -rf $WORK"

@@ -2,6 +2,7 @@
  * main.c - the agentfactory command dispatcher.
  */
 #include "cli.h"
+#include "cmd_store.h"
 
 #include "art/error.h"
 
@@ -31,6 +32,12 @@ static const command commands[] = {
 	{"sign", cmd_sign, "sign templates (writes FILE.sig beside each)"},
 	{"check", cmd_check, "verify signatures and policies of a template repository"},
 	{"resolve", cmd_resolve, "print a template with its inheritance resolved"},
+	{"build", cmd_build, "compile templates to signed, precompiled artifacts in a store"},
+	{"ls", cmd_ls, "list the artifacts in a store"},
+	{"inspect", cmd_inspect, "show an artifact: manifest, digests, sizes, signature, provenance"},
+	{"verify", cmd_verify, "re-check every artifact in a store: signatures and part digests"},
+	{"export", cmd_export, "write a signed bundle (OCI image layout) of a store's artifacts"},
+	{"import", cmd_import, "verify a bundle and add its artifacts to a store"},
 };
 
 static void usage(FILE *out)
@@ -46,7 +53,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"\nRun 'agentfactory COMMAND --help' for a command's options.\n"
 		"Exit codes: 0 success, 1 findings (verification or policy), 2 usage or internal error.\n"
-		"Environment: AF_KEYRING, AF_POLICIES stand for --keyring, --policies.\n");
+		"Environment: AF_KEYRING, AF_POLICIES, AF_STORE, AF_BUILDER_KEY stand for --keyring,\n"
+		"--policies, --store, --builder-key.\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -1,0 +1,470 @@
+/*
+ * build.c - front end -> plan (cache) -> parallel compile -> one store commit.
+ *
+ * Workers only compile: they share the read-only toolchain and each writes
+ * into its own work directory. Everything that touches the store happens on
+ * the calling thread, in one write transaction after every worker finished,
+ * so a failed or killed build never leaves part of itself in the store.
+ */
+#include "pipe/build.h"
+
+#include "art/error.h"
+#include "art/manifest.h"
+#include "art/store.h"
+#include "art/util.h"
+#include "gen/abi.h"
+#include "gen/cgen.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUILDER_ID "https://agentfactory.dev/builder/v1"
+
+typedef struct build_job {
+	pipe_build_item *item;
+	const pipe_frontend_entry *entry;
+	gen_result *result;
+} build_job;
+
+typedef struct build_ctx {
+	const pipe_build_opts *opts;
+	const gen_toolchain *tc;
+	const char *workdir;
+	build_job *jobs;
+	size_t n_jobs, next, done;
+	pthread_mutex_t lock;
+} build_ctx;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The template capabilities that the policy grants: what the module may import. */
+static int granted_caps(const char ***out, size_t *n_out, const pipe_node *resolved,
+			const pipe_policy *policy)
+{
+	const pipe_node *caps = pipe_node_get(resolved, "capabilities");
+	const char **list;
+	size_t i, n = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!caps || caps->type != PIPE_NODE_SEQ)
+		return 0;
+	list = calloc(caps->v.seq.n + 1, sizeof(*list));
+	if (!list)
+		return art_error_set(AF_ENOMEM, "out of memory");
+	for (i = 0; i < caps->v.seq.n; i++) {
+		const pipe_node *c = caps->v.seq.items[i];
+		if (c->type == PIPE_NODE_STRING && pipe_policy_grants_capability(policy, c->v.s.ptr))
+			list[n++] = c->v.s.ptr;
+	}
+	*out = list;
+	*n_out = n;
+	return 0;
+}
+
+static void progress(build_ctx *ctx, const build_job *job, const char *what)
+{
+	FILE *f = ctx->opts->progress;
+
+	if (!f)
+		return;
+	if (ctx->opts->progress_tty)
+		fprintf(f, "\r\033[K[%zu/%zu] %s %s@%s", ctx->done, ctx->n_jobs, what,
+			job->item->name, job->item->version);
+	else if (job->item->status == PIPE_BUILD_FAILED)
+		fprintf(f, "[%zu/%zu] FAILED %s@%s: %s\n", ctx->done, ctx->n_jobs,
+			job->item->name, job->item->version, job->item->error);
+	else
+		fprintf(f, "[%zu/%zu] %s %s@%s (C->wasm %.0f ms, wasm2c %.0f ms, cc %.0f ms)\n",
+			ctx->done, ctx->n_jobs, what, job->item->name, job->item->version,
+			job->item->times.wasm_ms, job->item->times.wasm2c_ms,
+			job->item->times.native_ms);
+	fflush(f);
+}
+
+static void build_one(build_ctx *ctx, build_job *job)
+{
+	const pipe_resolved *r = job->entry->resolved;
+	art_buf dir = ART_BUF_INIT;
+	const char **caps = NULL;
+	size_t n_caps = 0;
+	int rc;
+
+	if ((rc = art_buf_printf(&dir, "%s/%s", ctx->workdir, r->name)) < 0)
+		goto fail;
+	if (mkdir(dir.data, 0700) < 0 && errno != EEXIST) {
+		rc = art_error_set(AF_EIO, "%s: cannot create: %s", dir.data, strerror(errno));
+		goto fail;
+	}
+	rc = gen_build_agent(&job->result, ctx->tc, r->canonical, r->canonical_len, dir.data,
+			     &job->item->times);
+	if (rc < 0)
+		goto fail;
+	/* Second line of defence: the module's imports against what the policy
+	 * grants this template (codegen already held them to the template). */
+	if ((rc = granted_caps(&caps, &n_caps, r->root, ctx->opts->policy)) < 0)
+		goto fail;
+	if ((rc = gen_check_imports(job->result->module, caps, n_caps)) < 0)
+		goto fail;
+	job->item->status = PIPE_BUILD_BUILT;
+	job->item->wasm_size = job->result->wasm_len;
+	job->item->native_size = job->result->so_len;
+	job->item->source_size = job->result->c_len;
+	goto done;
+fail:
+	job->item->status = PIPE_BUILD_FAILED;
+	job->item->error = strdup(art_error_last());
+	gen_result_free(job->result);
+	job->result = NULL;
+done:
+	free(caps);
+	art_buf_free(&dir);
+}
+
+static void *worker(void *arg)
+{
+	build_ctx *ctx = arg;
+
+	for (;;) {
+		build_job *job;
+
+		pthread_mutex_lock(&ctx->lock);
+		if (ctx->next >= ctx->n_jobs) {
+			pthread_mutex_unlock(&ctx->lock);
+			return NULL;
+		}
+		job = &ctx->jobs[ctx->next++];
+		if (ctx->opts->progress_tty)
+			progress(ctx, job, "building");
+		pthread_mutex_unlock(&ctx->lock);
+
+		build_one(ctx, job);
+
+		pthread_mutex_lock(&ctx->lock);
+		ctx->done++;
+		progress(ctx, job, job->item->status == PIPE_BUILD_BUILT ? "built" : "failed");
+		pthread_mutex_unlock(&ctx->lock);
+	}
+}
+
+/* A cache hit needs the same resolved digest, toolchain and policy, and the
+ * same name@version (the digest covers both, but be explicit). */
+static bool cache_hit(const art_store *s, const pipe_resolved *r, const char *toolchain_id,
+		      const char *policy_digest, char manifest_digest[72])
+{
+	char *name = NULL, *version = NULL;
+	art_store_record *rec = NULL;
+	art_manifest *m = NULL;
+	bool hit = false;
+
+	if (art_store_cache_lookup(&name, &version, s, r->digest, toolchain_id) < 0)
+		return false;
+	if (strcmp(name, r->name) != 0 || strcmp(version, r->version) != 0)
+		goto done;
+	if (art_store_get_artifact(&rec, s, name, version) < 0)
+		goto done;
+	if (art_manifest_parse(&m, rec->manifest, rec->manifest_len) < 0)
+		goto done;
+	hit = strcmp(m->policy_digest, policy_digest) == 0 &&
+	      strcmp(m->resolved_template_digest, r->digest) == 0 &&
+	      strcmp(m->toolchain_id, toolchain_id) == 0;
+	if (hit)
+		memcpy(manifest_digest, rec->manifest_digest, sizeof(rec->manifest_digest));
+done:
+	art_manifest_free(m);
+	art_store_record_free(rec);
+	free(name);
+	free(version);
+	return hit;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *store,
+			 const gen_toolchain *tc, const pipe_build_opts *opts)
+{
+	art_store_txn *txn = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = art_store_txn_begin(&txn, store)) < 0)
+		return rc;
+	art_store_txn_set_auto_dict(txn, true);
+	for (i = 0; i < ctx->n_jobs; i++) {
+		build_job *job = &ctx->jobs[i];
+		const pipe_resolved *r = job->entry->resolved;
+		gen_agent *agent = NULL;
+		art_manifest_import *imps = NULL;
+		art_manifest_export *exps = NULL;
+		art_manifest_info info;
+		art_provenance_info prov;
+		art_build_parts parts;
+		art_manifest *m = NULL;
+		size_t k;
+
+		if ((rc = gen_agent_parse(&agent, r->canonical, r->canonical_len)) < 0)
+			goto fail;
+		imps = calloc(job->result->module->n_imports + 1, sizeof(*imps));
+		exps = calloc(job->result->module->n_exports + 1, sizeof(*exps));
+		if (!imps || !exps) {
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto fail_one;
+		}
+		for (k = 0; k < job->result->module->n_imports; k++) {
+			const art_wasm_import *im = &job->result->module->imports[k];
+			imps[k].module = im->module;
+			imps[k].name = im->name;
+			imps[k].kind = (char *)art_wasm_kind_name(im->kind);
+		}
+		for (k = 0; k < job->result->module->n_exports; k++) {
+			const art_wasm_export *ex = &job->result->module->exports[k];
+			exps[k].name = ex->name;
+			exps[k].kind = (char *)art_wasm_kind_name(ex->kind);
+		}
+		memset(&info, 0, sizeof(info));
+		info.name = r->name;
+		info.version = r->version;
+		info.resolved_template_digest = r->digest;
+		info.git_commit = rep->fe->source->commit;
+		info.policy_digest = pipe_policy_digest(opts->policy);
+		info.toolchain_id = gen_toolchain_id(tc);
+		info.native_compat_id = gen_toolchain_compat_id(tc);
+		info.target_triple = gen_toolchain_target(tc);
+		info.guest_abi_version = GEN_GUEST_ABI_VERSION;
+		info.imports = imps;
+		info.n_imports = job->result->module->n_imports;
+		info.exports = exps;
+		info.n_exports = job->result->module->n_exports;
+		info.capabilities = (const char *const *)agent->capabilities;
+		info.n_capabilities = agent->n_capabilities;
+		prov.repo = opts->repo;
+		prov.rev = opts->rev ? opts->rev : "HEAD";
+		prov.builder_id = BUILDER_ID;
+		parts.wasm = job->result->wasm;
+		parts.wasm_len = job->result->wasm_len;
+		parts.native = job->result->so;
+		parts.native_len = job->result->so_len;
+		parts.source = job->result->c_source;
+		parts.source_len = job->result->c_len;
+		rc = art_store_put_build(txn, &m, &info, &prov, &parts, opts->builder_key);
+		if (rc == 0) {
+			char *json = NULL;
+			size_t len = 0;
+			if (art_manifest_serialize(&json, &len, m) == 0)
+				art_manifest_digest(job->item->manifest_digest, json, len);
+			free(json);
+		}
+fail_one:
+		art_manifest_free(m);
+		free(imps);
+		free(exps);
+		gen_agent_free(agent);
+		if (rc < 0)
+			goto fail;
+	}
+	return art_store_txn_commit(txn);
+fail:
+	art_store_txn_abort(txn);
+	return rc;
+}
+
+static int cmp_items(const void *a, const void *b)
+{
+	return strcmp(((const pipe_build_item *)a)->name, ((const pipe_build_item *)b)->name);
+}
+
+int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
+{
+	pipe_build_report *rep;
+	pipe_frontend_opts fo;
+	build_ctx ctx;
+	gen_toolchain *tc = NULL;
+	art_store *store = NULL;
+	const art_key *trusted = NULL;
+	pthread_t *threads = NULL;
+	size_t i, n_threads = 0;
+	double t0 = now_ms(), t_compile;
+	char tmpl[4096];
+	int rc;
+
+	*out = NULL;
+	memset(&ctx, 0, sizeof(ctx));
+	rep = calloc(1, sizeof(*rep));
+	if (!rep)
+		return art_error_set(AF_ENOMEM, "out of memory");
+	/* The builder key must verify later: refuse early if the keyring won't. */
+	rc = art_keyring_lookup(&trusted, opts->keyring, art_key_id(opts->builder_key),
+				ART_ROLE_BUILDER, opts->now);
+	if (rc < 0) {
+		rc = art_error_set(rc, "builder key %s cannot sign artifacts: %s (add it with: "
+				   "agentfactory trust add --role builder --keyring FILE KEY.pub)",
+				   art_key_id(opts->builder_key), art_error_last());
+		goto fail;
+	}
+	memset(&fo, 0, sizeof(fo));
+	fo.repo = opts->repo;
+	fo.rev = opts->rev;
+	fo.subdir = opts->subdir;
+	fo.keyring = opts->keyring;
+	fo.policy = opts->policy;
+	fo.now = opts->now;
+	if ((rc = pipe_frontend_run(&rep->fe, &fo)) < 0)
+		goto fail;
+	if (!pipe_frontend_ok(rep->fe)) {
+		rep->frontend_failed = true;
+		goto out;
+	}
+	if (!rep->fe->source->commit) {
+		rc = art_error_set(AF_EINVAL, "%s is not a git repository: a build records the "
+				   "commit it was built from; commit the templates and build a revision",
+				   opts->repo);
+		goto fail;
+	}
+	if ((rc = gen_toolchain_discover(&tc)) < 0)
+		goto fail;
+	rep->toolchain_id = strdup(gen_toolchain_id(tc));
+	if ((rc = art_store_open(&store, opts->store_dir, ART_STORE_CREATE)) < 0)
+		goto fail;
+
+	rep->jobs = opts->jobs ? opts->jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (rep->jobs == 0)
+		rep->jobs = 1;
+
+	/* plan */
+	rep->items = calloc(rep->fe->n + 1, sizeof(*rep->items));
+	ctx.jobs = calloc(rep->fe->n + 1, sizeof(*ctx.jobs));
+	if (!rep->items || !ctx.jobs || !rep->toolchain_id) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < rep->fe->n; i++) {
+		const pipe_frontend_entry *e = &rep->fe->entries[i];
+		pipe_build_item *it;
+
+		if (!e->resolved || e->resolved->abstract)
+			continue;
+		it = &rep->items[rep->n++];
+		it->name = e->resolved->name;
+		it->version = e->resolved->version;
+		it->resolved_digest = e->resolved->digest;
+		if (cache_hit(store, e->resolved, gen_toolchain_id(tc), pipe_policy_digest(opts->policy),
+			      it->manifest_digest)) {
+			it->status = PIPE_BUILD_CACHED;
+			rep->n_cached++;
+			continue;
+		}
+		ctx.jobs[ctx.n_jobs].item = it;
+		ctx.jobs[ctx.n_jobs].entry = e;
+		ctx.n_jobs++;
+	}
+	if (opts->progress)
+		fprintf(opts->progress, "%zu agents: %zu unchanged (cache hits), %zu to build\n",
+			rep->n, rep->n_cached, ctx.n_jobs);
+
+	/* compile */
+	t_compile = now_ms();
+	if (ctx.n_jobs) {
+		const char *tmpdir = getenv("TMPDIR");
+		snprintf(tmpl, sizeof(tmpl), "%s/agentfactory-build.XXXXXX",
+			 tmpdir && *tmpdir ? tmpdir : "/tmp");
+		if (!mkdtemp(tmpl)) {
+			rc = art_error_set(AF_EIO, "%s: cannot create a work directory: %s", tmpl,
+					   strerror(errno));
+			goto fail;
+		}
+		ctx.workdir = tmpl;
+		ctx.opts = opts;
+		ctx.tc = tc;
+		pthread_mutex_init(&ctx.lock, NULL);
+		n_threads = rep->jobs < ctx.n_jobs ? rep->jobs : ctx.n_jobs;
+		threads = calloc(n_threads, sizeof(*threads));
+		if (!threads) {
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < n_threads; i++)
+			if (pthread_create(&threads[i], NULL, worker, &ctx) != 0)
+				break;
+		if (i == 0)
+			worker(&ctx); /* no thread could start: do it here */
+		n_threads = i;
+		for (i = 0; i < n_threads; i++)
+			pthread_join(threads[i], NULL);
+		pthread_mutex_destroy(&ctx.lock);
+		if (opts->progress && opts->progress_tty)
+			fputc('\n', opts->progress);
+	}
+	rep->compile_ms = now_ms() - t_compile;
+	for (i = 0; i < ctx.n_jobs; i++) {
+		if (ctx.jobs[i].item->status == PIPE_BUILD_BUILT)
+			rep->n_built++;
+		else
+			rep->n_failed++;
+	}
+
+	/* store: all or nothing */
+	if (ctx.n_jobs && rep->n_failed == 0) {
+		if (opts->progress)
+			fprintf(opts->progress, "storing %zu artifacts in %s (one transaction)\n",
+				rep->n_built, opts->store_dir);
+		if ((rc = store_results(rep, &ctx, store, tc, opts)) < 0)
+			goto fail;
+	}
+	goto out;
+fail:
+	pipe_build_report_free(rep);
+	rep = NULL;
+out:
+	for (i = 0; i < ctx.n_jobs; i++)
+		gen_result_free(ctx.jobs[i].result);
+	free(ctx.jobs);
+	free(threads);
+	if (ctx.workdir) {
+		if (opts->keep_workdir && rep)
+			rep->workdir = strdup(ctx.workdir);
+		else
+			nftw(ctx.workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	art_store_close(store);
+	gen_toolchain_free(tc);
+	if (!rep)
+		return rc;
+	if (rep->items && rep->n)
+		qsort(rep->items, rep->n, sizeof(*rep->items), cmp_items);
+	rep->total_ms = now_ms() - t0;
+	*out = rep;
+	return 0;
+}
+
+void pipe_build_report_free(pipe_build_report *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++)
+		free(r->items[i].error);
+	free(r->items);
+	pipe_frontend_free(r->fe);
+	free(r->workdir);
+	free(r->toolchain_id);
+	free(r);
+}
