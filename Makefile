@@ -20,13 +20,17 @@ VERSION := 0.1.0
 PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson lmdb libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The runtime links only artifacts/ + runtime/: no libgit2, libyaml, PCRE2.
+RT_PKGS    := libcrypto jansson lmdb libzstd libmicrohttpd
+RT_LIBS    := $(shell pkg-config --libs $(RT_PKGS) 2>/dev/null)
+PKG_CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral -Werror
 BASE_CFLAGS := -std=gnu17 $(WARN) -MMD -MP -D_GNU_SOURCE \
         -DAF_VERSION='"$(VERSION)"' -DAF_DATADIR='"$(PREFIX)/share/agentfactory"' \
-        -Iartifacts/include -Ipipeline/include -Icodegen/include $(PKG_CFLAGS)
+        -Iartifacts/include -Ipipeline/include -Icodegen/include -Iruntime/include $(PKG_CFLAGS)
 
 ifeq ($(CONFIG),asan)
   OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -43,6 +47,8 @@ LDFLAGS_ALL = $(OPT_LDFLAGS) $(LDFLAGS)
 ART_SRC  := $(sort $(wildcard artifacts/src/*.c))
 PIPE_SRC := $(sort $(wildcard pipeline/src/*.c))
 GEN_SRC  := $(sort $(wildcard codegen/src/*.c))
+RT_SRC   := $(sort $(wildcard runtime/src/*.c))
+RTCLI_SRC:= $(sort $(wildcard runtime/cli/*.c))
 CLI_SRC  := $(sort $(wildcard pipeline/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/*/test_*.c))
 INTEG    := $(sort $(wildcard tests/integration/*.sh))
@@ -50,12 +56,16 @@ INTEG    := $(sort $(wildcard tests/integration/*.sh))
 ART_OBJ  := $(ART_SRC:%.c=$(BUILD)/obj/%.o)
 PIPE_OBJ := $(PIPE_SRC:%.c=$(BUILD)/obj/%.o)
 GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
+RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/obj/%.o)
+RTCLI_OBJ:= $(RTCLI_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIBART  := $(BUILD)/lib/libaf_artifacts.a
 LIBPIPE := $(BUILD)/lib/libaf_pipeline.a
 LIBGEN  := $(BUILD)/lib/libaf_codegen.a
+LIBRT   := $(BUILD)/lib/libaf_runtime.a
+RT_BIN  := $(BUILD)/bin/agentfactory-runtime
 # Module fragments may add objects (e.g. generated, embedded data) to these.
 GEN_EXTRA_OBJ :=
 -include codegen/codegen.mk
@@ -64,12 +74,13 @@ AF_BIN  := $(BUILD)/bin/agentfactory
 DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         libgit2-dev libyaml-dev libssl-dev libpcre2-dev libjansson-dev \
         libcmocka-dev openssl liblmdb-dev lmdb-utils libzstd-dev zstd \
-        clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev
+        clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev \
+        libmicrohttpd-dev libcurl4-openssl-dev curl wrk
 
 .PHONY: all deps test unit integration asan demo install clean check-deps
 .DEFAULT_GOAL := all
 
-all: $(AF_BIN)
+all: $(AF_BIN) $(if $(RTCLI_SRC),$(RT_BIN))
 
 # Installs only what is missing; runs `apt-get update` at most once.
 deps:
@@ -98,16 +109,29 @@ $(LIBGEN): $(GEN_OBJ) $(GEN_EXTRA_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-ALL_LIBS = $(LIBPIPE) $(LIBGEN) $(LIBART)
+$(LIBRT): $(RT_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+ALL_LIBS = $(LIBPIPE) $(LIBGEN) $(LIBRT) $(LIBART)
 
 $(AF_BIN): $(CLI_OBJ) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(ALL_LIBS) $(PKG_LIBS) -lpthread
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) -lpthread -ldl
+
+# The runtime binary: artifacts/ + runtime/ only. The build fails if it
+# pulls in a libgit2, libyaml or PCRE2 symbol (DESIGN.md section 2).
+$(RT_BIN): $(RTCLI_OBJ) $(LIBRT) $(LIBART)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(RTCLI_OBJ) $(LIBRT) $(LIBART) $(RT_LIBS) -lpthread -ldl
+	@if nm -D --undefined-only $@ | grep -E ' (git_|yaml_|pcre2_)' >/dev/null || \
+	    nm $@ 2>/dev/null | grep -E ' [TtU] (git_|yaml_|pcre2_|gen_|pipe_)' >/dev/null; then \
+	  echo "error: $@ links pipeline code (libgit2/libyaml/PCRE2/codegen)" >&2; rm -f $@; exit 1; fi
 
 $(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS)
 	@mkdir -p $(dir $@) $(BUILD)/obj/tests/unit/$(dir $*)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/tests/unit/$*.d \
-	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread -ldl
+	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) $(CMOCKA_LIBS) -lpthread -ldl
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
@@ -116,7 +140,7 @@ test: deps
 unit-bins: $(UNIT_BIN)
 
 # Runs every unit binary and integration script, reports each, fails if any failed.
-run-tests: $(UNIT_BIN) $(AF_BIN)
+run-tests: $(UNIT_BIN) all
 	@fail=0; total=0; \
 	for t in $(UNIT_BIN); do total=$$((total+1)); \
 	  if AF_SRCDIR=$(CURDIR) $$t > $$t.log 2>&1; then echo "PASS $$t"; \
@@ -124,7 +148,7 @@ run-tests: $(UNIT_BIN) $(AF_BIN)
 	done; \
 	for t in $(INTEG); do total=$$((total+1)); \
 	  log=$(BUILD)/tests/$$(basename $$t .sh).log; mkdir -p $(BUILD)/tests; \
-	  if AF=$(CURDIR)/$(AF_BIN) AF_SRCDIR=$(CURDIR) bash $$t > $$log 2>&1; then echo "PASS $$t"; \
+	  if AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) bash $$t > $$log 2>&1; then echo "PASS $$t"; \
 	  else echo "FAIL $$t"; sed 's/^/    /' $$log | tail -40; fail=$$((fail+1)); fi; \
 	done; \
 	echo "$$((total-fail))/$$total test programs passed"; [ $$fail -eq 0 ]
@@ -135,11 +159,12 @@ asan: deps
 	  $(MAKE) --no-print-directory CONFIG=asan run-tests
 
 demo: deps all
-	@AF=$(CURDIR)/$(AF_BIN) AF_SRCDIR=$(CURDIR) bash ci/demo.sh
+	@AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) bash ci/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies
 	install -m 0755 $(AF_BIN) $(DESTDIR)$(PREFIX)/bin/agentfactory
+	if [ -f $(RT_BIN) ]; then install -m 0755 $(RT_BIN) $(DESTDIR)$(PREFIX)/bin/agentfactory-runtime; fi
 	install -m 0644 policies/*.yaml $(DESTDIR)$(PREFIX)/share/agentfactory/policies/
 
 clean:
