@@ -35,6 +35,8 @@ typedef struct histogram {
 
 static atomic_uint_fast64_t counters[RT_M_COUNTER_COUNT];
 static label_slot labeled[RT_M_LABELED_COUNT][LABEL_SLOTS];
+/* Slots claimed per metric; one is always left for "other". */
+static atomic_int labels_used[RT_M_LABELED_COUNT];
 static histogram histograms[RT_M_HISTOGRAM_COUNT];
 
 static const struct {
@@ -89,12 +91,19 @@ static label_slot *find_slot(rt_labeled c, const char *label, int create)
 
 		if (st == 0 && create) {
 			int expected = 0;
+			if (strcmp(label, "other") != 0 &&
+			    atomic_fetch_add(&labels_used[c], 1) >= LABEL_SLOTS - 1) {
+				atomic_fetch_sub(&labels_used[c], 1);
+				return NULL;
+			}
 			if (atomic_compare_exchange_strong(&s->state, &expected, 1)) {
 				strncpy(s->label, label, LABEL_MAX - 1);
 				s->label[LABEL_MAX - 1] = '\0';
 				atomic_store_explicit(&s->state, 2, memory_order_release);
 				return s;
 			}
+			if (strcmp(label, "other") != 0)
+				atomic_fetch_sub(&labels_used[c], 1);
 			st = atomic_load_explicit(&s->state, memory_order_acquire);
 		}
 		while (st == 1)
@@ -221,5 +230,6 @@ void rt_metrics_reset(void)
 {
 	memset(counters, 0, sizeof(counters));
 	memset(labeled, 0, sizeof(labeled));
+	memset(labels_used, 0, sizeof(labels_used));
 	memset(histograms, 0, sizeof(histograms));
 }
