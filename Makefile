@@ -4,7 +4,8 @@
 #   make all      build bin/agentfactory and the libraries (build/$(CONFIG)/)
 #   make test     deps + all + every unit and integration test
 #   make asan     the tests under AddressSanitizer + UBSan (build/asan/)
-#   make demo     the front end on the sample catalogue (see README)
+#   make demo     the pipeline on the sample catalogue (see README)
+#   make bench    benchmarks, printed as tables
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -77,7 +78,7 @@ DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev \
         libmicrohttpd-dev libcurl4-openssl-dev curl wrk
 
-.PHONY: all deps test unit integration asan demo install clean check-deps
+.PHONY: all deps test unit integration asan demo bench install clean check-deps
 .DEFAULT_GOAL := all
 
 all: $(AF_BIN) $(if $(RTCLI_SRC),$(RT_BIN))
@@ -160,6 +161,11 @@ asan: deps
 
 demo: deps all
 	@AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) bash ci/demo.sh
+
+# Benchmarks print figures (Markdown tables); they never fail on a timing.
+bench: deps all
+	@for b in $(sort $(wildcard bench/*.sh)); do echo "## $$b"; \
+	  AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) BUILD=$(BUILD) bash $$b || exit 1; echo; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies

@@ -207,7 +207,9 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 
 	if ((rc = art_store_txn_begin(&txn, store)) < 0)
 		return rc;
-	art_store_txn_set_auto_dict(txn, true);
+	/* A zstd dictionary trained on the catalogue compresses many small,
+	 * similar artifacts far better; AF_ZSTD_DICT=0 turns it off (to measure). */
+	art_store_txn_set_auto_dict(txn, !(getenv("AF_ZSTD_DICT") && strcmp(getenv("AF_ZSTD_DICT"), "0") == 0));
 	for (i = 0; i < ctx->n_jobs; i++) {
 		build_job *job = &ctx->jobs[i];
 		const pipe_resolved *r = job->entry->resolved;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Build benchmarks: per-agent stage times, full build of the sample
+# catalogue with -j1 and -j2, incremental rebuild after editing one leaf
+# template, and artifact sizes raw / zstd / zstd + dictionary.
+# Usage: AF=build/release/bin/agentfactory bash bench/build.sh
+# Prints a Markdown table. Figures, not assertions.
+set -euo pipefail
+AF=${AF:?AF must point at the agentfactory binary}
+SRC=${AF_SRCDIR:-$(pwd)}
+T=$(mktemp -d /tmp/af-bench-build.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+export AF_POLICIES="$SRC/policies" TMPDIR="$T"
+export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.invalid GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.invalid
+
+"$AF" keygen --role template-signer --out "$T/keys" > /dev/null 2>&1
+"$AF" keygen --role builder --out "$T/keys" > /dev/null 2>&1
+"$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null 2>&1
+"$AF" trust add --keyring "$T/kr.json" --role builder "$T/keys/builder.pub" > /dev/null 2>&1
+git init -q "$T/repo" && cp -r "$SRC/templates" "$T/repo/"
+"$AF" sign --key "$T/keys/template-signer.key" $(find "$T/repo/templates" -name '*.yaml') > /dev/null
+git -C "$T/repo" add -A && git -C "$T/repo" commit -qm v1
+B=(--repo "$T/repo" --rev HEAD --keyring "$T/kr.json" --builder-key "$T/keys/builder.key" --json)
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+avg() { grep -o "\"$1\": *[0-9.]*" "$2" | awk -F: '{s+=$2; n++} END {printf "%.0f", s/n}'; }
+stat_of() { "$AF" ls --store "$1" --json | grep -o "\"$2\": *[0-9]*" | head -1 | grep -o '[0-9]*$'; }
+
+t=$(date +%s%N); "$AF" build "${B[@]}" --store "$T/s1" -j 1 > "$T/j1.json" 2>/dev/null; j1=$(ms "$t")
+t=$(date +%s%N); "$AF" build "${B[@]}" --store "$T/s2" -j 2 > "$T/j2.json" 2>/dev/null; j2=$(ms "$t")
+n=$(grep -o '"built": *[0-9]*' "$T/j1.json" | grep -o '[0-9]*$')
+t=$(date +%s%N); "$AF" build "${B[@]}" --store "$T/s2" > /dev/null 2>&1; noop=$(ms "$t")
+sed -i 's/^description: \(.*\)/description: \1 (edited)/' "$T/repo/templates/tester.yaml"
+"$AF" sign --key "$T/keys/template-signer.key" "$T/repo/templates/tester.yaml" > /dev/null
+git -C "$T/repo" commit -qam leaf
+t=$(date +%s%N); "$AF" build "${B[@]}" --store "$T/s2" > "$T/inc.json" 2>/dev/null; inc=$(ms "$t")
+inc_built=$(grep -o '"built": *[0-9]*' "$T/inc.json" | grep -o '[0-9]*$')
+AF_ZSTD_DICT=0 "$AF" build "${B[@]}" --store "$T/s3" -j 2 > /dev/null 2>&1
+
+raw=$(stat_of "$T/s1" raw_bytes); dict=$(stat_of "$T/s1" stored_bytes); nodict=$(stat_of "$T/s3" stored_bytes)
+echo "| measure | value |"
+echo "|---|---|"
+echo "| agents in the sample catalogue | $n |"
+echo "| per agent, C -> wasm (clang-19, 3 units + link), mean | $(avg wasm "$T/j1.json") ms |"
+echo "| per agent, wasm2c, mean | $(avg wasm2c "$T/j1.json") ms |"
+echo "| per agent, cc -O2 -shared, mean | $(avg native "$T/j1.json") ms |"
+echo "| full build -j1 | $j1 ms |"
+echo "| full build -j2 | $j2 ms |"
+echo "| rebuild, nothing changed | $noop ms |"
+echo "| rebuild after editing one leaf ($inc_built agent rebuilt) | $inc ms |"
+echo "| blobs raw | $raw B |"
+echo "| blobs zstd -19 | $nodict B ($(( nodict * 100 / raw ))%) |"
+echo "| blobs zstd -19 + trained dictionary | $dict B ($(( dict * 100 / raw ))%) |"
