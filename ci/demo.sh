@@ -65,7 +65,7 @@ step "A second build of the same revision compiles nothing (cache hits)"
 
 step "agentfactory verify: every artifact's signature and part digests"
 "$AF" verify --store "$WORK/store" --keyring "$WORK/keyring.json" | tail -1
-"$AF" inspect --store "$WORK/store" backup-manager | head -20
+"$AF" inspect --store "$WORK/store" --keyring "$WORK/keyring.json" backup-manager | head -20
 
 step "Done"
 echo "keys:     $WORK/keys"

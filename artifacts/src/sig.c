@@ -21,7 +21,7 @@
 #define TYPE_PREFIX "application/vnd.agentfactory."
 #define TYPE_SUFFIX "+json"
 #define PREDICATE_PREFIX "https://agentfactory.dev/"
-#define RESIGN_HINT "agentfactory sign --key KEY FILE"
+#define RESIGN_HINT "agentfactory sign --key KEY FILE (a template) or agentfactory build (an artifact)"
 
 typedef struct envelope_sig {
 	char keyid[ART_SHA256_HEX_LEN + 1];
