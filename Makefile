@@ -76,7 +76,7 @@ DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         libgit2-dev libyaml-dev libssl-dev libpcre2-dev libjansson-dev \
         libcmocka-dev openssl liblmdb-dev lmdb-utils libzstd-dev zstd \
         clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev \
-        libmicrohttpd-dev libcurl4-openssl-dev curl wrk
+        libmicrohttpd-dev libcurl4-openssl-dev curl wrk jq python3
 
 .PHONY: all deps test unit integration asan demo bench install clean check-deps
 .DEFAULT_GOAL := all

@@ -5,7 +5,10 @@
 # repository, signs every template, commits, and runs `agentfactory check` at
 # HEAD. Then it tampers with one template in a second commit and shows that
 # check names the file and exits 1; builds the clean revision into a signed
-# artifact store, rebuilds (all cache hits) and verifies the store.
+# artifact store, rebuilds (all cache hits) and verifies the store. Finally it
+# serves the store with agentfactory-runtime on a free loopback port, invokes
+# a steps agent and an LLM agent (scripted provider) over HTTP, shows two
+# stable errors and the metrics, and stops the server cleanly.
 # Everything lives in a temporary directory whose path is printed at the end.
 set -euo pipefail
 
@@ -67,9 +70,69 @@ step "agentfactory verify: every artifact's signature and part digests"
 "$AF" verify --store "$WORK/store" --keyring "$WORK/keyring.json" | tail -1
 "$AF" inspect --store "$WORK/store" --keyring "$WORK/keyring.json" backup-manager | head -20
 
+if [ -n "${AF_RUNTIME:-}" ] && [ -x "$AF_RUNTIME" ]; then
+	step "Serving the store over HTTP: agentfactory-runtime on a free loopback port"
+	# backup-manager copies a release record from its key-value store (LMDB in
+	# DATA/kv, keys "<agent>\0<key>"): seed the record it will back up.
+	mkdir -p "$WORK/data/kv"
+	printf 'backup-manager\\00releases/2026.11\n{"version":"1.4.0","artifacts":21}\n' >"$WORK/seed.txt"
+	mdb_load -T -f "$WORK/seed.txt" "$WORK/data/kv"
+	# No model provider is reachable here: the scripted provider replays a
+	# recorded answer (named as such in the runtime's log).
+	cat >"$WORK/llm-script.json" <<'EOF'
+{"responses": [{"role": "assistant", "content": "{\"summary\": \"The retry loop has no upper bound: cap it and add jittered backoff.\", \"findings\": [\"fetch() retries forever on 503\", \"no test covers the give-up path\"], \"verdict\": \"changes requested\"}"}]}
+EOF
+	"$AF_RUNTIME" --store "$WORK/store" --keyring "$WORK/keyring.json" --data "$WORK/data" \
+		--llm-script "$WORK/llm-script.json" --listen 127.0.0.1:0 \
+		--port-file "$WORK/runtime.port" --log "$WORK/runtime.log" &
+	rt_pid=$!
+	trap 'kill "$rt_pid" 2>/dev/null || true' EXIT
+	for _ in $(seq 1 100); do
+		[ -s "$WORK/runtime.port" ] && break
+		kill -0 "$rt_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -s "$WORK/runtime.port" ] || { echo "demo: the runtime did not start" >&2; tail "$WORK/runtime.log" >&2; exit 1; }
+	url="http://$(cat "$WORK/runtime.port")"
+	grep -h '"event":"\(no_auth\|listening\)"' "$WORK/runtime.log"
+	echo
+	echo "GET $url/v1/agents"
+	curl -sf "$url/v1/agents" >"$WORK/agents.json"
+	{ cat "$WORK/agents.json"; echo; } | sed 's/},{/}\n{/g' |
+		sed -n 's/.*"name":"\([^"]*\)","version":"\([^"]*\)".*"status":"\([a-z]*\)".*/  \3  \1@\2/p'
+	sed -n 's/.*\("count":[0-9]*,"ok":[0-9]*,"refused":[0-9]*\).*/  {\1}/p' "$WORK/agents.json"
+	invoke() {
+		echo
+		echo "POST $url/v1/agents/$1/invoke  $2"
+		curl -s -H 'Content-Type: application/json' -d "$2" -w '\n(HTTP %{http_code}, %{time_total} s)\n' \
+			"$url/v1/agents/$1/invoke" | fold -w 120
+	}
+	invoke backup-manager '{"inputs":{"release":"2026.11"}}'
+	invoke senior-reviewer '{"inputs":{"change":"add a retry loop to fetch()","focus":"error handling"}}'
+	invoke no-such-agent '{"inputs":{}}'
+	invoke backup-manager '{"inputs":'
+	echo
+	echo "GET $url/metrics (excerpt)"
+	curl -sf "$url/metrics" | grep -E '^agentfactory_(invocations_total|module_cache_(hits|misses)_total|errors_total|invoke_seconds_(count|sum))[ {]'
+	step "Stopping the runtime (SIGTERM: drain, then exit 0)"
+	kill -TERM "$rt_pid"
+	rc=0
+	wait "$rt_pid" || rc=$?
+	trap - EXIT
+	echo "agentfactory-runtime exited with $rc"
+	[ "$rc" -eq 0 ] || { echo "demo: the runtime did not stop cleanly" >&2; exit 1; }
+else
+	echo
+	echo "(AF_RUNTIME not set: the HTTP part of the demo is skipped)"
+fi
+
 step "Done"
 echo "keys:     $WORK/keys"
 echo "keyring:  $WORK/keyring.json"
 echo "repo:     $WORK/repo"
 echo "store:    $WORK/store"
+if [ -e "$WORK/runtime.log" ]; then
+	echo "data:     $WORK/data   (the agents' key-value store)"
+	echo "logs:     $WORK/runtime.log   (JSON lines: access log, loads, guest logs)"
+fi
 echo "Remove with: rm -rf $WORK"

@@ -18,11 +18,16 @@
  *  - Nothing is trusted without a signature: art_store_load_verified and
  *    art_store_verify_all verify the builder envelope before parsing the
  *    manifest, and every part before returning it.
+ *  - A name@version that a release pins (releases database, key
+ *    "pin/name@version", written by release.c) is never replaced by another
+ *    manifest; audit entries queued in a batch are appended in its
+ *    transaction (audit.c), so they exist exactly when the batch does.
  */
 #include "art/store.h"
 
 #include "art/error.h"
 #include "art/util.h"
+#include "store_internal.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -92,8 +97,15 @@ typedef struct pending_artifact {
 	size_t envelope_len;
 } pending_artifact;
 
+typedef struct pending_audit {
+	char *action, *actor, *subject, *outcome, *details;
+	time_t time;
+} pending_audit;
+
 struct art_store_txn {
 	art_store *s;
+	pending_audit *audits;
+	size_t n_audits;
 	pending_blob *blobs;
 	size_t n_blobs, cap_blobs;
 	pending_artifact *arts;
@@ -1373,8 +1385,44 @@ void art_store_txn_abort(art_store_txn *t)
 		free(t->arts[i].envelope);
 	}
 	free(t->arts);
+	for (i = 0; i < t->n_audits; i++) {
+		free(t->audits[i].action);
+		free(t->audits[i].actor);
+		free(t->audits[i].subject);
+		free(t->audits[i].outcome);
+		free(t->audits[i].details);
+	}
+	free(t->audits);
 	free(t->dict);
 	free(t);
+}
+
+static char *dup_or(const char *s, const char *dflt)
+{
+	return strdup(s ? s : dflt);
+}
+
+int art_store_txn_audit(art_store_txn *t, const art_audit_event *ev, time_t now)
+{
+	pending_audit *grown, *pa;
+	int rc;
+
+	if ((rc = art_audit__event_check(ev)) < 0)
+		return rc;
+	if (!(grown = realloc(t->audits, (t->n_audits + 1) * sizeof(*grown))))
+		return art_error_set(AF_ENOMEM, "out of memory queuing an audit entry");
+	t->audits = grown;
+	pa = &t->audits[t->n_audits];
+	pa->action = dup_or(ev->action, "");
+	pa->actor = dup_or(ev->actor, "unsigned");
+	pa->subject = dup_or(ev->subject, "");
+	pa->outcome = dup_or(ev->outcome, ART_AUDIT_OK);
+	pa->details = dup_or(ev->details_json, "{}");
+	pa->time = now;
+	t->n_audits++;
+	if (!pa->action || !pa->actor || !pa->subject || !pa->outcome || !pa->details)
+		return art_error_set(AF_ENOMEM, "out of memory queuing an audit entry");
+	return 0;
 }
 
 static pending_blob *batch_find_blob(art_store_txn *t, const char *hex)
@@ -1856,6 +1904,42 @@ static int put_val(art_store *s, MDB_txn *w, int db, MDB_val *k, MDB_val *v, uns
 	return mrc ? lmdb_error(s, mrc, what) : 0;
 }
 
+/*
+ * A released name@version is immutable: refuse a different manifest under a
+ * ref that a release pins (the pin's value is {"manifest_digest", "release"},
+ * see release.c). The same manifest again (an identical rebuild) is fine.
+ */
+static int check_pin(art_store *s, MDB_txn *w, const pending_artifact *a)
+{
+	char key[REF_MAX + 8], digest[ART_DIGEST_STR_LEN + 1];
+	json_t *pin;
+	const char *pinned;
+	MDB_val k, v;
+	int mrc, rc = 0;
+
+	snprintf(key, sizeof(key), "pin/%s", a->ref);
+	k = sval(key);
+	mrc = mdb_get(w, s->dbi[DB_RELEASES], &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return lmdb_error(s, mrc, "cannot read the release pins");
+	art_manifest_digest(digest, a->manifest_json, a->manifest_len);
+	pin = json_loadb(v.mv_data, v.mv_size, JSON_REJECT_DUPLICATES, NULL);
+	pinned = json_string_value(json_object_get(pin, "manifest_digest"));
+	if (!pinned)
+		rc = art_error_set(AF_ECORRUPT, "store %s: the release pin of %s is damaged", s->path,
+				   a->ref);
+	else if (strcmp(pinned, digest) != 0)
+		rc = art_error_set(AF_EEXISTS, "%s is pinned by release %lld with manifest %.23s...; "
+				   "this build made %.23s...: artifacts are immutable once released, "
+				   "bump the template's version", a->ref,
+				   (long long)json_integer_value(json_object_get(pin, "release")),
+				   pinned, digest);
+	json_decref(pin);
+	return rc;
+}
+
 static int apply_artifact(art_store *s, MDB_txn *w, const pending_artifact *a)
 {
 	const art_manifest *m = a->manifest;
@@ -1884,6 +1968,8 @@ static int apply_artifact(art_store *s, MDB_txn *w, const pending_artifact *a)
 					     (unsigned long long)h.raw_size,
 					     (unsigned long long)p->size);
 	}
+	if ((rc = check_pin(s, w, a)) < 0)
+		return rc;
 	rlen = RECORD_HEADER + a->manifest_len + a->envelope_len;
 	if (!(record = malloc(rlen)))
 		return art_error_set(AF_ENOMEM, "out of memory writing %s", a->ref);
@@ -1980,6 +2066,13 @@ static int apply_batch(art_store_txn *t, const uint8_t *dict, size_t dict_len, u
 	for (i = 0; i < t->n_arts; i++)
 		if ((rc = apply_artifact(s, w, &t->arts[i])) < 0)
 			goto fail;
+	for (i = 0; i < t->n_audits; i++) {
+		const pending_audit *pa = &t->audits[i];
+		art_audit_event ev = {pa->action, pa->actor, pa->subject, pa->outcome, pa->details};
+
+		if ((rc = art_audit__append(s, w, &ev, pa->time, NULL)) < 0)
+			goto fail;
+	}
 	snprintf(stats, sizeof(stats), "{\"blobs\":%llu,\"raw_bytes\":%llu,\"stored_bytes\":%llu}",
 		 (unsigned long long)c.blobs, (unsigned long long)c.raw_bytes,
 		 (unsigned long long)c.stored_bytes);
@@ -2033,4 +2126,74 @@ cleanup:
 	free(dict);
 	art_store_txn_abort(t);
 	return rc;
+}
+
+/* ---- shared with release.c and audit.c (store_internal.h) ---------------- */
+
+MDB_dbi art_store__dbi(const art_store *s, art_store__db db)
+{
+	switch (db) {
+	case ART_STORE__DB_ARTIFACTS: return s->dbi[DB_ARTIFACTS];
+	case ART_STORE__DB_RELEASES: return s->dbi[DB_RELEASES];
+	case ART_STORE__DB_CHANNELS: return s->dbi[DB_CHANNELS];
+	default: return s->dbi[DB_AUDIT];
+	}
+}
+
+int art_store__lmdb_error(const art_store *s, int mrc, const char *what)
+{
+	return lmdb_error(s, mrc, what);
+}
+
+int art_store__read_begin(const art_store *s, MDB_txn **txn)
+{
+	return rd_begin(s, txn);
+}
+
+void art_store__read_end(const art_store *s, MDB_txn *txn)
+{
+	txn_close(s, txn);
+}
+
+int art_store__write(art_store *s, art_store__write_fn fn, void *ctx)
+{
+	MDB_txn *w = NULL;
+	int attempt, mrc, rc = 0;
+
+	if (s->flags & ART_STORE_RDONLY)
+		return art_error_set(AF_EDENIED, "store %s was opened read-only", s->path);
+	for (attempt = 0; attempt < 8; attempt++) {
+		last_mdb_rc = 0;
+		if ((rc = txn_open(s, &w, 0)) < 0)
+			return rc;
+		rc = fn(s, w, ctx);
+		if (rc < 0) {
+			txn_close(s, w);
+		} else {
+			mrc = mdb_txn_commit(w);
+			unlock_shared(s);
+			rc = mrc ? lmdb_error(s, mrc, "cannot commit") : 0;
+		}
+		w = NULL;
+		if (rc != AF_ETOOBIG || last_mdb_rc != MDB_MAP_FULL)
+			break;
+		/* MDB_MAP_FULL: nothing was written; grow the map and run the body again. */
+		if ((rc = grow_map(s)) < 0)
+			break;
+		rc = AF_ETOOBIG;
+	}
+	return rc;
+}
+
+int art_store__record_digest(const art_store *s, MDB_txn *txn, const char *ref,
+			     char out[ART_DIGEST_STR_LEN + 1])
+{
+	record_view view;
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = get_record(s, txn, ref, &view)) < 0)
+		return rc;
+	art_manifest_digest(out, view.manifest, view.manifest_len);
+	return 0;
 }

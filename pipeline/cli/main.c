@@ -2,6 +2,7 @@
  * main.c - the agentfactory command dispatcher.
  */
 #include "cli.h"
+#include "cmd_release.h"
 #include "cmd_store.h"
 
 #include "art/error.h"
@@ -33,11 +34,18 @@ static const command commands[] = {
 	{"check", cmd_check, "verify signatures and policies of a template repository"},
 	{"resolve", cmd_resolve, "print a template with its inheritance resolved"},
 	{"build", cmd_build, "compile templates to signed, precompiled artifacts in a store"},
+	{"run", cmd_run, "run one invocation of a stored agent through the runtime's loader"},
 	{"ls", cmd_ls, "list the artifacts in a store"},
 	{"inspect", cmd_inspect, "show an artifact: manifest, digests, sizes, signature, provenance"},
 	{"verify", cmd_verify, "re-check every artifact in a store: signatures and part digests"},
 	{"export", cmd_export, "write a signed bundle (OCI image layout) of a store's artifacts"},
 	{"import", cmd_import, "verify a bundle and add its artifacts to a store"},
+	{"release", cmd_release, "create a signed, expiring release of exact artifact digests"},
+	{"promote", cmd_promote, "point a channel (blue, green, ...) at a newer release"},
+	{"rollback", cmd_rollback, "point a channel back at an older release (signed, audited)"},
+	{"channel", cmd_channel, "set a channel's signature threshold; show its history"},
+	{"status", cmd_status, "show channels and releases: who signed, expiry, validity"},
+	{"audit", cmd_audit, "show, verify or checkpoint the store's hash-chained audit log"},
 };
 
 static void usage(FILE *out)

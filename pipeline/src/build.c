@@ -8,6 +8,7 @@
  */
 #include "pipe/build.h"
 
+#include "art/audit.h"
 #include "art/error.h"
 #include "art/manifest.h"
 #include "art/store.h"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +200,69 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path);
 }
 
+/*
+ * The audit entry of a build (art/audit.h): who built (the builder key),
+ * which commit, what was built or why nothing was. Caller frees the details.
+ */
+static int build_audit_event(art_audit_event *ev, char **details, char *subject, size_t size,
+			     const pipe_build_opts *opts, const pipe_build_report *rep,
+			     const char *outcome, const char *reason)
+{
+	json_t *d = json_object(), *built = json_array();
+	const char *commit = rep && rep->fe && rep->fe->source ? rep->fe->source->commit : NULL;
+	size_t i;
+
+	snprintf(subject, size, "commit/%s", commit ? commit : "unknown");
+	json_object_set_new(d, "repo", json_string(opts->repo ? opts->repo : ""));
+	json_object_set_new(d, "rev", json_string(opts->rev ? opts->rev : "HEAD"));
+	for (i = 0; rep && i < rep->n; i++) {
+		char ref[300];
+
+		if (rep->items[i].status != PIPE_BUILD_BUILT)
+			continue;
+		snprintf(ref, sizeof(ref), "%s@%s", rep->items[i].name, rep->items[i].version);
+		json_array_append_new(built, json_string(ref));
+	}
+	json_object_set_new(d, "built", built);
+	json_object_set_new(d, "cached", json_integer(rep ? (json_int_t)rep->n_cached : 0));
+	if (reason)
+		json_object_set_new(d, "reason", json_string(reason));
+	*details = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	ev->action = "build";
+	ev->actor = art_key_id(opts->builder_key);
+	ev->subject = subject;
+	ev->outcome = outcome;
+	ev->details_json = *details;
+	return *details ? 0 : art_error_set(AF_ENOMEM, "out of memory");
+}
+
+/*
+ * Audit a build that stores nothing (all cached, or refused) in its own
+ * transaction. A store that does not exist yet is not created for it.
+ * Best effort: the caller's error message is kept.
+ */
+static void audit_build_alone(art_store *store, const pipe_build_opts *opts,
+			      const pipe_build_report *rep, const char *outcome,
+			      const char *reason)
+{
+	char saved[1024], subject[128], *details = NULL;
+	art_store *own = NULL;
+	art_audit_event ev;
+
+	snprintf(saved, sizeof(saved), "%s", art_error_last());
+	if (!store && art_store_open(&own, opts->store_dir, 0) == 0)
+		store = own;
+	if (store && build_audit_event(&ev, &details, subject, sizeof(subject), opts, rep, outcome,
+				       reason) == 0)
+		art_audit_append(NULL, store, &ev, opts->now);
+	free(details);
+	art_store_close(own);
+	art_error_set(AF_OK, "%s", saved);
+	if (!saved[0])
+		art_error_clear();
+}
+
 static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *store,
 			 const gen_toolchain *tc, const pipe_build_opts *opts)
 {
@@ -282,6 +347,19 @@ fail_one:
 		if (rc < 0)
 			goto fail;
 	}
+	{
+		/* The build's audit entry lands in the same LMDB transaction. */
+		char subject[128], *details = NULL;
+		art_audit_event ev;
+
+		rc = build_audit_event(&ev, &details, subject, sizeof(subject), opts, rep, ART_AUDIT_OK,
+				       NULL);
+		if (rc == 0)
+			rc = art_store_txn_audit(txn, &ev, opts->now);
+		free(details);
+		if (rc < 0)
+			goto fail;
+	}
 	return art_store_txn_commit(txn);
 fail:
 	art_store_txn_abort(txn);
@@ -332,6 +410,8 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 		goto fail;
 	if (!pipe_frontend_ok(rep->fe)) {
 		rep->frontend_failed = true;
+		audit_build_alone(NULL, opts, rep, ART_AUDIT_REFUSED,
+				  "the front end has findings (signatures, policies, templates)");
 		goto out;
 	}
 	if (!rep->fe->source->commit) {
@@ -427,8 +507,18 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 		if (opts->progress)
 			fprintf(opts->progress, "storing %zu artifacts in %s (one transaction)\n",
 				rep->n_built, opts->store_dir);
-		if ((rc = store_results(rep, &ctx, store, tc, opts)) < 0)
+		if ((rc = store_results(rep, &ctx, store, tc, opts)) < 0) {
+			char reason[1024];
+
+			snprintf(reason, sizeof(reason), "%s", art_error_last());
+			audit_build_alone(store, opts, rep, ART_AUDIT_REFUSED, reason);
 			goto fail;
+		}
+	} else if (rep->n_failed) {
+		audit_build_alone(store, opts, rep, ART_AUDIT_REFUSED,
+				  "agents failed to build: nothing stored");
+	} else {
+		audit_build_alone(store, opts, rep, ART_AUDIT_OK, NULL); /* nothing new */
 	}
 	goto out;
 fail:

@@ -8,7 +8,9 @@
  *   names      name -> latest version (semver precedence)
  *   cache      sha256(resolved digest "\n" toolchain id) -> "name@version"
  *   meta       store format, zstd dictionaries, statistics
- *   releases, channels, audit   reserved for releases (created empty)
+ *   releases   signed releases and the name@version pins (art/release.h)
+ *   channels   signed channel records and their history (art/release.h)
+ *   audit      the hash-chained audit log (art/audit.h)
  *
  * Writes are batched: art_store_txn_begin starts an in-memory batch, the
  * put calls queue into it, and art_store_txn_commit compresses the queued
@@ -32,6 +34,7 @@
 #ifndef ART_STORE_H
 #define ART_STORE_H
 
+#include "art/audit.h"
 #include "art/keyring.h"
 #include "art/keys.h"
 #include "art/manifest.h"
@@ -120,8 +123,10 @@ int art_store_put_blob(art_store_txn *txn, const void *data, size_t len,
  * Queue an artifact: the manifest's canonical bytes and the builder's DSSE
  * envelope over them, under "name@version". Every part must be in the store
  * or queued in this batch by commit time. An existing name@version is
- * replaced (a rebuild); the names index moves to the highest version and
- * the build cache learns (resolved digest, toolchain id) -> name@version.
+ * replaced (a rebuild) unless a release pins it (then the commit refuses a
+ * different manifest: artifacts are immutable once released); the names
+ * index moves to the highest version and the build cache learns
+ * (resolved digest, toolchain id) -> name@version.
  * No signature is verified here (the store has no keyring), but the
  * envelope's payload must be exactly the canonical manifest.
  * @return 0, AF_ECORRUPT (art_manifest_validate), AF_EINVAL (the envelope
@@ -146,7 +151,9 @@ int art_store_train_dict(art_store_txn *txn, const void *const *samples, const s
 /**
  * Apply the batch in one LMDB write transaction and free it (in every case).
  * @return 0, AF_ENOTFOUND (a queued artifact names a part that is neither in
- *         the store nor in the batch, or whose size differs), AF_ETOOBIG (the
+ *         the store nor in the batch, or whose size differs), AF_EEXISTS (a
+ *         queued artifact would replace a released name@version with another
+ *         manifest), AF_ECORRUPT (damaged audit head), AF_ETOOBIG (the
  *         map could not grow), AF_EIO, AF_ECORRUPT or AF_ENOMEM. On error the
  *         store is unchanged.
  */
@@ -154,6 +161,16 @@ int art_store_txn_commit(art_store_txn *txn);
 
 /** Drop the batch; the store is unchanged. NULL-safe. */
 void art_store_txn_abort(art_store_txn *txn);
+
+/**
+ * Queue an audit entry (art/audit.h) to be appended by art_store_txn_commit
+ * in the same LMDB write transaction as the rest of the batch: the entry
+ * exists exactly when the batch does. The event's strings are copied.
+ * Entries are appended in the order queued, after the batch's artifacts.
+ * @param[in] now  the entry's time
+ * @return 0, AF_EINVAL (see art_audit_append) or AF_ENOMEM
+ */
+int art_store_txn_audit(art_store_txn *txn, const art_audit_event *ev, time_t now);
 
 /** The parts of one build, borrowed. */
 typedef struct art_build_parts {

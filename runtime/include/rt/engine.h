@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "rt/llm.h"
+
 typedef struct rt_engine rt_engine;
 
 typedef struct rt_engine_opts {
@@ -36,6 +38,12 @@ typedef struct rt_engine_opts {
 	uint32_t max_memory_pages;     /* cap on any agent's linear memory; 0 = 1024 (64 MiB) */
 	size_t max_request_bytes;      /* request body cap; 0 = 1 MiB */
 	FILE *log;                     /* JSON-lines log (guest logs, refusals); NULL = stderr */
+	/* Added after the first version of this header (zero = off, so
+	 * initialisers that do not name them keep working): */
+	const char *llm_script;        /* --llm-script FILE: the "scripted" provider replays it;
+					  NULL = no model provider (llm_chat answers llm_error) */
+	const rt_llm_provider *llm;    /* a provider object instead (borrowed, must outlive the
+					  engine); overrides llm_script */
 } rt_engine_opts;
 
 /** One agent the engine knows about (from the store's list). */
@@ -63,8 +71,11 @@ typedef struct rt_invoke_result {
 /**
  * Open the store read-only, load the keyring, verify every artifact.
  * @return 0, or AF_ENOTFOUND / AF_EIO / AF_ECORRUPT when the store or keyring
- *         cannot be opened (message says which). Individual bad artifacts
- *         are not an error: they are listed as refused.
+ *         cannot be opened (message says which); AF_EIO when data_dir cannot
+ *         be opened or the sandbox's signal handlers cannot be installed;
+ *         AF_ESYNTAX / AF_ENOTFOUND / AF_ETOOBIG for a bad llm_script.
+ *         Individual bad artifacts are not an error: they are listed as
+ *         refused.
  */
 int rt_engine_open(rt_engine **out, const rt_engine_opts *opts);
 
@@ -91,6 +102,10 @@ int rt_engine_describe(rt_engine *e, const char *name, const char *version, char
  * @param[in] input    the request JSON ({"inputs": {...}}), not trusted
  * @return 0 when an answer (success or a guest/runtime error) is in res;
  *         AF_ENOMEM when even the error could not be built
+ * Metrics: counts RT_M_INVOCATIONS, instantiations, cache hits/misses,
+ * denials, the instantiate/invoke histograms, and RT_M_ERRORS with
+ * res->error_code for every error answer (a caller must not count those
+ * again).
  */
 int rt_engine_invoke(rt_engine *e, const char *name, const char *version, const char *input,
 		     size_t input_len, rt_invoke_result *res);

@@ -1,0 +1,89 @@
+/*
+ * store_internal.h - what store.c shares with release.c and audit.c (and no
+ * one outside artifacts/src): raw LMDB transactions on the store's
+ * environment, its named databases, and the audit append that runs inside
+ * another module's write transaction.
+ *
+ * Invariants the callers keep:
+ *  - every transaction goes through art_store__read_begin / art_store__write,
+ *    which hold the store's resize lock shared (LMDB's rule: the map may only
+ *    be resized while this process has no transaction open);
+ *  - a write callback does all its checks before its first mdb_put, so that
+ *    returning an error (the transaction is aborted) or committing a refusal
+ *    audit entry never leaves half an action behind.
+ */
+#ifndef ART_STORE_INTERNAL_H
+#define ART_STORE_INTERNAL_H
+
+#include "art/audit.h"
+#include "art/manifest.h"
+#include "art/store.h"
+
+#include <lmdb.h>
+
+/** The named databases the release and audit modules use. */
+typedef enum art_store__db {
+	ART_STORE__DB_ARTIFACTS,
+	ART_STORE__DB_RELEASES,
+	ART_STORE__DB_CHANNELS,
+	ART_STORE__DB_AUDIT
+} art_store__db;
+
+/** The handle of one named database (valid for the store's lifetime). */
+MDB_dbi art_store__dbi(const art_store *s, art_store__db db);
+
+/**
+ * Translate an LMDB error into an AF_E* code and a message naming the store.
+ * @return the AF_E* code
+ */
+int art_store__lmdb_error(const art_store *s, int mrc, const char *what);
+
+/**
+ * Begin a read transaction (its own snapshot); end it with art_store__read_end.
+ * @return 0 or an LMDB error translated
+ */
+int art_store__read_begin(const art_store *s, MDB_txn **txn);
+
+/** End a read transaction begun with art_store__read_begin. NULL-safe. */
+void art_store__read_end(const art_store *s, MDB_txn *txn);
+
+/**
+ * Body of a write transaction: return 0 to commit, a negative AF_E* code to
+ * abort (nothing it wrote is kept). It may run more than once (when the map
+ * is full the store grows it and runs the body again), so it must not keep
+ * state between runs except through ctx fields it resets itself.
+ */
+typedef int (*art_store__write_fn)(art_store *s, MDB_txn *txn, void *ctx);
+
+/**
+ * Run fn inside one LMDB write transaction and commit it (default
+ * durability), growing the map and retrying when it is full.
+ * @return 0, fn's error, AF_EDENIED (read-only handle) or an LMDB error
+ */
+int art_store__write(art_store *s, art_store__write_fn fn, void *ctx);
+
+/**
+ * The manifest digest ("sha256:...") of the artifact record stored under
+ * ref ("name@version") as seen by txn. Not a verification.
+ * @return 0, AF_ENOTFOUND or AF_ECORRUPT
+ */
+int art_store__record_digest(const art_store *s, MDB_txn *txn, const char *ref,
+			     char out[ART_DIGEST_STR_LEN + 1]);
+
+/**
+ * Check an audit event as art_audit_append would (audit.c).
+ * @return 0 or AF_EINVAL / AF_ETOOBIG with a message
+ */
+int art_audit__event_check(const art_audit_event *ev);
+
+/**
+ * Append an audit entry inside the write transaction txn (audit.c).
+ * @param[in]  now      the entry's time
+ * @param[out] out_seq  may be NULL; the new entry's sequence number
+ * @return 0, AF_EINVAL (bad event), AF_ECORRUPT (the log's head is damaged)
+ *         or an LMDB error
+ */
+int art_audit__append(art_store *s, MDB_txn *txn, const art_audit_event *ev, time_t now,
+		      uint64_t *out_seq);
+
+#endif

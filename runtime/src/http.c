@@ -1,0 +1,1150 @@
+/*
+ * http.c - the runtime's HTTP API on libmicrohttpd (see rt/http.h).
+ *
+ * One request = one `request` struct, allocated when libmicrohttpd first
+ * calls the access handler and freed in one place, the completion callback,
+ * which also writes the access-log line. Everything a request can be refused
+ * for without its body (route, method, token, role, Content-Length,
+ * Content-Type) is decided on that first call, before libmicrohttpd reads
+ * the body or sends "100 Continue". Bodies are buffered up to the cap; a
+ * chunked body that passes the cap is drained (not stored) and answered 413,
+ * or the connection is dropped if the client keeps sending.
+ *
+ * Handlers run on the polling thread that owns the connection; invocations
+ * are synchronous (the engine bounds them with its deadline).
+ */
+#include "rt/http.h"
+
+#include "art/error.h"
+#include "art/util.h"
+#include "rt/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_MAX_BODY (1u << 20)
+#define DEFAULT_MAX_CONNECTIONS 1000
+#define DEFAULT_IDLE_TIMEOUT_S 30
+/* A chunked upload past the cap is drained up to this much more, then the
+ * connection is dropped. */
+#define DRAIN_MAX (16u << 20)
+#define REQUEST_ID_MAX 64
+#define NAME_MAX_LEN 63
+#define VERSION_MAX_LEN 128
+#define LOG_PATH_MAX 256
+
+static const char OOM_BODY[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}";
+
+struct rt_http {
+	struct MHD_Daemon *daemon;
+	rt_engine *engine;
+	const rt_tokens *tokens;
+	size_t max_body;
+	FILE *log;
+	atomic_bool draining;
+	atomic_uint in_flight;
+	atomic_uint_fast64_t next_id;
+	uint32_t id_prefix;
+	char address[INET6_ADDRSTRLEN + 10];
+	uint16_t port;
+	unsigned threads;
+	char start_error[256]; /* last libmicrohttpd message while starting */
+	atomic_bool started;
+};
+
+typedef enum route {
+	ROUTE_NONE,
+	ROUTE_HEALTH,
+	ROUTE_READY,
+	ROUTE_METRICS,
+	ROUTE_LIST,
+	ROUTE_DESCRIBE,
+	ROUTE_INVOKE
+} route;
+
+typedef struct request {
+	rt_http *srv;
+	struct timespec start;
+	route route;
+	char id[REQUEST_ID_MAX + 1];
+	char method[8];
+	char path[LOG_PATH_MAX + 1];
+	char remote[INET6_ADDRSTRLEN];
+	char name[NAME_MAX_LEN + 1];
+	char version[VERSION_MAX_LEN + 1];
+	bool has_version;
+	const char *token_name; /* borrowed from the tokens table */
+	rt_role role;
+	/* body */
+	art_buf body;
+	bool too_large;
+	size_t received;
+	/* response */
+	bool responded;
+	int status;
+	const char *code; /* static */
+	bool engine_error; /* code came from rt_engine_invoke, which counts it itself */
+	size_t bytes_out;
+	const char *allow;    /* 405 */
+	const char *www_auth; /* 401/403 */
+	char timing[96];      /* Server-Timing */
+} request;
+
+/* --------------------------------------------------------------------------
+ * JSON text and log lines
+ */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		len = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* Append s as a JSON string; invalid UTF-8 becomes U+FFFD. */
+static int json_str(art_buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	int rc = art_buf_append(b, "\"", 1);
+
+	while (rc == 0 && p < end) {
+		const unsigned char *run = p;
+		size_t len;
+
+		while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			rc = art_buf_append(b, run, (size_t)(p - run));
+		if (rc || p == end)
+			break;
+		if (*p == '"' || *p == '\\') {
+			char esc[2] = {'\\', (char)*p};
+			rc = art_buf_append(b, esc, 2);
+			p++;
+		} else if (*p < 0x80) {
+			rc = art_buf_printf(b, "\\u%04x", *p);
+			p++;
+		} else if ((len = utf8_seq(p, (size_t)(end - p))) > 0) {
+			rc = art_buf_append(b, p, len);
+			p += len;
+		} else {
+			rc = art_buf_puts(b, "\\ufffd");
+			p++;
+		}
+	}
+	if (rc == 0)
+		rc = art_buf_append(b, "\"", 1);
+	return rc;
+}
+
+static int json_cstr(art_buf *b, const char *s)
+{
+	return s ? json_str(b, s, strlen(s)) : art_buf_puts(b, "null");
+}
+
+/* {"ts":"2026-01-02T03:04:05.678Z","level":"info","event":"...","msg":"..."
+ * - the shape of rt/log.h's lines, with typed (numeric) fields after it. */
+static int log_open(art_buf *b, const char *level, const char *event, const char *msg)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	rc = art_buf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"event\":\"%s\",\"msg\":",
+			    when, ts.tv_nsec / 1000000, level, event);
+	return rc ? rc : json_cstr(b, msg);
+}
+
+/* Close the object and write the line in one locked write. */
+static void log_emit(FILE *f, art_buf *b, int rc)
+{
+	if (rc == 0)
+		rc = art_buf_puts(b, "}\n");
+	if (rc == 0 && f) {
+		flockfile(f);
+		fwrite(b->data, 1, b->len, f);
+		fflush(f);
+		funlockfile(f);
+	}
+	art_buf_free(b);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	rt_http *srv = cls;
+	char text[512];
+	size_t n;
+	art_buf b = ART_BUF_INIT;
+	int rc;
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	n = strlen(text);
+	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+		text[--n] = '\0';
+	if (!atomic_load(&srv->started))
+		snprintf(srv->start_error, sizeof(srv->start_error), "%s", text);
+	rc = log_open(&b, "warn", "http_server", text);
+	log_emit(srv->log, &b, rc);
+}
+
+/* --------------------------------------------------------------------------
+ * Small parsers
+ */
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t i;
+
+	if (!(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (i = 1; s[i]; i++) {
+		if (i > NAME_MAX_LEN - 1)
+			return false;
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool valid_version(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (i >= VERSION_MAX_LEN)
+			return false;
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '+'))
+			return false;
+	}
+	return i > 0;
+}
+
+static bool valid_request_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (i >= REQUEST_ID_MAX)
+			return false;
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '_' ||
+		      s[i] == ':'))
+			return false;
+	}
+	return i > 0;
+}
+
+/* "application/json", optionally followed by parameters. */
+static bool is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (!ct || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+		return false;
+	ct += sizeof(want) - 1;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+int rt_http_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *addr_len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *port_s;
+	unsigned long port;
+	char *end;
+	size_t hlen;
+
+	memset(addr, 0, sizeof(*addr));
+	if (!listen || !*listen)
+		return art_error_set(AF_EINVAL, "empty listen address");
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+		if (!close || close[1] != ':')
+			return art_error_set(AF_EINVAL,
+					     "listen address \"%s\": expected [IPV6]:PORT", listen);
+		hlen = (size_t)(close - listen - 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			return art_error_set(AF_EINVAL, "listen address \"%s\": bad IPv6 address",
+					     listen);
+		memcpy(host, listen + 1, hlen);
+		host[hlen] = '\0';
+		port_s = close + 2;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon || colon == listen)
+			return art_error_set(AF_EINVAL,
+					     "listen address \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8080",
+					     listen);
+		hlen = (size_t)(colon - listen);
+		if (hlen >= sizeof(host))
+			return art_error_set(AF_EINVAL, "listen address \"%s\": host too long", listen);
+		memcpy(host, listen, hlen);
+		host[hlen] = '\0';
+		port_s = colon + 1;
+	}
+	errno = 0;
+	port = strtoul(port_s, &end, 10);
+	if (!*port_s || *end || errno || port > 65535 || port_s[0] == '-' || port_s[0] == '+')
+		return art_error_set(AF_EINVAL, "listen address \"%s\": port must be 0-65535",
+				     listen);
+	if (listen[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return art_error_set(AF_EINVAL, "listen address \"%s\": bad IPv6 address",
+					     listen);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*addr_len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+		if (strcmp(host, "localhost") == 0)
+			snprintf(host, sizeof(host), "127.0.0.1");
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return art_error_set(AF_EINVAL,
+					     "listen address \"%s\": the host must be an IPv4 address, "
+					     "[IPv6] or localhost",
+					     listen);
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*addr_len = sizeof(*a4);
+	}
+	return 0;
+}
+
+bool rt_http_is_loopback(const struct sockaddr *addr)
+{
+	if (!addr)
+		return false;
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)addr;
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)addr;
+		const uint8_t *b = a6->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && b[12] == 127;
+	}
+	return false;
+}
+
+void rt_http_error_for_rc(int rc, int *status, const char **code)
+{
+	switch (rc) {
+	case AF_ENOTFOUND:
+		*status = 404, *code = RT_HTTP_E_NOT_FOUND;
+		break;
+	case AF_ESIGNATURE:
+	case AF_EVERSION:
+	case AF_ECORRUPT:
+		*status = 503, *code = RT_HTTP_E_REFUSED;
+		break;
+	case AF_ENOMEM:
+		*status = 503, *code = RT_HTTP_E_UNAVAILABLE;
+		break;
+	case AF_EINVAL:
+		*status = 400, *code = RT_HTTP_E_INVALID_REQUEST;
+		break;
+	default:
+		*status = 500, *code = RT_HTTP_E_INTERNAL;
+		break;
+	}
+}
+
+/* --------------------------------------------------------------------------
+ * Responses
+ */
+
+static const char *reason_allow(route r)
+{
+	return r == ROUTE_INVOKE ? "POST" : "GET, HEAD";
+}
+
+/* Queue a response; body is freed here in every case when owned. */
+static enum MHD_Result respond(request *r, struct MHD_Connection *c, int status,
+			       const char *ctype, char *body, size_t len, bool owned)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char label[8];
+
+	if (owned)
+		resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+	else
+		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		if (owned)
+			free(body);
+		status = 503;
+		r->code = RT_HTTP_E_UNAVAILABLE;
+		resp = MHD_create_response_from_buffer(sizeof(OOM_BODY) - 1, (void *)OOM_BODY,
+						       MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		ctype = "application/json";
+		len = sizeof(OOM_BODY) - 1;
+	}
+	/* Header additions fail only on OOM or bad characters (ours are clean);
+	 * the response is still worth sending without them. */
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	(void)MHD_add_response_header(resp, "X-Request-Id", r->id);
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->allow)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->www_auth)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
+	if (r->timing[0])
+		(void)MHD_add_response_header(resp, "Server-Timing", r->timing);
+	if (atomic_load_explicit(&r->srv->draining, memory_order_relaxed))
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+
+	r->responded = true;
+	r->status = status;
+	r->bytes_out = len;
+	rt_metrics_inc(RT_M_HTTP_REQUESTS);
+	snprintf(label, sizeof(label), "%d", status);
+	rt_metrics_inc_label(RT_M_HTTP_STATUS, label);
+	if (r->code && !r->engine_error)
+		rt_metrics_inc_label(RT_M_ERRORS, r->code);
+	rt_metrics_observe(RT_M_HTTP_SECONDS, seconds_since(&r->start));
+	return ret;
+}
+
+static enum MHD_Result respond_json(request *r, struct MHD_Connection *c, int status,
+				    art_buf *b)
+{
+	size_t len = b->len;
+	char *body = art_buf_detach(b);
+
+	return respond(r, c, status, "application/json", body, len, true);
+}
+
+static enum MHD_Result respond_error(request *r, struct MHD_Connection *c, int status,
+				     const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static enum MHD_Result respond_error(request *r, struct MHD_Connection *c, int status,
+				     const char *code, const char *fmt, ...)
+{
+	art_buf b = ART_BUF_INIT;
+	char message[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	r->code = code;
+	rc = art_buf_puts(&b, "{\"error\":{\"code\":");
+	if (rc == 0)
+		rc = json_cstr(&b, code);
+	if (rc == 0)
+		rc = art_buf_puts(&b, ",\"message\":");
+	if (rc == 0)
+		rc = json_cstr(&b, message);
+	if (rc == 0)
+		rc = art_buf_puts(&b, "}}");
+	if (rc) {
+		art_buf_free(&b);
+		r->code = RT_HTTP_E_UNAVAILABLE;
+		return respond(r, c, 503, "application/json", (char *)OOM_BODY,
+			       sizeof(OOM_BODY) - 1, false);
+	}
+	return respond_json(r, c, status, &b);
+}
+
+/* --------------------------------------------------------------------------
+ * Handlers
+ */
+
+static enum MHD_Result handle_list(request *r, struct MHD_Connection *c)
+{
+	rt_agent_info *agents = NULL;
+	size_t n = 0, i, ok = 0;
+	art_buf b = ART_BUF_INIT;
+	enum MHD_Result ret;
+	int rc, status;
+	const char *code;
+
+	rc = rt_engine_list(r->srv->engine, &agents, &n);
+	if (rc < 0) {
+		rt_http_error_for_rc(rc, &status, &code);
+		return respond_error(r, c, status, code, "cannot list agents: %s", art_error_last());
+	}
+	rc = art_buf_puts(&b, "{\"agents\":[");
+	for (i = 0; i < n && rc == 0; i++) {
+		const rt_agent_info *a = &agents[i];
+		ok += a->ok;
+		rc = art_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+		if (rc == 0)
+			rc = json_cstr(&b, a->name);
+		if (rc == 0)
+			rc = art_buf_puts(&b, ",\"version\":");
+		if (rc == 0)
+			rc = json_cstr(&b, a->version);
+		if (rc == 0)
+			rc = art_buf_puts(&b, ",\"manifest_digest\":");
+		if (rc == 0)
+			rc = json_cstr(&b, a->manifest_digest);
+		if (rc == 0)
+			rc = art_buf_puts(&b, a->ok ? ",\"status\":\"ok\"}" : ",\"status\":\"refused\",\"reason\":");
+		if (rc == 0 && !a->ok) {
+			rc = json_cstr(&b, a->refused_reason ? a->refused_reason : "refused");
+			if (rc == 0)
+				rc = art_buf_puts(&b, "}");
+		}
+	}
+	if (rc == 0)
+		rc = art_buf_printf(&b, "],\"count\":%zu,\"ok\":%zu,\"refused\":%zu}", n, ok, n - ok);
+	rt_agent_info_free(agents, n);
+	if (rc) {
+		art_buf_free(&b);
+		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "out of memory");
+	}
+	ret = respond_json(r, c, 200, &b);
+	return ret;
+}
+
+static enum MHD_Result handle_describe(request *r, struct MHD_Connection *c)
+{
+	char *doc = NULL;
+	size_t len = 0;
+	int rc, status;
+	const char *code;
+
+	rc = rt_engine_describe(r->srv->engine, r->name, r->has_version ? r->version : NULL, &doc,
+				&len);
+	if (rc < 0) {
+		free(doc);
+		rt_http_error_for_rc(rc, &status, &code);
+		if (rc == AF_ENOTFOUND)
+			return respond_error(r, c, status, code, "no agent \"%s\"%s%s in the store",
+					     r->name, r->has_version ? " version " : "",
+					     r->has_version ? r->version : "");
+		return respond_error(r, c, status, code, "%s", art_error_last());
+	}
+	return respond(r, c, 200, "application/json", doc, len, true);
+}
+
+static enum MHD_Result handle_invoke(request *r, struct MHD_Connection *c)
+{
+	rt_invoke_result res;
+	json_error_t jerr;
+	json_t *parsed;
+	enum MHD_Result ret;
+	int rc, status;
+	char *copy;
+
+	if (r->body.len == 0)
+		return respond_error(r, c, 400, RT_HTTP_E_INVALID_JSON,
+				     "empty body: send a JSON object such as {\"inputs\": {}}");
+	/* A syntax check before any instance is made: cheap, and the error can
+	 * say where. The guest parses again, strictly, and checks the schema. */
+	parsed = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			    &jerr);
+	if (!parsed)
+		return respond_error(r, c, 400, RT_HTTP_E_INVALID_JSON,
+				     "the body is not valid JSON: line %d column %d: %s", jerr.line,
+				     jerr.column, jerr.text);
+	json_decref(parsed);
+
+	memset(&res, 0, sizeof(res));
+	rc = rt_engine_invoke(r->srv->engine, r->name, r->has_version ? r->version : NULL,
+			      r->body.data, r->body.len, &res);
+	/* the body is no longer needed: release it before the response goes out */
+	art_buf_free(&r->body);
+	if (rc < 0) {
+		rt_invoke_result_clear(&res);
+		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "out of memory while invoking");
+	}
+	snprintf(r->timing, sizeof(r->timing), "instantiate;dur=%.3f, invoke;dur=%.3f",
+		 res.instantiate_seconds * 1e3, res.invoke_seconds * 1e3);
+	status = res.http_status;
+	if (status < 200 || status > 599)
+		status = res.error_code ? 500 : 200;
+	r->code = res.error_code;
+	r->engine_error = true;
+	if (res.body && res.body_len) {
+		copy = malloc(res.body_len);
+		if (!copy) {
+			rt_invoke_result_clear(&res);
+			r->engine_error = false;
+			return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "out of memory");
+		}
+		memcpy(copy, res.body, res.body_len);
+		ret = respond(r, c, status, "application/json", copy, res.body_len, true);
+	} else if (res.error_code) {
+		ret = respond_error(r, c, status, res.error_code, "%s",
+				    res.error_message ? res.error_message : res.error_code);
+	} else {
+		r->engine_error = false;
+		ret = respond_error(r, c, 500, RT_HTTP_E_INTERNAL, "the engine returned no answer");
+	}
+	rt_invoke_result_clear(&res);
+	return ret;
+}
+
+static enum MHD_Result handle_metrics(request *r, struct MHD_Connection *c)
+{
+	art_buf b = ART_BUF_INIT;
+	size_t len;
+
+	if (rt_metrics_render(&b) < 0) {
+		art_buf_free(&b);
+		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "cannot render metrics");
+	}
+	len = b.len;
+	return respond(r, c, 200, "text/plain; version=0.0.4; charset=utf-8", art_buf_detach(&b),
+		       len, true);
+}
+
+static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
+{
+	static const char ready[] = "{\"status\":\"ready\"}";
+
+	if (atomic_load(&r->srv->draining))
+		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "shutting down");
+	if (!rt_engine_ready(r->srv->engine))
+		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY,
+				     "no verified agent is loaded yet");
+	return respond(r, c, 200, "application/json", (char *)ready, sizeof(ready) - 1, false);
+}
+
+static enum MHD_Result dispatch(request *r, struct MHD_Connection *c)
+{
+	static const char alive[] = "{\"status\":\"ok\"}";
+
+	switch (r->route) {
+	case ROUTE_HEALTH:
+		return respond(r, c, 200, "application/json", (char *)alive, sizeof(alive) - 1,
+			       false);
+	case ROUTE_READY:
+		return handle_ready(r, c);
+	case ROUTE_METRICS:
+		return handle_metrics(r, c);
+	case ROUTE_LIST:
+		return handle_list(r, c);
+	case ROUTE_DESCRIBE:
+		return handle_describe(r, c);
+	case ROUTE_INVOKE:
+		return handle_invoke(r, c);
+	case ROUTE_NONE:
+	default:
+		return respond_error(r, c, 404, RT_HTTP_E_NOT_FOUND, "no such route");
+	}
+}
+
+/* --------------------------------------------------------------------------
+ * Routing and authorisation (first call of a request)
+ */
+
+/* Sets r->route (and r->name); ROUTE_NONE for an unknown path. */
+static void match_route(request *r, const char *url)
+{
+	static const char agents[] = "/v1/agents/";
+	const char *rest, *slash;
+	size_t len;
+
+	r->route = ROUTE_NONE;
+	if (strcmp(url, "/healthz") == 0)
+		r->route = ROUTE_HEALTH;
+	else if (strcmp(url, "/readyz") == 0)
+		r->route = ROUTE_READY;
+	else if (strcmp(url, "/metrics") == 0)
+		r->route = ROUTE_METRICS;
+	else if (strcmp(url, "/v1/agents") == 0)
+		r->route = ROUTE_LIST;
+	else if (strncmp(url, agents, sizeof(agents) - 1) == 0) {
+		rest = url + sizeof(agents) - 1;
+		slash = strchr(rest, '/');
+		len = slash ? (size_t)(slash - rest) : strlen(rest);
+		if (len == 0 || len > NAME_MAX_LEN)
+			return;
+		if (slash && strcmp(slash, "/invoke") != 0)
+			return;
+		memcpy(r->name, rest, len);
+		r->name[len] = '\0';
+		r->route = slash ? ROUTE_INVOKE : ROUTE_DESCRIBE;
+	}
+}
+
+static bool method_allowed(route rt, const char *method)
+{
+	if (rt == ROUTE_INVOKE)
+		return strcmp(method, "POST") == 0;
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+static rt_action route_action(route rt)
+{
+	switch (rt) {
+	case ROUTE_METRICS:
+		return RT_ACTION_METRICS;
+	case ROUTE_LIST:
+		return RT_ACTION_LIST;
+	case ROUTE_DESCRIBE:
+		return RT_ACTION_DESCRIBE;
+	case ROUTE_INVOKE:
+		return RT_ACTION_INVOKE;
+	default:
+		return RT_ACTION_ADMIN;
+	}
+}
+
+static bool route_is_open(route rt)
+{
+	return rt == ROUTE_HEALTH || rt == ROUTE_READY;
+}
+
+static const char *action_name(rt_action a)
+{
+	switch (a) {
+	case RT_ACTION_LIST:
+		return "list agents";
+	case RT_ACTION_DESCRIBE:
+		return "describe agents";
+	case RT_ACTION_INVOKE:
+		return "invoke agents";
+	case RT_ACTION_METRICS:
+		return "read metrics";
+	default:
+		return "administer";
+	}
+}
+
+/* 0 when allowed, else the error response was queued (*ret set). */
+static int authorize(request *r, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+	const rt_tokens *tokens = r->srv->tokens;
+	const char *header, *token;
+	size_t len;
+	rt_action action;
+
+	if (!tokens || route_is_open(r->route))
+		return 0;
+	action = route_action(r->route);
+	header = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!header) {
+		r->www_auth = "Bearer realm=\"agentfactory\"";
+		*ret = respond_error(r, c, 401, RT_HTTP_E_UNAUTHORIZED,
+				     "this endpoint needs a bearer token (Authorization: Bearer TOKEN)");
+		return -1;
+	}
+	if (rt_tokens_bearer(header, &token, &len) < 0 ||
+	    rt_tokens_check(tokens, token, len, &r->role, &r->token_name) < 0) {
+		r->www_auth = "Bearer realm=\"agentfactory\", error=\"invalid_token\"";
+		*ret = respond_error(r, c, 401, RT_HTTP_E_UNAUTHORIZED,
+				     "the bearer token is malformed or not known");
+		return -1;
+	}
+	if (!rt_role_allows(r->role, action)) {
+		r->www_auth = "Bearer realm=\"agentfactory\", error=\"insufficient_scope\"";
+		*ret = respond_error(r, c, 403, RT_HTTP_E_FORBIDDEN,
+				     "a token with role \"%s\" may not %s", rt_role_name(r->role),
+				     action_name(action));
+		return -1;
+	}
+	return 0;
+}
+
+static void request_init(request *r, rt_http *srv, struct MHD_Connection *c, const char *url,
+			 const char *method)
+{
+	const union MHD_ConnectionInfo *info;
+	const char *id;
+
+	r->srv = srv;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	snprintf(r->path, sizeof(r->path), "%s", url);
+	id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+	if (id && valid_request_id(id))
+		snprintf(r->id, sizeof(r->id), "%s", id);
+	else
+		snprintf(r->id, sizeof(r->id), "%08x-%012llx", srv->id_prefix,
+			 (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
+	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (info && info->client_addr) {
+		const struct sockaddr *sa = info->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->remote,
+				  sizeof(r->remote));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+				  r->remote, sizeof(r->remote));
+	}
+}
+
+/* Everything decided before the body: route, method, auth, size, type. */
+static enum MHD_Result first_call(request *r, struct MHD_Connection *c)
+{
+	enum MHD_Result ret;
+	const char *v;
+
+	if (r->route == ROUTE_NONE)
+		return respond_error(r, c, 404, RT_HTTP_E_NOT_FOUND, "no route %s", r->path);
+	if (!method_allowed(r->route, r->method)) {
+		r->allow = reason_allow(r->route);
+		return respond_error(r, c, 405, RT_HTTP_E_METHOD, "%s is not allowed here (allowed: %s)",
+				     r->method, r->allow);
+	}
+	if (authorize(r, c, &ret) < 0)
+		return ret;
+	if (r->route == ROUTE_DESCRIBE || r->route == ROUTE_INVOKE) {
+		if (!valid_name(r->name))
+			return respond_error(r, c, 404, RT_HTTP_E_NOT_FOUND,
+					     "no agent \"%s\": names match ^[a-z][a-z0-9-]{0,62}$",
+					     r->name);
+		v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "version");
+		if (v) {
+			if (!valid_version(v))
+				return respond_error(r, c, 400, RT_HTTP_E_INVALID_REQUEST,
+						     "version must be a semantic version (1-128 "
+						     "characters of A-Z a-z 0-9 . + -)");
+			snprintf(r->version, sizeof(r->version), "%s", v);
+			r->has_version = true;
+		}
+	}
+	/* Answering now would make libmicrohttpd close the connection (it has
+	 * not seen the end of the request yet): the handler runs on the next
+	 * call, which keeps the connection alive for the next request. */
+	r->body.max = r->srv->max_body;
+	if (r->route != ROUTE_INVOKE)
+		return MHD_YES;
+
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (v) {
+		char *end;
+		unsigned long long n;
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno || *end || n > r->srv->max_body)
+			return respond_error(r, c, 413, RT_HTTP_E_TOO_LARGE,
+					     "the body is larger than the limit of %zu bytes",
+					     r->srv->max_body);
+	}
+	if (!is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_TYPE)))
+		return respond_error(r, c, 415, RT_HTTP_E_MEDIA_TYPE,
+				     "send the request as Content-Type: application/json");
+	return MHD_YES; /* wait for the body */
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **con_cls)
+{
+	rt_http *srv = cls;
+	request *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r) {
+			struct MHD_Response *resp = MHD_create_response_from_buffer(
+				sizeof(OOM_BODY) - 1, (void *)OOM_BODY, MHD_RESPMEM_PERSISTENT);
+			enum MHD_Result ret;
+			if (!resp)
+				return MHD_NO;
+			ret = MHD_queue_response(c, 503, resp);
+			MHD_destroy_response(resp);
+			return ret;
+		}
+		*con_cls = r;
+		atomic_fetch_add(&srv->in_flight, 1);
+		request_init(r, srv, c, url, method);
+		match_route(r, url);
+		return first_call(r, c);
+	}
+	if (r->responded) { /* should not happen: ignore any further data */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		r->received += n;
+		*upload_data_size = 0;
+		if (r->route != ROUTE_INVOKE) /* a GET with a body: not ours to read */
+			r->too_large = r->received > srv->max_body;
+		else if (!r->too_large && art_buf_append(&r->body, upload_data, n) < 0) {
+			r->too_large = true; /* past the cap (or no memory for it) */
+			art_buf_free(&r->body);
+		}
+		if (r->too_large && r->received > srv->max_body + DRAIN_MAX)
+			return MHD_NO; /* keeps sending: drop the connection */
+		return MHD_YES;
+	}
+	if (r->too_large)
+		return respond_error(r, c, 413, RT_HTTP_E_TOO_LARGE,
+				     "the body is larger than the limit of %zu bytes", srv->max_body);
+	return dispatch(r, c);
+}
+
+static const char *termination_name(enum MHD_RequestTerminationCode toe)
+{
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+		return NULL;
+	case MHD_REQUEST_TERMINATED_WITH_ERROR:
+		return "error";
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+		return "timeout";
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+		return "shutdown";
+	case MHD_REQUEST_TERMINATED_READ_ERROR:
+		return "read_error";
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+		return "client_abort";
+	default:
+		return "other";
+	}
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	rt_http *srv = cls;
+	request *r = *con_cls;
+	art_buf b = ART_BUF_INIT;
+	const char *term = termination_name(toe);
+	char summary[256];
+	int rc;
+
+	(void)c;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	snprintf(summary, sizeof(summary), "%s %.*s %d", r->method, 200, r->path, r->status);
+	rc = log_open(&b, r->status >= 500 || (term && !r->responded) ? "warn" : "info",
+		      "http_request", summary);
+	if (rc == 0)
+		rc = art_buf_puts(&b, ",\"request_id\":");
+	if (rc == 0)
+		rc = json_cstr(&b, r->id);
+	if (rc == 0)
+		rc = art_buf_puts(&b, ",\"method\":");
+	if (rc == 0)
+		rc = json_cstr(&b, r->method);
+	if (rc == 0)
+		rc = art_buf_puts(&b, ",\"path\":");
+	if (rc == 0)
+		rc = json_cstr(&b, r->path);
+	if (rc == 0)
+		rc = art_buf_printf(&b, ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ms\":%.3f",
+				    r->status, r->received, r->bytes_out,
+				    seconds_since(&r->start) * 1e3);
+	if (rc == 0 && r->code) {
+		rc = art_buf_puts(&b, ",\"code\":");
+		if (rc == 0)
+			rc = json_cstr(&b, r->code);
+	}
+	if (rc == 0 && r->name[0]) {
+		rc = art_buf_puts(&b, ",\"agent\":");
+		if (rc == 0)
+			rc = json_cstr(&b, r->name);
+	}
+	if (rc == 0 && r->has_version) {
+		rc = art_buf_puts(&b, ",\"version\":");
+		if (rc == 0)
+			rc = json_cstr(&b, r->version);
+	}
+	if (rc == 0 && r->token_name) {
+		rc = art_buf_printf(&b, ",\"role\":\"%s\",\"token\":", rt_role_name(r->role));
+		if (rc == 0)
+			rc = json_cstr(&b, r->token_name);
+	}
+	if (rc == 0 && r->remote[0]) {
+		rc = art_buf_puts(&b, ",\"remote\":");
+		if (rc == 0)
+			rc = json_cstr(&b, r->remote);
+	}
+	if (rc == 0 && term)
+		rc = art_buf_printf(&b, ",\"terminated\":\"%s\"", term);
+	log_emit(srv->log, &b, rc);
+	art_buf_free(&r->body);
+	free(r);
+	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* --------------------------------------------------------------------------
+ * Start and stop
+ */
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return n * 2 < 4 ? 4 : (unsigned)(n * 2);
+}
+
+int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
+{
+	rt_http *srv = NULL;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	const union MHD_DaemonInfo *info;
+	unsigned flags, max_conn, idle;
+	const char *where;
+	char host[INET6_ADDRSTRLEN];
+	int rc;
+
+	*out = NULL;
+	where = opts && opts->listen ? opts->listen : DEFAULT_LISTEN;
+	rc = rt_http_parse_listen(where, &addr, &addr_len);
+	if (rc < 0)
+		return rc;
+	if (!(opts && opts->tokens) && !rt_http_is_loopback((struct sockaddr *)&addr))
+		return art_error_set(AF_EDENIED,
+				     "refusing to listen on %s without bearer tokens: without a "
+				     "tokens file only a loopback address (127.0.0.1, [::1]) may be "
+				     "used",
+				     where);
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return art_error_set(AF_ENOMEM, "out of memory");
+	srv->engine = engine;
+	srv->tokens = opts ? opts->tokens : NULL;
+	srv->max_body = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+	srv->log = opts && opts->log ? opts->log : stderr;
+	srv->threads = opts && opts->threads ? opts->threads : default_threads();
+	max_conn = opts && opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
+	idle = opts && opts->idle_timeout_s ? opts->idle_timeout_s : DEFAULT_IDLE_TIMEOUT_S;
+	if (RAND_bytes((unsigned char *)&srv->id_prefix, sizeof(srv->id_prefix)) != 1)
+		srv->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, access_handler, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv, /* first, to catch every message */
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_THREAD_POOL_SIZE, srv->threads > 1 ? srv->threads : 0u,
+		MHD_OPTION_CONNECTION_LIMIT, max_conn,
+		MHD_OPTION_CONNECTION_TIMEOUT, idle,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		rc = art_error_set(AF_EIO, "cannot listen on %s: %s", where,
+				   srv->start_error[0] ? srv->start_error : strerror(errno));
+		goto cleanup;
+	}
+	atomic_store(&srv->started, true);
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : 0;
+	if (addr.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, host, sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "[%s]:%u", host, srv->port);
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, host, sizeof(host));
+		snprintf(srv->address, sizeof(srv->address), "%s:%u", host, srv->port);
+	}
+	*out = srv;
+	srv = NULL;
+cleanup:
+	free(srv);
+	return rc;
+}
+
+const char *rt_http_address(const rt_http *h)
+{
+	return h ? h->address : "";
+}
+
+uint16_t rt_http_port(const rt_http *h)
+{
+	return h ? h->port : 0;
+}
+
+unsigned rt_http_in_flight(const rt_http *h)
+{
+	return h ? atomic_load(&((rt_http *)h)->in_flight) : 0;
+}
+
+unsigned rt_http_stop(rt_http *h, unsigned grace_ms)
+{
+	MHD_socket fd;
+	struct timespec t0, pause = {0, 5 * 1000 * 1000};
+	unsigned left;
+	art_buf b = ART_BUF_INIT;
+	int rc;
+
+	if (!h)
+		return 0;
+	atomic_store(&h->draining, true);
+	fd = MHD_quiesce_daemon(h->daemon);
+	/* libmicrohttpd no longer polls the socket, but it stays bound until
+	 * MHD_stop_daemon: shut it down now so new connections are refused at
+	 * once rather than left waiting in the backlog. */
+	if (fd != MHD_INVALID_SOCKET)
+		shutdown(fd, SHUT_RDWR);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&h->in_flight) > 0 && seconds_since(&t0) * 1e3 < grace_ms)
+		nanosleep(&pause, NULL);
+	left = atomic_load(&h->in_flight);
+	MHD_stop_daemon(h->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	rc = log_open(&b, left ? "warn" : "info", "http_stopped",
+		      left ? "stopped; requests still running were cut" : "stopped");
+	if (rc == 0)
+		rc = art_buf_printf(&b, ",\"abandoned_requests\":%u", left);
+	log_emit(h->log, &b, rc);
+	free(h);
+	return left;
+}
