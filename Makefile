@@ -18,11 +18,11 @@ DESTDIR ?=
 CC      ?= cc
 VERSION := 0.1.0
 
-PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson lmdb libzstd
+PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson lmdb libzstd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The runtime links only artifacts/ + runtime/: no libgit2, libyaml, PCRE2.
-RT_PKGS    := libcrypto jansson lmdb libzstd libmicrohttpd
+RT_PKGS    := libcrypto jansson lmdb libzstd libmicrohttpd libcurl
 RT_LIBS    := $(shell pkg-config --libs $(RT_PKGS) 2>/dev/null)
 PKG_CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
