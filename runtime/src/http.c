@@ -219,8 +219,12 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(text);
 	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
 		text[--n] = '\0';
-	if (!atomic_load(&srv->started))
-		snprintf(srv->start_error, sizeof(srv->start_error), "%s", text);
+	if (!atomic_load(&srv->started)) {
+		/* keep the first part of the message: it names the cause */
+		size_t keep = n < sizeof(srv->start_error) - 1 ? n : sizeof(srv->start_error) - 1;
+		memcpy(srv->start_error, text, keep);
+		srv->start_error[keep] = '\0';
+	}
 	rc = log_open(&b, "warn", "http_server", text);
 	log_emit(srv->log, &b, rc);
 }
