@@ -8,7 +8,9 @@
 # artifact store, rebuilds (all cache hits) and verifies the store. Finally it
 # serves the store with agentfactory-runtime on a free loopback port, invokes
 # a steps agent and an LLM agent (scripted provider) over HTTP, shows two
-# stable errors and the metrics, and stops the server cleanly.
+# stable errors and the metrics, runs an LLM agent with tools (http_fetch to
+# an allow-listed host, a refused host, kv_get) and a composite agent
+# (agent_invoke), prints how to use a real model, and stops the server.
 # Everything lives in a temporary directory whose path is printed at the end.
 set -euo pipefail
 
@@ -114,6 +116,46 @@ EOF
 	echo
 	echo "GET $url/metrics (excerpt)"
 	curl -sf "$url/metrics" | grep -E '^agentfactory_(invocations_total|module_cache_(hits|misses)_total|errors_total|invoke_seconds_(count|sum))[ {]'
+
+	step "Agents that act: an LLM agent with tools, on the scripted provider"
+	# monitoring-specialist (LLM; tools clock_now, kv_get, http_fetch) replays a
+	# recorded conversation (ci/demo-llm-tools.json): the model first asks for
+	# a host outside the policy's allow-list (refused: the list was recorded
+	# in the agent's signed manifest at build time), then reads a note from
+	# its key-value store and this runtime's /metrics (127.0.0.1 is listed).
+	sed "s|@RUNTIME_URL@|$url|g" "$SRC/ci/demo-llm-tools.json" >"$WORK/llm-tools.json"
+	echo "agentfactory run monitoring-specialist --llm-script $WORK/llm-tools.json"
+	"$AF" run --store "$WORK/store" --keyring "$WORK/keyring.json" monitoring-specialist \
+		--data "$WORK/data-run" --kv-set 'notes/slo="p99 of an invocation under 250 ms"' \
+		--llm-script "$WORK/llm-tools.json" --log "$WORK/run.log" \
+		--input '{"inputs":{"task":"Propose alerts for the serving path","service":"agentfactory-runtime"}}' |
+		fold -w 120
+	echo "what the runtime did ($WORK/run.log):"
+	grep -h '"event":"denied"\|model called tool' "$WORK/run.log" |
+		sed 's/.*"msg":"\([^"]*\)".*/  \1/'
+	echo "the agent's request in the server's access log:"
+	grep '"path":"/metrics"' "$WORK/runtime.log" | tail -1 |
+		sed 's/.*"msg":"\([^"]*\)".*"remote":"\([^"]*\)".*/  \1 (from \2)/'
+
+	step "Agents that act: a composite agent delegating with agent_invoke"
+	# release-coordinator is a workflow with neither a model nor kv of its own:
+	# it invokes backup-manager (kv tools) and senior-reviewer (the model, on
+	# the server's scripted provider); each runs with its own capabilities.
+	invoke release-coordinator '{"inputs":{"release":"2026.11","summary":"Adds a retry loop to fetch()."}}'
+
+	step "The same agents on a real model"
+	cat <<EOF
+The demo replays recorded answers (--llm-script). Point the same agents at an
+OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, Ollama) instead:
+  $AF run --store $WORK/store --keyring $WORK/keyring.json \\
+      --data $WORK/data-run --llm-provider openai --llm-base-url https://api.openai.com/v1 \\
+      --llm-api-key-file FILE monitoring-specialist \\
+      --input '{"inputs":{"task":"Propose alerts","service":"agentfactory-runtime"}}'
+  $AF_RUNTIME --store $WORK/store --keyring $WORK/keyring.json \\
+      --data $WORK/data --llm-provider openai --llm-base-url http://127.0.0.1:8000/v1
+(FILE holds the API key; a local server needs none.)
+EOF
+
 	step "Stopping the runtime (SIGTERM: drain, then exit 0)"
 	kill -TERM "$rt_pid"
 	rc=0

@@ -112,6 +112,78 @@ static bool capability_valid(const char *s)
 	return ident_valid(s, 64, "_.");
 }
 
+/* A DNS name in canonical form: lower case, no trailing dot. */
+static bool dns_name_valid(const char *s)
+{
+	size_t i, n = strlen(s), label = 0;
+
+	if (n == 0 || n > 253)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+/* Dotted quad, each part 0..255 without leading zeros. */
+static bool ipv4_valid(const char *s)
+{
+	int parts = 0;
+
+	for (;;) {
+		unsigned v = 0, digits = 0;
+
+		while (s[digits] >= '0' && s[digits] <= '9' && digits < 4)
+			v = v * 10 + (unsigned)(s[digits++] - '0');
+		if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && s[0] == '0'))
+			return false;
+		s += digits;
+		if (++parts == 4)
+			return *s == '\0';
+		if (*s++ != '.')
+			return false;
+	}
+}
+
+bool art_manifest_host_valid(const char *s)
+{
+	const char *last;
+	size_t n, i;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n >= 2 && s[0] == '[') {
+		if (s[n - 1] != ']' || n < 4 || n > 47)
+			return false;
+		for (i = 1; i + 1 < n; i++)
+			if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+			      s[i] == ':' || s[i] == '.'))
+				return false;
+		return true;
+	}
+	if (strncmp(s, "*.", 2) == 0)
+		return dns_name_valid(s + 2);
+	if (ipv4_valid(s))
+		return true;
+	/* A name whose last label starts with a digit reads as a number to
+	 * resolvers (127.1, 2130706433, 0x7f.1): only a full dotted quad may. */
+	last = strrchr(s, '.');
+	last = last ? last + 1 : s;
+	return dns_name_valid(s) && !(*last >= '0' && *last <= '9');
+}
+
 static bool part_name_valid(const char *s)
 {
 	size_t n;
@@ -362,6 +434,14 @@ int art_manifest_new(art_manifest **out, const art_manifest_info *info)
 			return art_error_set(AF_EINVAL, "manifest: field 'capabilities[%zu]' is "
 					     "malformed: '%.80s' (want ^[a-z][a-z0-9_.]{0,63}$)", i,
 					     info->capabilities[i] ? info->capabilities[i] : "(null)");
+	if (info->n_hosts > ART_MANIFEST_MAX_HOSTS)
+		return art_error_set(AF_EINVAL, "manifest: more than %u hosts", ART_MANIFEST_MAX_HOSTS);
+	for (i = 0; i < info->n_hosts; i++)
+		if (!art_manifest_host_valid(info->hosts[i]))
+			return art_error_set(AF_EINVAL, "manifest: field 'hosts[%zu]' is malformed: "
+					     "'%.80s' (want a lower-case DNS name, *.name, an IPv4 "
+					     "address or [IPv6])", i,
+					     info->hosts[i] ? info->hosts[i] : "(null)");
 
 	rc = AF_ENOMEM;
 	if (!(m = calloc(1, sizeof(*m))))
@@ -412,8 +492,15 @@ int art_manifest_new(art_manifest **out, const art_manifest_info *info)
 		qsort(m->imports, m->n_imports, sizeof(*m->imports), cmp_import);
 	if (m->n_exports > 1)
 		qsort(m->exports, m->n_exports, sizeof(*m->exports), cmp_export);
+	if (info->n_hosts && !(m->hosts = calloc(info->n_hosts, sizeof(char *))))
+		goto cleanup;
+	for (; m->n_hosts < info->n_hosts; m->n_hosts++)
+		if (!(m->hosts[m->n_hosts] = strdup(info->hosts[m->n_hosts])))
+			goto cleanup;
 	if (m->n_capabilities > 1)
 		qsort(m->capabilities, m->n_capabilities, sizeof(char *), cmp_str);
+	if (m->n_hosts > 1)
+		qsort(m->hosts, m->n_hosts, sizeof(char *), cmp_str);
 	for (i = 1; i < m->n_imports; i++)
 		if (cmp_import(&m->imports[i - 1], &m->imports[i]) == 0) {
 			rc = art_error_set(AF_EINVAL, "manifest: duplicate import %s.%s",
@@ -430,6 +517,11 @@ int art_manifest_new(art_manifest **out, const art_manifest_info *info)
 		if (strcmp(m->capabilities[i - 1], m->capabilities[i]) == 0) {
 			rc = art_error_set(AF_EINVAL, "manifest: duplicate capability %s",
 					   m->capabilities[i]);
+			goto cleanup;
+		}
+	for (i = 1; i < m->n_hosts; i++)
+		if (strcmp(m->hosts[i - 1], m->hosts[i]) == 0) {
+			rc = art_error_set(AF_EINVAL, "manifest: duplicate host %s", m->hosts[i]);
 			goto cleanup;
 		}
 	*out = m;
@@ -616,6 +708,15 @@ int art_manifest_validate(const art_manifest *m)
 		if (i && strcmp(m->capabilities[i - 1], m->capabilities[i]) >= 0)
 			return corrupt(field, "is out of order or a duplicate");
 	}
+	if (m->n_hosts > ART_MANIFEST_MAX_HOSTS)
+		return corrupt("hosts", "has too many entries");
+	for (i = 0; i < m->n_hosts; i++) {
+		snprintf(field, sizeof(field), "hosts[%zu]", i);
+		if (!art_manifest_host_valid(m->hosts[i]))
+			return corrupt(field, "is malformed");
+		if (i && strcmp(m->hosts[i - 1], m->hosts[i]) >= 0)
+			return corrupt(field, "is out of order or a duplicate");
+	}
 	for (i = 0; i < m->n_parts; i++) {
 		const char *want;
 
@@ -697,6 +798,12 @@ static json_t *manifest_to_json(const art_manifest *m)
 	bad = bad || set(root, "capabilities", arr = json_array());
 	for (i = 0; !bad && i < m->n_capabilities; i++)
 		bad = json_array_append_new(arr, json_string(m->capabilities[i]));
+	/* Optional: left out when empty, so manifests of agents without
+	 * http_fetch keep the bytes they had before the field existed. */
+	if (m->n_hosts)
+		bad = bad || set(root, "hosts", arr = json_array());
+	for (i = 0; !bad && i < m->n_hosts; i++)
+		bad = json_array_append_new(arr, json_string(m->hosts[i]));
 	bad = bad || set(root, "parts", parts = json_object());
 	for (i = 0; !bad && i < m->n_parts; i++) {
 		const art_manifest_part *p = &m->parts[i];
@@ -806,7 +913,7 @@ static int take_array(json_t **out, json_t *root, const char *key, size_t max)
 static const char *const top_keys[] = {
 	"format", "name", "version", "resolved_template_digest", "git_commit", "policy_digest",
 	"toolchain_id", "native_compat_id", "target_triple", "guest_abi_version", "imports",
-	"exports", "capabilities", "parts", NULL};
+	"exports", "capabilities", "hosts", "parts", NULL};
 static const char *const import_keys[] = {"module", "name", "kind", NULL};
 static const char *const export_keys[] = {"name", "kind", NULL};
 static const char *const part_keys[] = {"digest", "size", "media_type", "compat_id", NULL};
@@ -985,6 +1092,30 @@ int art_manifest_parse(art_manifest **out, const void *data, size_t len)
 		if (!(m->capabilities[m->n_capabilities++] = strdup(json_string_value(item)))) {
 			rc = art_error_set(AF_ENOMEM, "out of memory parsing a manifest");
 			goto cleanup;
+		}
+	}
+	if (json_object_get(root, "hosts")) {
+		if ((rc = take_array(&arr, root, "hosts", ART_MANIFEST_MAX_HOSTS)) < 0)
+			goto cleanup;
+		if (json_array_size(arr) == 0) {
+			rc = art_error_set(AF_ECORRUPT, "manifest: field 'hosts' is empty (it is "
+					   "left out when there are no hosts)");
+			goto cleanup;
+		}
+		if (!(m->hosts = calloc(json_array_size(arr), sizeof(char *)))) {
+			rc = art_error_set(AF_ENOMEM, "out of memory parsing a manifest");
+			goto cleanup;
+		}
+		json_array_foreach(arr, i, item) {
+			if (!json_is_string(item)) {
+				rc = art_error_set(AF_ECORRUPT, "manifest: field 'hosts[%zu]' must be "
+						   "a string", i);
+				goto cleanup;
+			}
+			if (!(m->hosts[m->n_hosts++] = strdup(json_string_value(item)))) {
+				rc = art_error_set(AF_ENOMEM, "out of memory parsing a manifest");
+				goto cleanup;
+			}
 		}
 	}
 	if ((rc = parse_parts(m, json_object_get(root, "parts"))) < 0)
@@ -1172,6 +1303,9 @@ void art_manifest_free(art_manifest *m)
 	for (i = 0; i < m->n_capabilities; i++)
 		free(m->capabilities[i]);
 	free(m->capabilities);
+	for (i = 0; i < m->n_hosts; i++)
+		free(m->hosts[i]);
+	free(m->hosts);
 	for (i = 0; i < m->n_parts; i++) {
 		free(m->parts[i].name);
 		free(m->parts[i].media_type);

@@ -245,7 +245,8 @@ static void err_add_json_str(af_err *e, const af_json *j, int t)
 		af_err_add(e, s, n);
 }
 
-static void err_add_uint(af_err *e, uint64_t v)
+/* Used by the clock and LLM paths only: a workflow granted neither compiles them out. */
+__attribute__((unused)) static void err_add_uint(af_err *e, uint64_t v)
 {
 	char tmp[24];
 	size_t i = sizeof(tmp);
@@ -445,6 +446,13 @@ static int fetch_result(int32_t rc, af_json *doc, const char *code, af_err *e)
 /* ---- steps: a state machine, state i runs steps[i] then goes to i + 1 ----- */
 
 #if AF_CAP_TOOL_CALL
+/* call_tool's answer when the host refused the call (status -1). */
+#define CALL_DENIED (-2)
+
+/* Call a tool through the host. @return 1 the tool answered ok:true, 0
+ * ok:false (the envelope is in env either way; *result is its "result"
+ * token), -1 with e set (step_failed, oom), CALL_DENIED with e set
+ * (tool_denied). */
 static int call_tool(const af_tool *tool, const char *args, size_t args_len, af_json *env,
 		     int *result, const char *what, size_t what_len, af_err *e)
 {
@@ -470,7 +478,7 @@ static int call_tool(const af_tool *tool, const char *args, size_t args_len, af_
 		af_err_adds(e, tool->name);
 		af_err_adds(e, "' (status ");
 		af_err_adds(e, rc == AF_HOST_EDENIED ? "-1)" : "< 0)");
-		return -1;
+		return rc == AF_HOST_EDENIED ? CALL_DENIED : -1;
 	}
 	if (fetch_result(rc, env, "step_failed", e) < 0)
 		return -1;
@@ -593,8 +601,95 @@ static int tool_index(const af_agent *a, const af_json *j, int name_tok)
 	return -1;
 }
 
+/* The envelope of a call the agent refuses: tool_denied, and the tools the
+ * model may call instead, so that it can carry on without the tool. */
+static void put_refusal(const af_agent *a, af_buf *result, const af_json *resp, int name,
+			const char *why)
+{
+	af_err shown;  /* the model's name for it, escaped, cut at AF_ERR_MSG_MAX */
+	uint32_t i;
+
+	err_reset(&shown, "tool_denied");
+	err_add_json_str(&shown, resp, name);
+	af_buf_puts(result, "{\"ok\":false,\"error\":{\"code\":\"tool_denied\",\"message\":\"tool '");
+	af_buf_put(result, shown.msg, shown.len);
+	af_buf_puts(result, "' ");
+	af_buf_puts(result, why);
+	if (!a->n_tools || !AF_CAP_TOOL_CALL) {
+		af_buf_puts(result, "; you have no tools: answer without them");
+	} else {
+		af_buf_puts(result, "; your tools are: ");
+		for (i = 0; i < a->n_tools; i++) {
+			if (i)
+				af_buf_puts(result, ", ");
+			af_buf_put(result, a->tools[i].name, a->tools[i].name_len);
+		}
+	}
+	af_buf_puts(result, "\"}}");
+}
+
+#if AF_CAP_TOOL_CALL
+/* Check the arguments of a call to a tool of the table and run it; the
+ * envelope for the model goes to result. @return 0, or -1 with e set when
+ * the request must stop. */
+static int run_model_tool(const af_agent *a, const af_tool *tool, const af_json *resp, int name,
+			  int args, af_buf *result, af_err *e)
+{
+	const char *text = NULL;
+	size_t len = 0;
+	af_json aj;
+	af_err verr;
+	int prc = AF_JSON_EINVAL;
+
+	/* OpenAI sends the arguments as a string holding JSON; accept an object too. */
+	if (args >= 0 && resp->tok[args].type == AF_J_STRING) {
+		text = af_json_unescape(resp, args, &len);
+		if (!text)
+			goto oom;
+		prc = af_json_parse(&aj, text, len);
+	} else if (args >= 0 && resp->tok[args].type == AF_J_OBJECT) {
+		text = resp->text + resp->tok[args].start;
+		len = resp->tok[args].end - resp->tok[args].start;
+		prc = af_json_parse(&aj, text, len);
+	}
+	if (prc == AF_JSON_ENOMEM)
+		goto oom;
+	err_reset(&verr, "invalid_args");
+	if (prc < 0)
+		af_err_adds(&verr, "the arguments are not a JSON object");
+	if (prc < 0 || tool->validate(&aj, 0, &verr) < 0) {
+		/* Tell the model, so that it can correct itself. */
+		af_buf_puts(result, "{\"ok\":false,\"error\":{\"code\":\"invalid_args\",\"message\":\"");
+		af_buf_put(result, verr.msg, verr.len);
+		af_buf_puts(result, "\"}}");
+		return 0;
+	}
+	{
+		af_json env;
+		int res, ok;
+
+		ok = call_tool(tool, text, len, &env, &res, "model tool call", 15, e);
+		if (ok == CALL_DENIED) {
+			/* The host's allow-list said no: the model hears it like the guest's. */
+			put_refusal(a, result, resp, name, "was refused by the runtime");
+			return 0;
+		}
+		if (ok < 0)
+			return -1;
+		af_buf_put(result, env.text, env.len);
+	}
+	return 0;
+oom:
+	err_reset(e, "oom");
+	af_err_adds(e, "out of guest memory");
+	return -1;
+}
+#endif
+
 /* Run one tool call the model asked for and append the tool message to
- * req. @return 0, or -1 with e set when the request must stop. */
+ * req. A tool outside the agent's table is never called: the refusal goes
+ * back to the model as the tool's answer. @return 0, or -1 with e set when
+ * the request must stop. */
 static int model_tool_call(af_run *r, const af_json *resp, int call, af_buf *req, af_err *e)
 {
 	const af_agent *a = r->agent;
@@ -613,76 +708,129 @@ static int model_tool_call(af_run *r, const af_json *resp, int call, af_buf *req
 	}
 	ti = tool_index(a, resp, name);
 	if (ti < 0 || !AF_CAP_TOOL_CALL) {
-		err_reset(e, "tool_denied");
-		af_err_adds(e, "the model asked for tool '");
-		err_add_json_str(e, resp, name);
-		af_err_adds(e, ti < 0 ? "', which is not in this agent's tool table"
-				      : "', but this agent is not granted tool_call");
-		return -1;
-	}
-	log_msg(AF_LOG_INFO, "model called tool ", a->tools[ti].name, a->tools[ti].name_len, "");
-	{
-		const af_tool *tool = &a->tools[ti];
-		const char *text = NULL;
-		size_t len = 0;
-		af_json aj;
-		af_err verr;
-		int prc = AF_JSON_EINVAL;
-
-		/* OpenAI sends the arguments as a string holding JSON; accept an object too. */
-		if (args >= 0 && resp->tok[args].type == AF_J_STRING) {
-			text = af_json_unescape(resp, args, &len);
-			if (!text)
-				goto oom;
-			prc = af_json_parse(&aj, text, len);
-		} else if (args >= 0 && resp->tok[args].type == AF_J_OBJECT) {
-			text = resp->text + resp->tok[args].start;
-			len = resp->tok[args].end - resp->tok[args].start;
-			prc = af_json_parse(&aj, text, len);
-		}
-		if (prc == AF_JSON_ENOMEM)
-			goto oom;
-		err_reset(&verr, "invalid_args");
-		if (prc < 0)
-			af_err_adds(&verr, "the arguments are not a JSON object");
-		if (prc < 0 || tool->validate(&aj, 0, &verr) < 0) {
-			/* Tell the model, so that it can correct itself. */
-			af_buf_puts(&result, "{\"ok\":false,\"error\":{\"code\":\"invalid_args\",\"message\":\"");
-			af_buf_put(&result, verr.msg, verr.len);
-			af_buf_puts(&result, "\"}}");
-		} else {
+		log_msg(AF_LOG_WARN, "refused the model's call to tool '",
+			resp->text + resp->tok[name].start, resp->tok[name].end - resp->tok[name].start,
+			ti < 0 ? "': not in the agent's tool table" : "': tool_call is not granted");
+		put_refusal(a, &result, resp, name,
+			    ti < 0 ? "is not one of your tools"
+				   : "cannot be called (this agent is not granted tool_call)");
+	} else {
+		log_msg(AF_LOG_INFO, "model called tool ", a->tools[ti].name, a->tools[ti].name_len, "");
 #if AF_CAP_TOOL_CALL
-			af_json env;
-			int res, ok;
-
-			ok = call_tool(tool, text, len, &env, &res, "model tool call", 15, e);
-			if (ok < 0)
-				return -1;
-			af_buf_put(&result, env.text, env.len);
+		if (run_model_tool(a, &a->tools[ti], resp, name, args, &result, e) < 0)
+			return -1;
+#else
+		(void)args;
 #endif
-		}
 	}
 	af_buf_puts(req, ",{\"role\":\"tool\",\"tool_call_id\":\"");
 	af_buf_put(req, resp->text + resp->tok[id].start, resp->tok[id].end - resp->tok[id].start);
 	af_buf_puts(req, "\",\"content\":\"");
 	af_buf_put_escaped(req, result.data, result.len);
 	af_buf_puts(req, "\"}");
-	if (result.failed || req->failed)
-		goto oom;
+	if (result.failed || req->failed) {
+		err_reset(e, "oom");
+		af_err_adds(e, "out of guest memory");
+		return -1;
+	}
 	return 0;
-oom:
-	err_reset(e, "oom");
-	af_err_adds(e, "out of guest memory");
-	return -1;
+}
+
+static int is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Models like to wrap JSON in a Markdown fence (```json ... ```): take
+ * what is inside, without the whitespace around it. */
+static void strip_fence(const char **s, size_t *n)
+{
+	const char *p = *s;
+	size_t len = *n;
+
+	while (len && is_json_space(*p))
+		p++, len--;
+	while (len && is_json_space(p[len - 1]))
+		len--;
+	if (len >= 6 && memcmp(p, "```", 3) == 0 && memcmp(p + len - 3, "```", 3) == 0) {
+		const char *nl = memchr(p, '\n', len - 3);
+
+		if (nl) {
+			len -= (size_t)(nl + 1 - p) + 3;
+			p = nl + 1;
+			while (len && is_json_space(p[len - 1]))
+				len--;
+		}
+	}
+	*s = p;
+	*n = len;
+}
+
+#define ANSWER_OK 0
+#define ANSWER_REJECTED 1
+#define ANSWER_OOM (-1)
+
+/*
+ * The model's final content: check it against the outputs schema and, when
+ * it passes, write the response. With an object schema the content must be
+ * one JSON object (a Markdown fence around it is tolerated); otherwise a
+ * JSON object in the content is the output and any other text a string.
+ * @return ANSWER_OK, ANSWER_REJECTED (why in verr), ANSWER_OOM
+ */
+static int final_answer(const af_agent *a, const af_json *resp, int content, af_buf *out,
+			af_err *verr)
+{
+	size_t n;
+	char *text = af_json_unescape(resp, content, &n);
+	const char *body = text;
+	af_json obj;
+	int prc;
+
+	if (!text)
+		return ANSWER_OOM;
+	err_reset(verr, "invalid_output");
+	if (a->output_object)
+		strip_fence(&body, &n);
+	prc = af_json_parse(&obj, body, n);
+	if (prc == AF_JSON_ENOMEM)
+		return ANSWER_OOM;
+	if (prc == 0 && obj.tok[0].type == AF_J_OBJECT) {
+		if (a->validate_output(&obj, 0, verr) < 0)
+			return ANSWER_REJECTED;
+		af_buf_puts(out, "{\"ok\":true,\"output\":");
+		af_buf_put(out, body, n);
+		af_buf_puts(out, "}");
+		return ANSWER_OK;
+	}
+	if (a->output_object) {
+		af_err_adds(verr, prc < 0 ? "output: expected one JSON object, got text that is not JSON"
+					  : "output: expected a JSON object");
+		return ANSWER_REJECTED;
+	}
+	if (a->validate_output(resp, content, verr) < 0)
+		return ANSWER_REJECTED;
+	af_buf_puts(out, "{\"ok\":true,\"output\":");
+	put_value(out, resp, content, AF_PUT_RAW);
+	af_buf_puts(out, "}");
+	return ANSWER_OK;
 }
 #endif
 
+/*
+ * The loop: each turn sends the conversation to llm_chat. A message with
+ * tool calls runs them (each answer becomes a tool message) and loops; a
+ * message with content is the final answer, checked against `outputs`: a
+ * rejected answer goes back to the model with the reason, while turns are
+ * left. Every model call is one turn of limits.max_steps.
+ */
 static int run_llm(af_run *r, af_buf *out, af_err *e)
 {
 #if AF_CAP_LLM_CHAT
 	const af_agent *a = r->agent;
 	af_buf req = {0};
+	af_err verr;
 	uint32_t turn;
+	int last_rejected = 0;
 
 	af_buf_put(&req, a->request_head, a->request_head_len);
 	af_buf_puts(&req, "{\"role\":\"system\",\"content\":\"");
@@ -696,7 +844,7 @@ static int run_llm(af_run *r, af_buf *out, af_err *e)
 		size_t mark = req.len;
 		af_json resp;
 		int32_t rc;
-		int msg, choices, calls, content;
+		int msg, choices, calls, content, ans;
 		uint32_t k, i;
 
 		if (deadline_passed(r, e))
@@ -730,6 +878,7 @@ static int run_llm(af_run *r, af_buf *out, af_err *e)
 		}
 		calls = af_json_member(&resp, msg, "tool_calls", 10);
 		if (calls >= 0 && resp.tok[calls].type == AF_J_ARRAY && resp.tok[calls].size > 0) {
+			last_rejected = 0;
 			af_buf_puts(&req, ",");
 			af_buf_put(&req, resp.text + resp.tok[msg].start,
 				   resp.tok[msg].end - resp.tok[msg].start);
@@ -746,26 +895,33 @@ static int run_llm(af_run *r, af_buf *out, af_err *e)
 			af_err_adds(e, "the model answered with neither content nor tool calls");
 			return -1;
 		}
-		/* A JSON object in the content is the output; any other text is output as a string. */
-		{
-			size_t n;
-			char *text = af_json_unescape(&resp, content, &n);
-			af_json obj;
-			int prc;
-
-			if (!text)
-				goto oom;
-			prc = af_json_parse(&obj, text, n);
-			if (prc == AF_JSON_ENOMEM)
-				goto oom;
-			af_buf_puts(out, "{\"ok\":true,\"output\":");
-			if (prc == 0 && obj.tok[0].type == AF_J_OBJECT)
-				af_buf_put(out, text, n);
-			else
-				put_value(out, &resp, content, AF_PUT_RAW);
-			af_buf_puts(out, "}");
-		}
-		return 0;
+		ans = final_answer(a, &resp, content, out, &verr);
+		if (ans == ANSWER_OOM)
+			goto oom;
+		if (ans == ANSWER_OK)
+			return 0;
+		/* Rejected: show the model its answer and why, and ask again. */
+		last_rejected = 1;
+		log_msg(AF_LOG_WARN, "the model's answer does not match the output schema: ", verr.msg,
+			verr.len, "");
+		af_buf_puts(&req, ",{\"role\":\"assistant\",\"content\":\"");
+		af_buf_put(&req, resp.text + resp.tok[content].start,
+			   resp.tok[content].end - resp.tok[content].start);
+		af_buf_puts(&req, "\"},{\"role\":\"user\",\"content\":\"Your answer was not accepted: ");
+		af_buf_put(&req, verr.msg, verr.len);
+		af_buf_puts(&req, a->output_object
+					  ? ". Answer again with only one JSON object that matches the output schema.\"}"
+					  : ". Answer again, matching the output schema.\"}");
+		if (req.failed)
+			goto oom;
+	}
+	if (last_rejected) {
+		err_reset(e, "invalid_output");
+		af_err_adds(e, "no valid final answer after ");
+		err_add_uint(e, a->max_steps);
+		af_err_adds(e, " model turns (limits.max_steps); the last one was rejected: ");
+		af_err_add(e, verr.msg, verr.len);
+		return -1;
 	}
 	err_reset(e, "max_steps");
 	af_err_adds(e, "no final answer after ");

@@ -194,6 +194,8 @@ typedef struct af_agent {
 	uint32_t request_head_len;
 	const char *request_tail;    /* LLM agents: ],"tools":[...],...} */
 	uint32_t request_tail_len;
+	af_validate_fn validate_output; /* LLM agents: the final answer against `outputs` */
+	uint32_t output_object;      /* LLM agents: 1 when `outputs` asks for a JSON object */
 } af_agent;
 
 extern const af_agent af_agent_def;

@@ -1292,6 +1292,71 @@ static int write_tools_json(const gctx *g, cw *tail)
 	return rc;
 }
 
+/* Does the outputs schema ask for a JSON object (type "object", or no type
+ * but properties or required)? */
+static bool outputs_object(const json_t *outputs)
+{
+	const json_t *type = json_object_get(outputs, "type");
+
+	if (!json_is_object(outputs))
+		return false;
+	if (type)
+		return json_is_string(type) && strcmp(json_string_value(type), "object") == 0;
+	return json_object_get(outputs, "properties") || json_object_get(outputs, "required");
+}
+
+/* Does template string s use placeholder `key`? (s was checked well formed.) */
+static bool uses_placeholder(const char *s, size_t len, const char *key)
+{
+	size_t pos = 0, start = 0, end = 0, noff = 0, nlen = 0;
+
+	while (next_placeholder(s, len, &pos, &start, &end, &noff, &nlen) == 1)
+		if (name_is(s + noff, nlen, key))
+			return true;
+	return false;
+}
+
+/*
+ * What the system prompt adds after the instructions: the role and the goal
+ * when no {{ role }} / {{ goal }} places them, and for an object outputs
+ * schema the answer's contract (one JSON object matching the schema, which
+ * the guest checks). Static text, so it goes into the literal.
+ */
+static int emit_prompt_extras(const gctx *g, emitter *em, const char *instr, size_t len)
+{
+	const char *role = str_or_null(g->root, "role"), *goal = str_or_null(g->root, "goal");
+	const json_t *outputs = json_object_get(g->root, "outputs");
+	cw text = CW_INIT;
+	int rc = 0;
+
+	if (role && *role && !uses_placeholder(instr, len, "role")) {
+		cw_puts(&text, "Your role: ");
+		cw_puts(&text, role);
+		cw_puts(&text, "\n");
+	}
+	if (goal && *goal && !uses_placeholder(instr, len, "goal")) {
+		cw_puts(&text, "Your goal: ");
+		cw_puts(&text, goal);
+		cw_puts(&text, "\n");
+	}
+	if (outputs_object(outputs)) {
+		if (text.b.len)
+			cw_puts(&text, "\n");
+		cw_puts(&text, "Give your final answer as one JSON object and nothing else (no text "
+			       "around it, no code fence). It must match this JSON Schema:\n");
+		rc = json_write(&text, outputs, 0);
+	}
+	if (rc == 0)
+		rc = text.rc;
+	if (rc == 0 && text.b.len) {
+		if (len)
+			json_escape(&em->lit, "\n\n", instr[len - 1] == '\n' ? 1 : 2);
+		json_escape(&em->lit, text.b.data, text.b.len);
+	}
+	cw_free(&text);
+	return rc;
+}
+
 /* The system prompt renderer and the fixed parts of the chat request. */
 static int emit_llm(const gctx *g, cw *o)
 {
@@ -1310,6 +1375,8 @@ static int emit_llm(const gctx *g, cw *o)
 		   "static void render_system(af_run *r, af_buf *b)\n{\n\t(void)r;\n");
 	rc = emit_template_string(g, &em, json_string_value(instr), json_string_length(instr),
 				  NO_STEPS, "instructions");
+	if (rc == 0)
+		rc = emit_prompt_extras(g, &em, json_string_value(instr), json_string_length(instr));
 	if (rc == 0) {
 		em_flush(&em);
 		cw_puts(o, "}\n\n");
@@ -1371,17 +1438,22 @@ static void emit_agent(const gctx *g, cw *o)
 		cw_printf(o, "\t.steps = steps,\n\t.n_steps = %zu,\n", a->n_steps);
 	cw_puts(o, "\t.validate_inputs = validate_inputs,\n");
 	if (a->llm)
-		cw_puts(o, "\t.render_system = render_system,\n"
+		cw_printf(o, "\t.render_system = render_system,\n"
 			   "\t.request_head = request_head,\n"
 			   "\t.request_head_len = sizeof(request_head) - 1,\n"
 			   "\t.request_tail = request_tail,\n"
-			   "\t.request_tail_len = sizeof(request_tail) - 1,\n");
+			   "\t.request_tail_len = sizeof(request_tail) - 1,\n"
+			   "\t.validate_output = validate_output,\n"
+			   "\t.output_object = %d,\n",
+			   outputs_object(json_object_get(g->root, "outputs")) ? 1 : 0);
 	else
 		cw_puts(o, "\t.render_system = NULL,\n"
 			   "\t.request_head = NULL,\n"
 			   "\t.request_head_len = 0,\n"
 			   "\t.request_tail = NULL,\n"
-			   "\t.request_tail_len = 0,\n");
+			   "\t.request_tail_len = 0,\n"
+			   "\t.validate_output = NULL,\n"
+			   "\t.output_object = 0,\n");
 	cw_puts(o, "};\n");
 }
 
@@ -1389,7 +1461,7 @@ static int generate(cw *o, const char *json, size_t len)
 {
 	json_t *root = NULL;
 	gen_agent *agent = NULL;
-	const json_t *inputs;
+	const json_t *inputs, *outputs;
 	gctx g;
 	int rc;
 
@@ -1407,6 +1479,11 @@ static int generate(cw *o, const char *json, size_t len)
 		rc = art_error_set(AF_EINVAL, "codegen: %s: inputs must be a JSON schema map", agent->name);
 		goto cleanup;
 	}
+	outputs = json_object_get(root, "outputs");
+	if (outputs && !json_is_null(outputs) && !json_is_object(outputs)) {
+		rc = art_error_set(AF_EINVAL, "codegen: %s: outputs must be a JSON schema map", agent->name);
+		goto cleanup;
+	}
 	g.props = json_object_get(inputs, "properties");
 	if (!json_is_object(g.props))
 		g.props = NULL;
@@ -1415,6 +1492,13 @@ static int generate(cw *o, const char *json, size_t len)
 	cw_puts(o, "/* ---- inputs ---- */\n\n");
 	rc = emit_validator(&g, o, "validate_inputs", json_is_object(inputs) ? inputs : NULL,
 			    "inputs", false);
+	/* An LLM agent's final answer is checked against outputs (a workflow's
+	 * output is its steps' results, not the model's word). */
+	if (rc == 0 && agent->llm) {
+		cw_puts(o, "/* ---- outputs: the model's final answer ---- */\n\n");
+		rc = emit_validator(&g, o, "validate_output", json_is_object(outputs) ? outputs : NULL,
+				    "output", false);
+	}
 	if (rc == 0)
 		rc = emit_tools(&g, o);
 	if (rc == 0)

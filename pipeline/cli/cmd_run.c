@@ -11,6 +11,7 @@
 #include "art/util.h"
 #include "rt/engine.h"
 #include "rt/kv.h"
+#include "rt/llm.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -18,13 +19,15 @@
 #include <string.h>
 
 #define INPUT_FILE_MAX ((size_t)64 << 20)
+#define RUN_LLM_OPT 1900 /* the --llm-* options: RUN_LLM_OPT + RT_LLM_OPT_* */
 
 static void run_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: agentfactory run --store DIR --keyring FILE NAME[@VERSION]\n"
 		"                        (--input JSON | --input-file FILE) [--data DIR]\n"
-		"                        [--llm-script FILE] [--timeout-ms N] [--memory-pages N]\n"
+		"                        [--llm-provider openai|scripted] [--llm-* ...]\n"
+		"                        [--timeout-ms N] [--memory-pages N]\n"
 		"                        [--kv-set KEY=JSON]... [--log FILE]\n\n"
 		"Runs one invocation of agent NAME (its latest version, or VERSION) from the\n"
 		"artifact store, exactly as agentfactory-runtime would: the builder signature\n"
@@ -41,13 +44,16 @@ static void run_usage(FILE *out)
 		"  --kv-set KEY=JSON   before the run, store JSON (else the text as a JSON string)\n"
 		"                      under KEY in NAME's key-value store (needs --data);\n"
 		"                      repeatable. E.g. --kv-set 'releases/r1={\"version\":\"1.4\"}'\n"
-		"  --llm-script FILE   model provider \"scripted\": replay the responses of FILE\n"
-		"                      ({\"responses\":[...]}); without it llm_chat fails\n"
 		"  --timeout-ms N      hard deadline cap (default 30000; the agent's own\n"
 		"                      limits.timeout_ms applies when smaller)\n"
 		"  --memory-pages N    memory cap in 64 KiB pages (default 1024)\n"
 		"  --log FILE          JSON log lines to FILE instead of stderr\n"
+		"  --channel C         run the agent of the release channel C points at (verified\n"
+		"                      and pinned, as agentfactory-runtime --channel C serves it)\n"
 		"  -h, --help          this help\n\n"
+		RT_LLM_HELP
+		"  --llm-record FILE     also write every model response to FILE, a script that\n"
+		"                        --llm-script replays byte for byte (offline demos, tests)\n\n"
 		"exit codes: 0 the agent answered ok:true; 1 the agent answered an error or was\n"
 		"            stopped (timeout, memory_limit, trap, ...); 2 usage error, unknown or\n"
 		"            refused agent, unreadable store, keyring or input\n");
@@ -71,7 +77,8 @@ static int parse_u32(const char *s, uint32_t *out)
 static int is_setup_error(const char *code)
 {
 	static const char *const setup[] = {"not_found", "agent_refused", "invalid_json",
-					    "payload_too_large", "internal"};
+					    "payload_too_large", "internal", "no_release",
+					    "release_expired"};
 	size_t i;
 
 	for (i = 0; code && i < sizeof(setup) / sizeof(setup[0]); i++)
@@ -114,15 +121,20 @@ int cmd_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{"store", required_argument, NULL, 's'},   {"keyring", required_argument, NULL, 'k'},
 		{"input", required_argument, NULL, 'i'},   {"input-file", required_argument, NULL, 'f'},
-		{"data", required_argument, NULL, 'd'},    {"llm-script", required_argument, NULL, 'l'},
+		{"data", required_argument, NULL, 'd'},    RT_LLM_LONG_OPTIONS(RUN_LLM_OPT),
 		{"timeout-ms", required_argument, NULL, 't'},
 		{"memory-pages", required_argument, NULL, 'm'},
 		{"log", required_argument, NULL, 'L'},     {"kv-set", required_argument, NULL, 'K'},
+		{"channel", required_argument, NULL, 'C'},
+		{"llm-record", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *store = NULL, *keyring = NULL, *input = NULL, *input_file = NULL, *log_path = NULL;
 	char *name = NULL, *version, *file_input = NULL;
 	rt_engine_opts o;
+	rt_llm_config llm_cfg;
+	rt_llm_provider *llm = NULL, *recorder = NULL;
+	const char *record_path = NULL;
 	rt_engine *e = NULL;
 	rt_invoke_result res;
 	FILE *log = NULL;
@@ -132,6 +144,7 @@ int cmd_run(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	memset(&res, 0, sizeof(res));
+	rt_llm_config_init(&llm_cfg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -141,8 +154,9 @@ int cmd_run(int argc, char **argv)
 		case 'i': input = optarg; break;
 		case 'f': input_file = optarg; break;
 		case 'd': o.data_dir = optarg; break;
-		case 'l': o.llm_script = optarg; break;
+		case 'C': o.channel = optarg; break;
 		case 'L': log_path = optarg; break;
+		case 'R': record_path = optarg; break;
 		case 'K':
 			if (n_kv_set == sizeof(kv_set) / sizeof(kv_set[0]) || !strchr(optarg, '='))
 				return cli_usage_error("run", "--kv-set needs KEY=JSON (at most 64 of them)");
@@ -160,6 +174,11 @@ int cmd_run(int argc, char **argv)
 			run_usage(stdout);
 			return CLI_OK;
 		default:
+			if (c >= RUN_LLM_OPT && c < RUN_LLM_OPT + RT_LLM_OPT_COUNT) {
+				if (rt_llm_config_option(&llm_cfg, c - RUN_LLM_OPT, optarg) < 0)
+					return cli_usage_error("run", "%s", art_error_last());
+				break;
+			}
 			return cli_usage_error("run", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
@@ -175,6 +194,8 @@ int cmd_run(int argc, char **argv)
 		return cli_usage_error("run", "give the request with --input JSON or --input-file FILE");
 	if (n_kv_set && !o.data_dir)
 		return cli_usage_error("run", "--kv-set needs --data DIR");
+	if (rt_llm_config_env(&llm_cfg) < 0)
+		return cli_usage_error("run", "%s", art_error_last());
 
 	if (input_file) {
 		int frc = strcmp(input_file, "-") == 0
@@ -203,6 +224,20 @@ int cmd_run(int argc, char **argv)
 		rc = cli_fail(CLI_USAGE, "run", "cannot open %s for the log", log_path);
 		goto cleanup;
 	}
+	llm_cfg.log = log;
+	if (rt_llm_open(&llm, &llm_cfg) < 0) {
+		rc = cli_fail(CLI_USAGE, "run", "%s", art_error_last());
+		goto cleanup;
+	}
+	if (record_path && !llm) {
+		rc = cli_usage_error("run", "--llm-record needs a model provider (--llm-provider)");
+		goto cleanup;
+	}
+	if (record_path && rt_llm_record_open(&recorder, llm, record_path) < 0) {
+		rc = cli_fail(CLI_USAGE, "run", "--llm-record: %s", art_error_last());
+		goto cleanup;
+	}
+	o.llm = recorder ? recorder : llm;
 	o.store_dir = store;
 	o.keyring_path = keyring;
 	o.log = log;
@@ -213,9 +248,8 @@ int cmd_run(int argc, char **argv)
 		rc = cli_fail(CLI_USAGE, "run", "%s", art_error_last());
 		goto cleanup;
 	}
-	if (o.llm_script)
-		fprintf(stderr, "agentfactory run: model provider: scripted (replaying %s)\n",
-			o.llm_script);
+	if (o.llm)
+		fprintf(stderr, "agentfactory run: model provider %s\n", o.llm->description);
 	if (rt_engine_invoke(e, name, version, input, input_len, &res) < 0) {
 		rc = cli_fail(CLI_USAGE, "run", "%s", art_error_last());
 		goto cleanup;
@@ -231,6 +265,8 @@ int cmd_run(int argc, char **argv)
 cleanup:
 	rt_invoke_result_clear(&res);
 	rt_engine_close(e);
+	rt_llm_provider_free(recorder);
+	rt_llm_provider_free(llm);
 	if (log)
 		fclose(log);
 	free(file_input);

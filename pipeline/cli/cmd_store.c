@@ -406,6 +406,11 @@ int cmd_inspect(int argc, char **argv)
 		printf("  capabilities    ");
 		for (i = 0; i < m->n_capabilities; i++)
 			printf(" %s", m->capabilities[i]);
+		if (m->n_hosts) {
+			printf("\n  fetch hosts     ");
+			for (i = 0; i < m->n_hosts; i++)
+				printf(" %s", m->hosts[i]);
+		}
 		printf("\n  imports         ");
 		for (i = 0; i < m->n_imports; i++)
 			printf(" %s.%s(%s)", m->imports[i].module, m->imports[i].name, m->imports[i].kind);

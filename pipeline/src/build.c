@@ -76,6 +76,44 @@ static int granted_caps(const char ***out, size_t *n_out, const pipe_node *resol
 	return 0;
 }
 
+/*
+ * The hosts recorded in the manifest of an agent (docs/tools.md): the
+ * policy's allow-list when the agent is granted http_fetch, else none.
+ * Entries the runtime could never match (a name that reads as a number,
+ * such as 127.1) are left out.
+ */
+static int agent_hosts(char ***out, size_t *n_out, const pipe_node *resolved,
+		       const pipe_policy *policy)
+{
+	const pipe_node *caps = pipe_node_get(resolved, "capabilities");
+	char **hosts = NULL;
+	size_t n = 0, i, k;
+	bool fetch = false;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	for (i = 0; caps && caps->type == PIPE_NODE_SEQ && i < caps->v.seq.n; i++) {
+		const pipe_node *c = caps->v.seq.items[i];
+
+		if (c->type == PIPE_NODE_STRING && strcmp(c->v.s.ptr, "http_fetch") == 0)
+			fetch = pipe_policy_grants_capability(policy, "http_fetch");
+	}
+	if (!fetch)
+		return 0;
+	if ((rc = pipe_policy_hosts(&hosts, &n, policy)) < 0)
+		return rc;
+	for (i = k = 0; i < n; i++) {
+		if (art_manifest_host_valid(hosts[i]))
+			hosts[k++] = hosts[i];
+		else
+			free(hosts[i]);
+	}
+	*out = hosts;
+	*n_out = k;
+	return 0;
+}
+
 static void progress(build_ctx *ctx, const build_job *job, const char *what)
 {
 	FILE *f = ctx->opts->progress;
@@ -162,13 +200,17 @@ static void *worker(void *arg)
 }
 
 /* A cache hit needs the same resolved digest, toolchain and policy, and the
- * same name@version (the digest covers both, but be explicit). */
+ * same name@version (the digest covers both, but be explicit), and the host
+ * allow-list this build would record (an artifact built before manifests
+ * had hosts lacks it). */
 static bool cache_hit(const art_store *s, const pipe_resolved *r, const char *toolchain_id,
-		      const char *policy_digest, char manifest_digest[72])
+		      const pipe_policy *policy, char manifest_digest[72])
 {
-	char *name = NULL, *version = NULL;
+	const char *policy_digest = pipe_policy_digest(policy);
+	char *name = NULL, *version = NULL, **hosts = NULL;
 	art_store_record *rec = NULL;
 	art_manifest *m = NULL;
+	size_t n_hosts = 0, i;
 	bool hit = false;
 
 	if (art_store_cache_lookup(&name, &version, s, r->digest, toolchain_id) < 0)
@@ -182,9 +224,16 @@ static bool cache_hit(const art_store *s, const pipe_resolved *r, const char *to
 	hit = strcmp(m->policy_digest, policy_digest) == 0 &&
 	      strcmp(m->resolved_template_digest, r->digest) == 0 &&
 	      strcmp(m->toolchain_id, toolchain_id) == 0;
+	if (hit && agent_hosts(&hosts, &n_hosts, r->root, policy) < 0)
+		hit = false;
+	if (hit && n_hosts != m->n_hosts)
+		hit = false;
+	for (i = 0; hit && i < n_hosts; i++) /* both sorted */
+		hit = strcmp(hosts[i], m->hosts[i]) == 0;
 	if (hit)
 		memcpy(manifest_digest, rec->manifest_digest, sizeof(rec->manifest_digest));
 done:
+	pipe_policy_hosts_free(hosts, n_hosts);
 	art_manifest_free(m);
 	art_store_record_free(rec);
 	free(name);
@@ -285,10 +334,13 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 		art_provenance_info prov;
 		art_build_parts parts;
 		art_manifest *m = NULL;
-		size_t k;
+		char **hosts = NULL;
+		size_t k, n_hosts = 0;
 
 		if ((rc = gen_agent_parse(&agent, r->canonical, r->canonical_len)) < 0)
 			goto fail;
+		if ((rc = agent_hosts(&hosts, &n_hosts, r->root, opts->policy)) < 0)
+			goto fail_one;
 		imps = calloc(job->result->module->n_imports + 1, sizeof(*imps));
 		exps = calloc(job->result->module->n_exports + 1, sizeof(*exps));
 		if (!imps || !exps) {
@@ -322,6 +374,8 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 		info.n_exports = job->result->module->n_exports;
 		info.capabilities = (const char *const *)agent->capabilities;
 		info.n_capabilities = agent->n_capabilities;
+		info.hosts = (const char *const *)hosts;
+		info.n_hosts = n_hosts;
 		prov.repo = opts->repo;
 		prov.rev = opts->rev ? opts->rev : "HEAD";
 		prov.builder_id = BUILDER_ID;
@@ -340,6 +394,7 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 			free(json);
 		}
 fail_one:
+		pipe_policy_hosts_free(hosts, n_hosts);
 		art_manifest_free(m);
 		free(imps);
 		free(exps);
@@ -447,7 +502,7 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 		it->name = e->resolved->name;
 		it->version = e->resolved->version;
 		it->resolved_digest = e->resolved->digest;
-		if (cache_hit(store, e->resolved, gen_toolchain_id(tc), pipe_policy_digest(opts->policy),
+		if (cache_hit(store, e->resolved, gen_toolchain_id(tc), opts->policy,
 			      it->manifest_digest)) {
 			it->status = PIPE_BUILD_CACHED;
 			rep->n_cached++;

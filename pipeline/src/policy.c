@@ -1034,6 +1034,96 @@ bool pipe_policy_allows_host(const pipe_policy *p, const char *host)
 	return declared;
 }
 
+/* Whether file f allows every name that entry c (exact or "*.d") allows. */
+static bool file_covers(const pipe_node *list, const char *c)
+{
+	size_t i, n, m;
+
+	if (strncmp(c, "*.", 2) != 0)
+		return list_has(list, c, host_entry_matches);
+	for (i = 0; i < list->v.seq.n; i++) {
+		const pipe_node *item = list->v.seq.items[i];
+		const char *e;
+
+		if (item->type != PIPE_NODE_STRING || strncmp(item->v.s.ptr, "*.", 2) != 0)
+			continue;
+		e = item->v.s.ptr + 1; /* ".d2" */
+		n = strlen(c + 1);
+		m = strlen(e);
+		if (n >= m && strcasecmp(c + 1 + n - m, e) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int cmp_host(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void pipe_policy_hosts_free(char **hosts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; hosts && i < n; i++)
+		free(hosts[i]);
+	free(hosts);
+}
+
+int pipe_policy_hosts(char ***out, size_t *n_out, const pipe_policy *p)
+{
+	char **list = NULL;
+	size_t total = 0, n = 0, i, j, k;
+
+	*out = NULL;
+	*n_out = 0;
+	for (i = 0; p && i < p->nfiles; i++)
+		if (p->files[i].hosts)
+			total += p->files[i].hosts->v.seq.n;
+	if (total == 0)
+		return 0;
+	if (!(list = calloc(total, sizeof(*list))))
+		return art_error_set(AF_ENOMEM, "out of memory");
+	for (i = 0; i < p->nfiles; i++) {
+		const pipe_node *hosts = p->files[i].hosts;
+
+		for (j = 0; hosts && j < hosts->v.seq.n; j++) {
+			const pipe_node *item = hosts->v.seq.items[j];
+			bool keep = item->type == PIPE_NODE_STRING;
+			char *c;
+
+			for (k = 0; keep && k < p->nfiles; k++)
+				if (p->files[k].hosts && !file_covers(p->files[k].hosts, item->v.s.ptr))
+					keep = false;
+			if (!keep)
+				continue;
+			if (!(c = strdup(item->v.s.ptr))) {
+				pipe_policy_hosts_free(list, n);
+				return art_error_set(AF_ENOMEM, "out of memory");
+			}
+			for (k = 0; c[k]; k++)
+				if (c[k] >= 'A' && c[k] <= 'Z')
+					c[k] = (char)(c[k] - 'A' + 'a');
+			list[n++] = c;
+		}
+	}
+	qsort(list, n, sizeof(*list), cmp_host);
+	for (i = j = 0; i < n; i++) {
+		if (j && strcmp(list[j - 1], list[i]) == 0)
+			free(list[i]);
+		else
+			list[j++] = list[i];
+	}
+	n = j;
+	if (n == 0) {
+		free(list);
+		return 0;
+	}
+	*out = list;
+	*n_out = n;
+	return 0;
+}
+
 /* ---- checking ------------------------------------------------------------- */
 
 #define PATH_MAX_SEGS (2 * PIPE_YAML_MAX_DEPTH + 8)

@@ -14,6 +14,8 @@
 #include "art/util.h"
 #include "rt/engine.h"
 #include "rt/http.h"
+#include "rt/llm.h"
+#include "rt/log.h"
 #include "rt/tokens.h"
 
 #include <errno.h>
@@ -65,7 +67,6 @@ static void usage(FILE *out)
 		"  --port-file FILE      write the bound address (HOST:PORT) there once listening;\n"
 		"                        removed on clean shutdown\n"
 		"  --data DIR            writable state of the agents (key-value tools); none if absent\n"
-		"  --llm-script FILE     scripted LLM provider: replays recorded answers (tests, demos)\n"
 		"  --log FILE            JSON-lines log (access log, refusals, guest logs);\n"
 		"                        default stderr\n"
 		"  --max-body BYTES      request body cap, suffix k or m allowed (default 1m)\n"
@@ -76,7 +77,18 @@ static void usage(FILE *out)
 		"  --max-timeout-ms MS   hard per-invocation deadline cap (default 30000)\n"
 		"  --max-memory-pages N  cap on an agent's memory, 64 KiB pages (default 1024)\n"
 		"  --grace-ms MS         on SIGTERM, wait this long for requests in progress\n"
-		"                        (default 10000)\n"
+		"                        (default 10000)\n");
+	/* (two literals: one would pass the 4095 characters C guarantees) */
+	fprintf(out,
+		"  --channel C           serve exactly the release channel C points at, and follow\n"
+		"                        promotions and rollbacks live (env AF_CHANNEL); without it,\n"
+		"                        the latest version of every agent in the store\n"
+		"  --poll-ms MS          check the channel and the keyring file this often\n"
+		"                        (default 200; inotify also wakes the check at once)\n"
+		"  --min-threshold K     channel records need at least K release-manager\n"
+		"                        signatures, whatever they say (default: theirs)\n"
+		"\n"
+		RT_LLM_HELP
 		"\n"
 		"token commands:\n"
 		"  token hash            read a token on stdin (one trailing newline is ignored) and\n"
@@ -319,15 +331,20 @@ static int cmd_token(int argc, char **argv)
  */
 
 typedef struct serve_args {
-	const char *store, *keyring, *listen, *tokens, *data, *llm_script, *log, *port_file;
+	const char *store, *keyring, *listen, *tokens, *data, *log, *port_file;
+	rt_llm_config llm;             /* --llm-* and AF_LLM_* */
 	unsigned long long max_body, threads, max_connections, idle_timeout, module_cache;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
+	const char *channel;                            /* --channel, AF_CHANNEL */
+	unsigned long long poll_ms, min_threshold;
 } serve_args;
 
 enum {
 	O_STORE = 1000, O_KEYRING, O_LISTEN, O_TOKENS, O_DATA, O_LLM, O_LOG, O_PORTFILE,
 	O_MAXBODY, O_THREADS, O_MAXCONN, O_IDLE, O_CACHE, O_TIMEOUT, O_PAGES, O_GRACE
 };
+enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD };
+enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
 
 static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 {
@@ -337,7 +354,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"tokens", required_argument, NULL, O_TOKENS},
 		{"data", required_argument, NULL, O_DATA},
-		{"llm-script", required_argument, NULL, O_LLM},
+		RT_LLM_LONG_OPTIONS(O_LLM_BASE),
 		{"log", required_argument, NULL, O_LOG},
 		{"port-file", required_argument, NULL, O_PORTFILE},
 		{"max-body", required_argument, NULL, O_MAXBODY},
@@ -348,6 +365,9 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"max-timeout-ms", required_argument, NULL, O_TIMEOUT},
 		{"max-memory-pages", required_argument, NULL, O_PAGES},
 		{"grace-ms", required_argument, NULL, O_GRACE},
+		{"channel", required_argument, NULL, O_CHANNEL},
+		{"poll-ms", required_argument, NULL, O_POLL_MS},
+		{"min-threshold", required_argument, NULL, O_MIN_THRESHOLD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -357,6 +377,8 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 	*done = false;
 	memset(a, 0, sizeof(*a));
 	a->grace_ms = 10000;
+	a->poll_ms = 200;
+	rt_llm_config_init(&a->llm);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -369,7 +391,6 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		case O_LISTEN: a->listen = optarg; break;
 		case O_TOKENS: a->tokens = optarg; break;
 		case O_DATA: a->data = optarg; break;
-		case O_LLM: a->llm_script = optarg; break;
 		case O_LOG: a->log = optarg; break;
 		case O_PORTFILE: a->port_file = optarg; break;
 		case O_MAXBODY:
@@ -404,7 +425,21 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 			if (parse_number(optarg, 0, 3600000, false, &a->grace_ms))
 				bad = "--grace-ms: expected 0 .. 3600000";
 			break;
+		case O_CHANNEL: a->channel = optarg; break;
+		case O_POLL_MS:
+			if (parse_number(optarg, 1, 3600000, false, &a->poll_ms))
+				bad = "--poll-ms: expected 1 .. 3600000";
+			break;
+		case O_MIN_THRESHOLD:
+			if (parse_number(optarg, 1, 16, false, &a->min_threshold))
+				bad = "--min-threshold: expected 1 .. 16";
+			break;
 		default:
+			if (c >= O_LLM_BASE && c < O_LLM_BASE + RT_LLM_OPT_COUNT) {
+				if (rt_llm_config_option(&a->llm, c - O_LLM_BASE, optarg) < 0)
+					return usage_error("%s", art_error_last());
+				break;
+			}
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 		if (bad)
@@ -414,6 +449,9 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	a->store = flag_or_env(a->store, "AF_STORE");
 	a->keyring = flag_or_env(a->keyring, "AF_KEYRING");
+	a->channel = flag_or_env(a->channel, "AF_CHANNEL");
+	if (rt_llm_config_env(&a->llm) < 0)
+		return usage_error("%s", art_error_last());
 	if (!a->store)
 		return usage_error("--store DIR (or AF_STORE) is required");
 	if (!a->keyring)
@@ -434,6 +472,7 @@ static int serve(int argc, char **argv)
 	serve_args a;
 	bool done;
 	rt_tokens *tokens = NULL;
+	rt_llm_provider *llm = NULL;
 	rt_engine *engine = NULL;
 	rt_http *http = NULL;
 	rt_engine_opts eo;
@@ -450,8 +489,6 @@ static int serve(int argc, char **argv)
 	if (rc != EXIT_OK || done)
 		return rc;
 
-	if (a.llm_script && access(a.llm_script, R_OK) != 0)
-		return fail("--llm-script %s: %s", a.llm_script, strerror(errno));
 	if (a.log) {
 		int fd = open(a.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0 || !(log = fdopen(fd, "a"))) {
@@ -460,6 +497,13 @@ static int serve(int argc, char **argv)
 			return fail("--log %s: %s", a.log, strerror(errno));
 		}
 	}
+	a.llm.log = log;
+	if (rt_llm_open(&llm, &a.llm) < 0) {
+		fail("%s", art_error_last());
+		goto cleanup;
+	}
+	if (llm)
+		rt_log_printf(log, "info", "llm_provider", NULL, "%s", llm->description);
 	if (a.tokens && rt_tokens_load(&tokens, a.tokens) < 0) {
 		fail("--tokens: %s", art_error_last());
 		goto cleanup;
@@ -503,7 +547,10 @@ static int serve(int argc, char **argv)
 	eo.max_memory_pages = (uint32_t)a.max_memory_pages;
 	eo.max_request_bytes = (size_t)a.max_body;
 	eo.log = log;
-	eo.llm_script = a.llm_script;
+	eo.channel = a.channel;
+	eo.watch_ms = (uint32_t)a.poll_ms;
+	eo.min_threshold = (unsigned)a.min_threshold;
+	eo.llm = llm;
 	if (rt_engine_open(&engine, &eo) < 0) {
 		fail("%s", art_error_last());
 		goto cleanup;
@@ -558,6 +605,7 @@ cleanup:
 			unlink(a.port_file);
 	}
 	rt_engine_close(engine);
+	rt_llm_provider_free(llm);
 	rt_tokens_free(tokens);
 	if (code != EXIT_USAGE) {
 		snprintf(fields, sizeof(fields), "\"event\":\"stopped\",\"msg\":\"stopped\",\"exit\":%d", code);

@@ -1,7 +1,8 @@
 /*
  * exec.c - one invocation of a loaded agent (see rt/exec.h): the instance
  * lifecycle inside the sandbox, the `af` host functions with run-time
- * capability checks, the builtin tools, and the mapping of what happened
+ * capability checks, the dispatch to the builtin tools (tools.c), the call
+ * chain and deadline of agent_invoke callees, and the mapping of what happened
  * (the guest's answer or a trap) to a stable error code and HTTP status.
  *
  * Everything the host functions allocate (the pending result) belongs to
@@ -15,6 +16,7 @@
 #include "rt/log.h"
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
+#include "rt/tools.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -37,21 +39,9 @@ static const struct {
 } cap_names[] = {
 	{"log", RT_CAP_LOG},           {"clock", RT_CAP_CLOCK},         {"random", RT_CAP_RANDOM},
 	{"llm_chat", RT_CAP_LLM_CHAT}, {"tool_call", RT_CAP_TOOL_CALL}, {"kv.read", RT_CAP_KV_READ},
-	{"kv.write", RT_CAP_KV_WRITE},
+	{"kv.write", RT_CAP_KV_WRITE},  {"http_fetch", RT_CAP_HTTP_FETCH},
+	{"agent_invoke", RT_CAP_AGENT_INVOKE},
 };
-
-/* The runtime's tool catalogue: a template can only name these. */
-enum { TOOL_CLOCK_NOW, TOOL_KV_GET, TOOL_KV_PUT };
-static const struct {
-	const char *name;
-	uint32_t cap;
-	const char *cap_name;
-} catalogue[] = {
-	{"clock_now", RT_CAP_CLOCK, "clock"},
-	{"kv_get", RT_CAP_KV_READ, "kv.read"},
-	{"kv_put", RT_CAP_KV_WRITE, "kv.write"},
-};
-#define N_CATALOGUE (sizeof(catalogue) / sizeof(catalogue[0]))
 
 uint32_t rt_cap_bit(const char *name)
 {
@@ -63,14 +53,39 @@ uint32_t rt_cap_bit(const char *name)
 	return 0;
 }
 
-static int catalogue_find(const char *name)
+static void hosts_free(char **hosts, size_t n)
 {
 	size_t i;
 
-	for (i = 0; name && i < N_CATALOGUE; i++)
-		if (strcmp(name, catalogue[i].name) == 0)
-			return (int)i;
-	return -1;
+	for (i = 0; hosts && i < n; i++)
+		free(hosts[i]);
+	free(hosts);
+}
+
+int rt_policy_set_hosts(rt_policy *p, const char *const *hosts, size_t n)
+{
+	char **list = NULL, norm[256];
+	size_t i, k = 0;
+
+	if (!p)
+		return art_error_set(AF_EINVAL, "policy: NULL argument");
+	if (n && !(list = calloc(n, sizeof(*list))))
+		return art_error_set(AF_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if (rt_host_entry_normalize(norm, sizeof(norm), hosts[i]) < 0) {
+			hosts_free(list, k);
+			return art_error_set(AF_ECORRUPT, "manifest hosts: %s", art_error_last());
+		}
+		if (!(list[k] = strdup(norm))) {
+			hosts_free(list, k);
+			return art_error_set(AF_ENOMEM, "out of memory");
+		}
+		k++;
+	}
+	hosts_free(p->hosts, p->n_hosts);
+	p->hosts = list;
+	p->n_hosts = k;
+	return 0;
 }
 
 void rt_policy_free(rt_policy *p)
@@ -82,6 +97,7 @@ void rt_policy_free(rt_policy *p)
 	for (i = 0; i < p->n_tools; i++)
 		free(p->tools[i].name);
 	free(p->tools);
+	hosts_free(p->hosts, p->n_hosts);
 	free(p->name);
 	free(p->version);
 	free(p->ref);
@@ -167,7 +183,7 @@ int rt_policy_parse(rt_policy **out, const char *describe, size_t len, const cha
 			rc = art_error_set(AF_ENOMEM, "out of memory");
 			goto cleanup;
 		}
-		p->tools[i].builtin = catalogue_find(tname);
+		p->tools[i].builtin = rt_tool_find(tname);
 		p->n_tools++;
 	}
 	for (i = 0; i < n_caps; i++)
@@ -190,7 +206,7 @@ static const struct {
 	{"not_found", 404},    {"payload_too_large", 413}, {"step_failed", 422},
 	{"step_limit", 422},   {"memory_limit", 422},   {"oom", 422},
 	{"trap", 500},         {"internal", 500},       {"llm_error", 502},
-	{"agent_refused", 503}, {"timeout", 504},
+	{"agent_refused", 503}, {"timeout", 504}, {"invalid_output", 502},
 };
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0]))
 
@@ -271,11 +287,13 @@ typedef struct invocation {
 	bool instantiated, returned, alloc_failed;
 	uint32_t out_ptr, len_ptr;
 	int64_t t_inst;
+	int64_t deadline_ms;       /* CLOCK_MONOTONIC ms: the model provider gives up by then */
 	/* host state */
 	char *pending;
 	size_t pending_len;
 	uint32_t n_llm, n_tool, n_log, n_denied;
 	char stop_msg[256];        /* why a host function stopped the guest */
+	rt_call_chain chain;       /* this invocation's (agent_invoke) */
 } invocation;
 
 static int64_t mono_ns(void)
@@ -358,78 +376,6 @@ static int32_t set_pending(invocation *iv, char *s, size_t len)
 		return -2;
 	}
 	return (int32_t)len;
-}
-
-static char *dump(json_t *j, size_t *len)
-{
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-
-	json_decref(j);
-	*len = s ? strlen(s) : 0;
-	return s;
-}
-
-static char *envelope_error(const char *code, const char *msg, size_t *len)
-{
-	return dump(json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg),
-		    len);
-}
-
-/* ---- builtin tools ------------------------------------------------------------------ */
-
-static char *tool_clock_now(size_t *len)
-{
-	struct timespec ts;
-	struct tm tm;
-	char stamp[40];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp) - 6, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(stamp + strlen(stamp), 6, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
-	return dump(json_pack("{s:b, s:s}", "ok", 1, "result", stamp), len);
-}
-
-static char *tool_kv(const invocation *iv, int tool, json_t *args, size_t *len)
-{
-	json_t *key = json_object_get(args, "key"), *value = json_object_get(args, "value");
-	char *text = NULL, *out;
-	size_t text_len = 0;
-	int rc;
-
-	if (!json_is_string(key) || (tool == TOOL_KV_PUT && !value))
-		return envelope_error("invalid_args",
-				      tool == TOOL_KV_PUT ? "kv_put needs a string key and a value"
-							  : "kv_get needs a string key", len);
-	if (!iv->env->kv)
-		return envelope_error("unavailable",
-				      "the key-value store is off (the runtime has no data directory)", len);
-	if (tool == TOOL_KV_GET) {
-		json_t *v;
-
-		rc = rt_kv_get(iv->env->kv, iv->pol->name, json_string_value(key),
-			       json_string_length(key), &text, &text_len);
-		if (rc == AF_ENOTFOUND)
-			return envelope_error("not_found", "no such key", len);
-		if (rc < 0)
-			return envelope_error(rc == AF_ETOOBIG ? "too_large" : "kv_error", art_error_last(),
-					      len);
-		v = json_loadb(text, text_len, JSON_DECODE_ANY, NULL);
-		if (!v)
-			v = json_stringn(text, text_len);
-		free(text);
-		return dump(json_pack("{s:b, s:o}", "ok", 1, "result", v), len);
-	}
-	text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!text)
-		return NULL;
-	rc = rt_kv_put(iv->env->kv, iv->pol->name, json_string_value(key), json_string_length(key),
-		       text, strlen(text));
-	free(text);
-	if (rc < 0)
-		return envelope_error(rc == AF_ETOOBIG ? "too_large" : "kv_error", art_error_last(), len);
-	out = dump(json_pack("{s:b, s:{s:b}}", "ok", 1, "result", "stored", 1), len);
-	return out;
 }
 
 /* ---- the `af` host functions --------------------------------------------------------- */
@@ -527,14 +473,15 @@ static int32_t h_llm_chat(void *ctx, uint32_t ptr, uint32_t len)
 		rc = -2;
 		goto out;
 	}
-	if (!llm || !llm->chat) {
+	if (!llm || (!llm->chat && !llm->chat_call)) {
 		rt_log_printf(iv->env->log, "warn", "llm", iv->ref,
 			      "llm_chat: no model provider is configured (the agent asks for '%s')",
 			      iv->pol->provider ? iv->pol->provider : "any");
 		rc = -2;
 		goto out;
 	}
-	if (llm->chat(llm->ctx, (const char *)req, len, &resp, &resp_len) < 0) {
+	if (rt_llm_chat(llm, &(rt_llm_call){iv->deadline_ms, iv->ref, iv->env->log}, (const char *)req,
+			len, &resp, &resp_len) < 0) {
 		rt_log_printf(iv->env->log, "warn", "llm", iv->ref, "llm_chat via %s failed: %s",
 			      llm->name ? llm->name : "provider", art_error_last());
 		free(resp);
@@ -572,7 +519,10 @@ static int32_t h_tool_call(void *ctx, uint32_t ptr, uint32_t len)
 	const uint8_t *text;
 	int32_t rc = -1;
 	int builtin = -1;
+	rt_tool_result tr;
+	rt_tool_ctx tctx;
 
+	memset(&tr, 0, sizeof(tr));
 	rt_sandbox_host_enter();
 	if (!(granted(iv) & RT_CAP_TOOL_CALL)) {
 		deny(iv, "tool_call", "tool_call is not granted");
@@ -595,8 +545,7 @@ static int32_t h_tool_call(void *ctx, uint32_t ptr, uint32_t len)
 	if (i < iv->pol->n_tools)
 		builtin = iv->pol->tools[i].builtin;
 	/* Bounded metric labels: only catalogue names, never guest text. */
-	snprintf(label, sizeof(label), "tool:%s",
-		 catalogue_find(tool) >= 0 ? catalogue[catalogue_find(tool)].name : "unknown");
+	snprintf(label, sizeof(label), "tool:%s", rt_tool_name(rt_tool_find(tool)));
 	if (i == iv->pol->n_tools) {
 		deny(iv, label, "tool '%.64s' is not in the agent's tool table", tool);
 		goto out;
@@ -605,20 +554,26 @@ static int32_t h_tool_call(void *ctx, uint32_t ptr, uint32_t len)
 		deny(iv, label, "tool '%.64s' is not offered by this runtime", tool);
 		goto out;
 	}
-	if (!(granted(iv) & catalogue[builtin].cap)) {
-		deny(iv, catalogue[builtin].cap_name, "tool %s needs capability %s, which is not granted",
-		     catalogue[builtin].name, catalogue[builtin].cap_name);
+	if (!(granted(iv) & rt_tool_capability(builtin))) {
+		deny(iv, rt_tool_capability_name(builtin),
+		     "tool %s needs capability %s, which is not granted", rt_tool_name(builtin),
+		     rt_tool_capability_name(builtin));
 		goto out;
 	}
-	if (args && !json_is_object(args)) {
-		answer = envelope_error("invalid_args", "args must be an object", &answer_len);
-	} else if (builtin == TOOL_CLOCK_NOW) {
-		answer = tool_clock_now(&answer_len);
-	} else {
-		answer = tool_kv(iv, builtin, args, &answer_len);
-	}
+	tctx.policy = iv->pol;
+	tctx.env = iv->env;
+	tctx.chain = &iv->chain;
+	rt_tool_run(&tr, builtin, &tctx, args);
+	if (tr.what[0])
+		deny(iv, tr.what, "%s", tr.why);
+	if (tr.denied)
+		goto out;
+	answer = tr.answer;
+	answer_len = tr.answer_len;
+	tr.answer = NULL;
 	rc = set_pending(iv, answer, answer_len);
 out:
+	free(tr.answer);
 	json_decref(req);
 	rt_sandbox_host_leave();
 	return rc;
@@ -799,7 +754,7 @@ static int guest_answer(rt_invoke_result *res, char *answer, size_t len)
 		{"invalid_input", "invalid_input"}, {"tool_denied", "tool_denied"},
 		{"step_failed", "step_failed"},     {"llm_error", "llm_error"},
 		{"max_steps", "step_limit"},        {"timeout", "timeout"},
-		{"oom", "oom"},
+		{"oom", "oom"},                     {"invalid_output", "invalid_output"},
 	};
 	json_t *root = json_loadb(answer, len, JSON_REJECT_DUPLICATES, NULL), *err;
 	const char *code, *msg;
@@ -839,6 +794,7 @@ int rt_exec_invoke(rt_invoke_result *res, const art_wasm_native_v1 *native,
 		   const rt_policy *policy, const rt_host_env *env, const char *input,
 		   size_t input_len)
 {
+	const rt_call_chain *parent = rt_tools__parent_chain();
 	invocation iv;
 	rt_sandbox_call call;
 	uint32_t timeout, pages;
@@ -864,6 +820,22 @@ int rt_exec_invoke(rt_invoke_result *res, const art_wasm_native_v1 *native,
 		pages = policy->memory_pages;
 	if (input_len > UINT32_MAX / 2)
 		return rt_invoke_result_set_error(res, "payload_too_large", "the request is too large");
+	/* A callee of agent_invoke: it extends its caller's chain and ends by
+	 * its caller's deadline. */
+	if (parent) {
+		int64_t left_ms = (parent->deadline_ns - t0) / 1000000;
+
+		if (left_ms < 1)
+			return rt_invoke_result_set_error(res, "timeout", "the caller's deadline passed "
+							  "before %s could start", policy->ref);
+		if (left_ms < (int64_t)timeout)
+			timeout = (uint32_t)left_ms;
+		iv.chain = *parent;
+	}
+	if (iv.chain.depth < RT_INVOKE_DEPTH_MAX)
+		iv.chain.names[iv.chain.depth++] = policy->name;
+	iv.chain.deadline_ns = t0 + (int64_t)timeout * 1000000;
+	iv.deadline_ms = t0 / 1000000 + timeout + RT_LLM_DEADLINE_SLACK_MS;
 
 	trap = run_instance(&iv, &call, pages, timeout, &answer, &answer_len, &copy_rc, RT_MAX_RESPONSE);
 	if (iv.instantiated) {

@@ -398,6 +398,12 @@ void rt_http_error_for_rc(int rc, int *status, const char **code)
 	case AF_EINVAL:
 		*status = 400, *code = RT_HTTP_E_INVALID_REQUEST;
 		break;
+	case AF_EEXPIRED: /* following a channel: its release expired */
+		*status = 503, *code = RT_HTTP_E_RELEASE_EXPIRED;
+		break;
+	case AF_EDENIED: /* following a channel: no valid release */
+		*status = 503, *code = RT_HTTP_E_NO_RELEASE;
+		break;
 	default:
 		*status = 500, *code = RT_HTTP_E_INTERNAL;
 		break;
@@ -513,6 +519,58 @@ static enum MHD_Result respond_error(request *r, struct MHD_Connection *c, int s
  * Handlers
  */
 
+/* Following a channel: ,"release":N|null,"channel":{...} (docs/openapi.yaml). */
+static int channel_json(art_buf *b, rt_engine *engine)
+{
+	rt_engine_status st;
+	char when[21];
+	int rc;
+
+	if (rt_engine_status_get(engine, &st) < 0 || st.state == RT_CHANNEL_OFF)
+		return 0;
+	rc = st.release ? art_buf_printf(b, ",\"release\":%llu,\"channel\":{\"name\":",
+					 (unsigned long long)st.release)
+			: art_buf_puts(b, ",\"release\":null,\"channel\":{\"name\":");
+	if (rc == 0)
+		rc = json_cstr(b, st.channel);
+	if (rc == 0)
+		rc = art_buf_printf(b, ",\"status\":\"%s\"", rt_channel_state_name(st.state));
+	if (rc == 0 && st.release) {
+		art_time_format(when, st.expires);
+		rc = art_buf_printf(b, ",\"release\":%llu,\"seq\":%llu,\"action\":",
+				    (unsigned long long)st.release, (unsigned long long)st.seq);
+		if (rc == 0)
+			rc = json_cstr(b, st.action);
+		if (rc == 0)
+			rc = art_buf_printf(b, ",\"expires\":\"%s\",\"digest\":", when);
+		if (rc == 0)
+			rc = json_cstr(b, st.release_digest);
+	}
+	if (rc == 0 && st.reason[0]) {
+		rc = art_buf_puts(b, ",\"reason\":");
+		if (rc == 0)
+			rc = json_cstr(b, st.reason);
+	}
+	if (rc == 0 && st.refused_seq) {
+		rc = art_buf_printf(b, ",\"refused\":{\"seq\":%llu,\"release\":%llu,\"reason\":",
+				    (unsigned long long)st.refused_seq,
+				    (unsigned long long)st.refused_release);
+		if (rc == 0)
+			rc = json_cstr(b, st.refused);
+		if (rc == 0)
+			rc = art_buf_puts(b, "}");
+	}
+	if (rc == 0)
+		rc = art_buf_printf(b, ",\"switches\":%llu,\"keyring\":\"sha256:%s\"",
+				    (unsigned long long)st.switches, st.keyring_sha256);
+	if (rc == 0 && st.keyring_error[0]) {
+		rc = art_buf_puts(b, ",\"keyring_error\":");
+		if (rc == 0)
+			rc = json_cstr(b, st.keyring_error);
+	}
+	return rc ? rc : art_buf_puts(b, "}");
+}
+
 static enum MHD_Result handle_list(request *r, struct MHD_Connection *c)
 {
 	rt_agent_info *agents = NULL;
@@ -551,7 +609,11 @@ static enum MHD_Result handle_list(request *r, struct MHD_Connection *c)
 		}
 	}
 	if (rc == 0)
-		rc = art_buf_printf(&b, "],\"count\":%zu,\"ok\":%zu,\"refused\":%zu}", n, ok, n - ok);
+		rc = art_buf_printf(&b, "],\"count\":%zu,\"ok\":%zu,\"refused\":%zu", n, ok, n - ok);
+	if (rc == 0)
+		rc = channel_json(&b, r->srv->engine);
+	if (rc == 0)
+		rc = art_buf_puts(&b, "}");
 	rt_agent_info_free(agents, n);
 	if (rc) {
 		art_buf_free(&b);
@@ -660,9 +722,15 @@ static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 
 	if (atomic_load(&r->srv->draining))
 		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "shutting down");
-	if (!rt_engine_ready(r->srv->engine))
+	if (!rt_engine_ready(r->srv->engine)) {
+		rt_engine_status st;
+
+		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF &&
+		    st.state != RT_CHANNEL_OK)
+			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.reason);
 		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY,
 				     "no verified agent is loaded yet");
+	}
 	return respond(r, c, 200, "application/json", (char *)ready, sizeof(ready) - 1, false);
 }
 

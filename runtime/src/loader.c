@@ -279,6 +279,13 @@ int rt_module_from_store(rt_module **out, const char **reason, const art_store *
 	if (rc == 0)
 		snprintf((*out)->manifest_digest, sizeof((*out)->manifest_digest), "%s",
 			 va->manifest_digest);
+	/* http_fetch's allow-list: the hosts the policy granted at build time. */
+	if (rc == 0 && (rc = rt_policy_set_hosts((*out)->policy, (const char *const *)va->manifest->hosts,
+						 va->manifest->n_hosts)) < 0) {
+		rt_module_unref(*out);
+		*out = NULL;
+		fail(reason, "compat", rc);
+	}
 cleanup:
 	art_verified_artifact_free(va);
 	return rc;

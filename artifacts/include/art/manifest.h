@@ -12,7 +12,7 @@
  * The document is JSON, format "agentfactory-manifest/v1" (docs/store.md).
  * Its canonical bytes are jansson's JSON_COMPACT | JSON_SORT_KEYS output of
  * the struct below, with imports sorted by (module, name), exports by name,
- * capabilities and parts by name. Nothing in a manifest or in the provenance
+ * capabilities, hosts and parts by name. Nothing in a manifest or in the provenance
  * depends on the clock or the machine, so two builds of the same inputs give
  * byte-identical manifests and digests.
  *
@@ -70,6 +70,7 @@
 #define ART_MANIFEST_MAX_EXPORTS 4096u
 #define ART_MANIFEST_MAX_CAPABILITIES 256u
 #define ART_MANIFEST_MAX_PARTS 64u
+#define ART_MANIFEST_MAX_HOSTS 256u
 
 /** One module import (wasm import section entry). */
 typedef struct art_manifest_import {
@@ -112,6 +113,12 @@ typedef struct art_manifest {
 	size_t n_capabilities;
 	art_manifest_part *parts;       /* sorted by name, unique */
 	size_t n_parts;
+	/* Optional (absent from the JSON when empty): the hosts the policy let
+	 * this agent reach with http_fetch, recorded at build time so that the
+	 * runtime enforces them without reading the policy. Lower-case, sorted,
+	 * unique; each one art_manifest_host_valid. */
+	char **hosts;
+	size_t n_hosts;
 } art_manifest;
 
 /** What a build knows about an agent before its parts are stored. Borrowed. */
@@ -130,6 +137,9 @@ typedef struct art_manifest_info {
 	size_t n_exports;
 	const char *const *capabilities;      /* any order; copied and sorted */
 	size_t n_capabilities;
+	const char *const *hosts;             /* http_fetch allow-list; any order; copied and
+						 sorted; 0 entries = the field is left out */
+	size_t n_hosts;
 } art_manifest_info;
 
 /** The provenance facts that are not in the manifest. Borrowed. */
@@ -260,6 +270,15 @@ int art_manifest_check_part(const art_manifest_part *part, const void *data, siz
  * Whether s is a valid agent name (^[a-z][a-z0-9-]{0,62}$).
  */
 bool art_manifest_name_valid(const char *s);
+
+/**
+ * Whether s is a valid entry of a manifest's hosts list, in canonical form:
+ * a lower-case DNS name without a trailing dot (labels of [a-z0-9-], 1..63
+ * bytes, not starting or ending with '-'; at most 253 bytes), "*." followed
+ * by such a name, a dotted-quad IPv4 address without leading zeros, or an
+ * IPv6 address in brackets ([0-9a-f:.], at most 45 characters inside).
+ */
+bool art_manifest_host_valid(const char *s);
 
 /** Whether s is a strict semantic version (semver.org 2.0.0), at most 128 bytes. */
 bool art_manifest_version_valid(const char *s);

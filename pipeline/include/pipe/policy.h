@@ -148,4 +148,21 @@ bool pipe_policy_grants_capability(const pipe_policy *p, const char *cap);
  */
 bool pipe_policy_allows_host(const pipe_policy *p, const char *host);
 
+/**
+ * The hosts the policy allows, as one list: the entries of the files that
+ * declare grants.hosts, kept when every such file allows them (an exact
+ * entry as pipe_policy_allows_host says; "*.d" when every such file has
+ * "*.d" or a "*." entry above d), so the list allows exactly the
+ * intersection. Lower-case, sorted (strcmp), unique. Empty when no file
+ * declares grants.hosts. A build records it in the manifest of every agent
+ * granted http_fetch (docs/tools.md).
+ * @param[out] out  caller owns; pipe_policy_hosts_free(*out, *n). NULL when
+ *                  the list is empty.
+ * @return 0 or AF_ENOMEM
+ */
+int pipe_policy_hosts(char ***out, size_t *n, const pipe_policy *p);
+
+/** Free a list of pipe_policy_hosts. NULL-safe. */
+void pipe_policy_hosts_free(char **hosts, size_t n);
+
 #endif

@@ -16,9 +16,10 @@
  *   llm_chat      capability llm_chat; the configured provider (rt/llm.h);
  *                 at most limits.max_steps calls per invocation
  *   tool_call     capability tool_call; the tool must be in the agent's
- *                 tool table AND in the runtime's catalogue (clock_now:
- *                 clock, kv_get: kv.read, kv_put: kv.write), with the
- *                 catalogue's capability granted; at most
+ *                 tool table AND in the runtime's catalogue (rt/tools.h:
+ *                 clock_now: clock, kv_get: kv.read, kv_put: kv.write,
+ *                 http_fetch: http_fetch, agent_invoke: agent_invoke), with
+ *                 the catalogue's capability granted; at most
  *                 limits.max_steps * RT_TOOL_CALLS_PER_STEP calls
  *   result_read   the pending result of the last llm_chat / tool_call
  * A refused call returns -1 (the guest answers tool_denied), is logged
@@ -47,6 +48,8 @@
 #define RT_CAP_TOOL_CALL 0x10u
 #define RT_CAP_KV_READ   0x20u
 #define RT_CAP_KV_WRITE  0x40u
+#define RT_CAP_HTTP_FETCH 0x80u
+#define RT_CAP_AGENT_INVOKE 0x100u
 
 /** Guest log lines kept per invocation (one more says how many were dropped). */
 #define RT_MAX_LOG_LINES 1000u
@@ -77,6 +80,9 @@ typedef struct rt_policy {
 	uint32_t max_steps, timeout_ms, memory_pages;
 	char *provider;                /* model.provider, or NULL */
 	bool llm;                      /* an LLM agent (no steps) */
+	char **hosts;                  /* http_fetch allow-list (the manifest's "hosts"),
+					  normalised (rt_host_entry_normalize); none = no host */
+	size_t n_hosts;
 } rt_policy;
 
 /** What the host functions use besides the policy. Borrowed, read-only. */
@@ -86,6 +92,10 @@ typedef struct rt_host_env {
 	const rt_llm_provider *llm;    /* NULL: llm_chat fails (llm_error) */
 	uint32_t max_memory_pages;     /* cap on any agent's memory */
 	uint32_t max_timeout_ms;       /* cap on any invocation's deadline */
+	rt_engine *engine;             /* agent_invoke runs callees through it; NULL: the tool
+					  answers "unavailable" */
+	uint32_t max_invoke_depth;     /* agents on one call chain; 0 = RT_INVOKE_DEPTH_DEFAULT,
+					  at most RT_INVOKE_DEPTH_MAX */
 } rt_host_env;
 
 /**
@@ -98,6 +108,15 @@ typedef struct rt_host_env {
  */
 int rt_policy_parse(rt_policy **out, const char *describe, size_t len, const char *const *caps,
 		    size_t n_caps);
+
+/**
+ * Set the http_fetch allow-list of a policy that is not shared yet (the
+ * loader calls it with the verified manifest's "hosts"). Replaces any
+ * previous list.
+ * @return 0; AF_ECORRUPT for an entry rt_host_entry_normalize refuses;
+ *         AF_ENOMEM
+ */
+int rt_policy_set_hosts(rt_policy *p, const char *const *hosts, size_t n);
 
 /** NULL-safe. */
 void rt_policy_free(rt_policy *p);
@@ -120,7 +139,8 @@ int rt_exec_describe(char **out, size_t *out_len, const art_wasm_native_v1 *nati
  * copy the response out, free. Fills res in every case (see engine.h):
  * the guest's answer, or a runtime error (timeout, memory_limit, trap,
  * step_limit, internal) with its body. The deadline is
- * min(policy timeout, env cap); the memory cap min(policy pages, env cap).
+ * min(policy timeout, env cap, and, for a callee of agent_invoke, the
+ * caller's remaining time); the memory cap min(policy pages, env cap).
  * @return 0, or AF_ENOMEM when not even the error could be built
  */
 int rt_exec_invoke(rt_invoke_result *res, const art_wasm_native_v1 *native,

@@ -62,6 +62,8 @@ typedef struct rt_http_opts {
 #define RT_HTTP_E_INVALID_REQUEST "invalid_request"
 #define RT_HTTP_E_REFUSED "agent_refused"
 #define RT_HTTP_E_NOT_READY "not_ready"
+#define RT_HTTP_E_RELEASE_EXPIRED "release_expired" /* 503: the channel's release expired */
+#define RT_HTTP_E_NO_RELEASE "no_release"      /* 503: the channel has no valid release */
 #define RT_HTTP_E_UNAVAILABLE "unavailable" /* 503: the server is out of memory; retry */
 #define RT_HTTP_E_INTERNAL "internal"
 

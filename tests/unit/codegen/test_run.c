@@ -619,13 +619,27 @@ static void test_run__llm_agent_calls_tool_then_answers(void **state)
 	host_end(&h);
 }
 
+/* The tool message the model got for its call number `call` of request `n`. */
+static json_t *tool_answer(host *h, size_t n, size_t msg)
+{
+	json_t *req = parse(h->llm_req[n]);
+	json_t *m = json_array_get(json_object_get(req, "messages"), msg), *content;
+
+	assert_string_equal(json_string_value(json_object_get(m, "role")), "tool");
+	content = parse(json_string_value(json_object_get(m, "content")));
+	json_decref(req);
+	return content;
+}
+
 static void test_run__llm_tool_outside_the_table_is_refused(void **state)
 {
 	static const char *const llm[] = {
 		"{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
 		"\"function\":{\"name\":\"shell_exec\",\"arguments\":\"{\\\"cmd\\\":\\\"rm -rf /\\\"}\"}}]}",
+		"{\"role\":\"assistant\",\"content\":\"done without it\"}",
 		NULL,
 	};
+	json_t *env, *err;
 	host h;
 	char *resp;
 
@@ -633,8 +647,46 @@ static void test_run__llm_tool_outside_the_table_is_refused(void **state)
 	host_start(&h, &g.llm);
 	h.llm_answers = llm;
 	resp = handle(&h, "{\"inputs\":{\"topic\":\"t\"}}");
-	assert_error(resp, "tool_denied", "the model asked for tool 'shell_exec', which is not in this agent's tool table");
-	assert_int_equal(h.n_tool, 0); /* never reached the host */
+	/* Never reached the host: the refusal went back to the model, which answered. */
+	assert_int_equal(h.n_tool, 0);
+	assert_string_equal(resp, "{\"ok\":true,\"output\":\"done without it\"}");
+	assert_int_equal(h.n_llm, 2);
+	env = tool_answer(&h, 1, 3);
+	err = json_object_get(env, "error");
+	assert_true(json_is_false(json_object_get(env, "ok")));
+	assert_string_equal(json_string_value(json_object_get(err, "code")), "tool_denied");
+	assert_string_equal(json_string_value(json_object_get(err, "message")),
+			    "tool 'shell_exec' is not one of your tools; your tools are: kv_get, kv_put");
+	json_decref(env);
+	free(resp);
+	host_end(&h);
+}
+
+static void test_run__llm_tool_refused_by_the_host_goes_back_to_the_model(void **state)
+{
+	static const char *const llm[] = {
+		"{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+		"\"function\":{\"name\":\"kv_get\",\"arguments\":{\"key\":\"k\"}}}]}",
+		"{\"role\":\"assistant\",\"content\":\"{\\\"summary\\\":\\\"no notes\\\"}\"}",
+		NULL,
+	};
+	json_t *env;
+	host h;
+	char *resp;
+
+	(void)state;
+	host_start(&h, &g.llm);
+	h.llm_answers = llm;
+	h.tool_status = -1; /* the host's allow-list says no */
+	resp = handle(&h, "{\"inputs\":{\"topic\":\"t\"}}");
+	assert_int_equal(h.n_tool, 1);
+	assert_string_equal(resp, "{\"ok\":true,\"output\":{\"summary\":\"no notes\"}}");
+	env = tool_answer(&h, 1, 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(env, "error"), "code")),
+			    "tool_denied");
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(env, "error"), "message")),
+			       "tool 'kv_get' was refused by the runtime"));
+	json_decref(env);
 	free(resp);
 	host_end(&h);
 }
@@ -757,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_run__workflow_stops_at_its_deadline),
 		cmocka_unit_test(test_run__llm_agent_calls_tool_then_answers),
 		cmocka_unit_test(test_run__llm_tool_outside_the_table_is_refused),
+		cmocka_unit_test(test_run__llm_tool_refused_by_the_host_goes_back_to_the_model),
 		cmocka_unit_test(test_run__llm_invalid_args_go_back_to_the_model),
 		cmocka_unit_test(test_run__llm_loop_stops_at_max_steps),
 		cmocka_unit_test(test_run__llm_garbage_answers_are_errors),

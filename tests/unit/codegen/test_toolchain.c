@@ -417,6 +417,29 @@ static void test_toolchain__too_small_memory_is_reported(void **state)
 	free(dir);
 }
 
+/* A workflow granted neither clock nor llm_chat: the guest library must still
+ * compile without warnings (-Werror) when those paths are compiled out. */
+static void test_toolchain__minimal_capabilities_build(void **state)
+{
+	size_t len;
+	char *json = read_fixture("no-clock-workflow", &len), *dir = NULL;
+	gen_result *r = NULL;
+	size_t i;
+
+	(void)state;
+	assert_non_null(json);
+	assert_true(asprintf(&dir, "%s/no-clock", g.root) > 0);
+	if (gen_build_agent(&r, g.tc, json, len, dir, NULL) != 0)
+		fail_msg("build failed: %s", art_error_last());
+	for (i = 0; i < r->module->n_imports; i++) {
+		assert_string_not_equal(r->module->imports[i].name, "clock_now_ms");
+		assert_string_not_equal(r->module->imports[i].name, "llm_chat");
+	}
+	gen_result_free(r);
+	free(json);
+	free(dir);
+}
+
 static void test_toolchain__wasi_sdk_path_is_honoured(void **state)
 {
 	gen_toolchain *tc = (gen_toolchain *)1;
@@ -464,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_toolchain__denied_import_is_named),
 		cmocka_unit_test(test_toolchain__template_errors_stop_before_compiling),
 		cmocka_unit_test(test_toolchain__too_small_memory_is_reported),
+		cmocka_unit_test(test_toolchain__minimal_capabilities_build),
 		cmocka_unit_test(test_toolchain__wasi_sdk_path_is_honoured),
 		cmocka_unit_test(test_toolchain__spawn_reports_exit_output_and_timeout),
 	};

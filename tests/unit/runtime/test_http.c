@@ -179,6 +179,23 @@ bool rt_engine_ready(const rt_engine *e)
 	return atomic_load(&engine_ready);
 }
 
+/* The channel state the fake engine reports (RT_CHANNEL_OFF by default). */
+static rt_engine_status fake_status;
+
+int rt_engine_status_get(rt_engine *e, rt_engine_status *out)
+{
+	(void)e;
+	*out = fake_status;
+	return 0;
+}
+
+const char *rt_channel_state_name(rt_channel_state s)
+{
+	static const char *const names[] = {"off", "ok", "no_release", "expired"};
+
+	return (unsigned)s < 4 ? names[s] : "off";
+}
+
 /* --------------------------------------------------------------------------
  * Fixture: a server with tokens (read, invoke, admin), logging to a file.
  */
@@ -545,6 +562,56 @@ static void test_http__list_shows_ok_and_refused_agents(void **state)
 				       "key does not verify\"}"));
 	assert_non_null(strstr(r.body, "\"count\":3,\"ok\":2,\"refused\":1}"));
 	done(&r);
+}
+
+static void test_http__list_and_readyz_show_the_channel(void **state)
+{
+	fixture *f = *state;
+	response r;
+
+	memset(&fake_status, 0, sizeof(fake_status));
+	fake_status.state = RT_CHANNEL_OK;
+	snprintf(fake_status.channel, sizeof(fake_status.channel), "blue");
+	fake_status.release = 7;
+	fake_status.seq = 12;
+	snprintf(fake_status.action, sizeof(fake_status.action), "rollback");
+	fake_status.expires = 1795341600; /* 2026-11-22T10:00:00Z */
+	snprintf(fake_status.release_digest, sizeof(fake_status.release_digest), "sha256:ab");
+	fake_status.refused_seq = 13;
+	fake_status.refused_release = 8;
+	snprintf(fake_status.refused, sizeof(fake_status.refused), "release 8 expired");
+	fake_status.switches = 3;
+	snprintf(fake_status.keyring_sha256, sizeof(fake_status.keyring_sha256), "cd");
+	http(f, "GET", "/v1/agents", AUTH_READ, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"count\":3,\"ok\":2,\"refused\":1,\"release\":7,"
+				       "\"channel\":{\"name\":\"blue\",\"status\":\"ok\",\"release\":7,"
+				       "\"seq\":12,\"action\":\"rollback\",\"expires\":"
+				       "\"2026-11-22T10:00:00Z\",\"digest\":\"sha256:ab\",\"refused\":"
+				       "{\"seq\":13,\"release\":8,\"reason\":\"release 8 expired\"},"
+				       "\"switches\":3,\"keyring\":\"sha256:cd\"}}"));
+	done(&r);
+
+	/* Nothing served: the list says why, /readyz too. */
+	fake_status.state = RT_CHANNEL_EXPIRED;
+	fake_status.release = 0;
+	fake_status.refused_seq = 0;
+	snprintf(fake_status.reason, sizeof(fake_status.reason), "release 7 expired at X");
+	snprintf(fake_status.keyring_error, sizeof(fake_status.keyring_error), "bad \"file\"");
+	atomic_store(&engine_ready, false);
+	http(f, "GET", "/v1/agents", AUTH_READ, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"release\":null,\"channel\":{\"name\":\"blue\","
+				       "\"status\":\"expired\",\"reason\":\"release 7 expired at X\","
+				       "\"switches\":3,\"keyring\":\"sha256:cd\",\"keyring_error\":"
+				       "\"bad \\\"file\\\"\"}}"));
+	done(&r);
+	http(f, "GET", "/readyz", "", NULL, &r);
+	expect_error(&r, 503, "not_ready");
+	assert_non_null(strstr(r.body, "release 7 expired at X"));
+	done(&r);
+	atomic_store(&engine_ready, true);
+	memset(&fake_status, 0, sizeof(fake_status));
 }
 
 static void test_http__describe_maps_engine_errors(void **state)
@@ -974,6 +1041,7 @@ static void test_http__error_mapping_of_engine_return_codes(void **state)
 		{AF_EVERSION, 503, "agent_refused"}, {AF_ECORRUPT, 503, "agent_refused"},
 		{AF_ENOMEM, 503, "unavailable"},            {AF_EINVAL, 400, "invalid_request"},
 		{AF_EIO, 500, "internal"},           {AF_EINTERNAL, 500, "internal"},
+		{AF_EEXPIRED, 503, "release_expired"}, {AF_EDENIED, 503, "no_release"},
 	};
 	size_t i;
 	int status;
@@ -995,6 +1063,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http__missing_or_bad_token_is_401_with_www_authenticate, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__role_matrix_over_http, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__list_shows_ok_and_refused_agents, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__list_and_readyz_show_the_channel, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__describe_maps_engine_errors, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__invoke_passes_json_through_with_request_id, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__invoke_maps_engine_answers, setup_tokens, teardown),

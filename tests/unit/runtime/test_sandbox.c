@@ -399,7 +399,7 @@ static void test_sandbox__capabilities_are_enforced_at_run_time(void **state)
 	run(&res, "{\"cmd\":\"tool\",\"call\":{\"tool\":\"shell_exec\",\"args\":{\"cmd\":\"id\"}}}");
 	assert_string_equal(res.body, "{\"ok\":true,\"output\":{\"status\":-1,\"result\":null}}");
 	rt_invoke_result_clear(&res);
-	run(&res, "{\"cmd\":\"tool\",\"call\":{\"tool\":\"http_fetch\",\"args\":{}}}");
+	run(&res, "{\"cmd\":\"tool\",\"call\":{\"tool\":\"web_search\",\"args\":{}}}");
 	assert_string_equal(res.body, "{\"ok\":true,\"output\":{\"status\":-1,\"result\":null}}");
 	rt_invoke_result_clear(&res);
 	assert_int_equal(rt_metrics_get_label(RT_M_DENIALS, "tool:unknown"), denied + 2);
