@@ -266,6 +266,21 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 					   "bytes)", name, (unsigned long long)size);
 			goto fail;
 		}
+		/* Every byte of the archive must count: padding after a member is
+		 * zero, so a flipped byte can never hide there. */
+		{
+			size_t pad = (size_t)((BLOCK - size % BLOCK) % BLOCK);
+
+			if (pad > len - off - BLOCK - (size_t)size) {
+				rc = art_error_set(AF_ECORRUPT, "tar: truncated archive ('%.120s')", name);
+				goto fail;
+			}
+			if (!all_zero(h + BLOCK + size, pad)) {
+				rc = art_error_set(AF_ECORRUPT, "tar: '%.120s' is followed by non-zero "
+						   "padding", name);
+				goto fail;
+			}
+		}
 		if ((rc = check_path(name, dir, &skip)) < 0)
 			goto fail;
 		if (!skip) {

@@ -11,6 +11,7 @@
 #ifndef AF_CLI_H
 #define AF_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #define CLI_OK 0
@@ -48,5 +49,17 @@ const char *cli_flag_or_env(const char *flag, const char *env);
  * built in. Never a folder of the repository being checked.
  */
 const char *cli_default_policies(const char *flag);
+
+/**
+ * Append an audit entry to the store at store_dir (created if missing) in its
+ * own transaction, for actions that are not themselves store writes (check,
+ * trust changes). store_dir NULL: $AF_STORE, and if that is unset nothing is
+ * recorded. Prints the reason on failure.
+ * @param[in] refused  true for a refused attempt
+ * @param[in] details  a JSON object, or NULL; the reference is stolen
+ * @return 0, or CLI_USAGE when the entry could not be written
+ */
+int cli_audit(const char *cmd, const char *store_dir, const char *action, const char *actor,
+	      const char *subject, int refused, json_t *details);
 
 #endif

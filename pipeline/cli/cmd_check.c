@@ -33,13 +33,14 @@ static void check_usage(FILE *out)
 		"                   Never taken from the repository being checked.\n"
 		"  --dir SUBDIR     template folder inside the repository\n"
 		"  --json           machine-readable report on stdout\n"
+		"  --store DIR      also record the check in the store's audit log (env AF_STORE)\n"
 		"  -h, --help       this help\n\n"
 		"exit codes: 0 every template verified and policy-clean, 1 findings,\n"
 		"            2 usage error or unreadable repository/keyring/policies\n");
 }
 
 typedef struct check_args {
-	const char *repo, *rev, *keyring, *policies, *subdir;
+	const char *repo, *rev, *keyring, *policies, *subdir, *store;
 	int json;
 } check_args;
 
@@ -49,6 +50,7 @@ static int parse_check_args(check_args *a, int argc, char **argv, const char *cm
 		{"repo", required_argument, NULL, 'r'}, {"rev", required_argument, NULL, 'R'},
 		{"keyring", required_argument, NULL, 'k'}, {"policies", required_argument, NULL, 'p'},
 		{"dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
+		{"store", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
@@ -64,6 +66,7 @@ static int parse_check_args(check_args *a, int argc, char **argv, const char *cm
 		case 'p': a->policies = optarg; break;
 		case 'd': a->subdir = optarg; break;
 		case 'j': a->json = 1; break;
+		case 's': a->store = optarg; break;
 		case 'h': *done = 1; return CLI_OK;
 		default:
 			return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -216,6 +219,13 @@ int cmd_check(int argc, char **argv)
 			print_text(fe, pol);
 		if (rc == CLI_OK && !pipe_frontend_ok(fe))
 			rc = CLI_FINDINGS;
+		if (rc != CLI_USAGE &&
+		    cli_audit("check", a.store, "check", NULL, a.repo, !pipe_frontend_ok(fe),
+			      json_pack("{s:s, s:s?, s:s?, s:s, s:I, s:I}", "repo", a.repo, "rev", a.rev,
+					"commit", fe->source->commit, "policy", pipe_policy_digest(pol),
+					"templates", (json_int_t)fe->n,
+					"errors", (json_int_t)pipe_diags_errors(&fe->diags))) != 0)
+			rc = CLI_USAGE;
 	}
 	pipe_frontend_free(fe);
 	pipe_policy_free(pol);

@@ -47,6 +47,8 @@ static void trust_usage(FILE *out)
 		"  --not-after TIME   last valid time (default: no expiry)\n"
 		"  --reason TEXT      why the key is revoked (recorded in the keyring)\n"
 		"  --json             machine-readable output for list\n"
+		"  --store DIR        also record add/revoke (and refusals) in the store's audit\n"
+		"                     log (env AF_STORE)\n"
 		"  -h, --help         this help\n"
 		"TIME is RFC 3339 UTC (2026-11-21T10:00:00Z), a date (2026-11-21), 'now', or\n"
 		"relative to now (+24h, +7d, -30m).\n\n"
@@ -55,7 +57,7 @@ static void trust_usage(FILE *out)
 }
 
 typedef struct trust_args {
-	const char *keyring, *role, *not_before, *not_after, *reason;
+	const char *keyring, *role, *not_before, *not_after, *reason, *store;
 	int json;
 } trust_args;
 
@@ -65,6 +67,7 @@ static int parse_args(trust_args *a, int argc, char **argv, const char *sub, int
 		{"keyring", required_argument, NULL, 'k'}, {"role", required_argument, NULL, 'r'},
 		{"not-before", required_argument, NULL, 'b'}, {"not-after", required_argument, NULL, 'a'},
 		{"reason", required_argument, NULL, 'R'}, {"json", no_argument, NULL, 'j'},
+		{"store", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int c;
 
@@ -80,6 +83,7 @@ static int parse_args(trust_args *a, int argc, char **argv, const char *sub, int
 		case 'a': a->not_after = optarg; break;
 		case 'R': a->reason = optarg; break;
 		case 'j': a->json = 1; break;
+		case 's': a->store = optarg; break;
 		case 'h': trust_usage(stdout); *done = 1; return CLI_OK;
 		default:
 			return cli_usage_error(CMD, "%s: unknown or incomplete option '%s'", sub,
@@ -177,12 +181,20 @@ static int trust_add(int argc, char **argv)
 	if (rc < 0) {
 		rc = cli_fail(rc == AF_EINVAL ? CLI_USAGE : exit_code_for(rc), CMD, "%s: %s",
 			      a.keyring, art_error_last());
+		cli_audit(CMD, a.store, "trust.add", NULL, art_key_id(key), 1,
+			  json_pack("{s:s, s:s, s:s}", "keyring", a.keyring, "role", a.role,
+				    "reason", art_error_last()));
 		goto cleanup;
 	}
 	if (art_keyring_save(kr, a.keyring) < 0) {
 		rc = cli_fail(CLI_USAGE, CMD, "%s", art_error_last());
 		goto cleanup;
 	}
+	if ((rc = cli_audit(CMD, a.store, "trust.add", NULL, art_key_id(key), 0,
+			    json_pack("{s:s, s:s, s:I, s:I}", "keyring", a.keyring, "role", a.role,
+				      "not_before", (json_int_t)not_before,
+				      "not_after", (json_int_t)not_after))) != 0)
+		goto cleanup;
 	printf("%s\n", art_key_id(key));
 	art_time_format(nb, not_before);
 	if (not_after)
@@ -221,12 +233,17 @@ static int trust_revoke(int argc, char **argv)
 	if (rc < 0) {
 		rc = cli_fail(rc == AF_EINVAL ? CLI_USAGE : exit_code_for(rc), CMD, "%s: %s",
 			      a.keyring, art_error_last());
+		cli_audit(CMD, a.store, "trust.revoke", NULL, keyid, 1,
+			  json_pack("{s:s, s:s}", "keyring", a.keyring, "reason", art_error_last()));
 		goto cleanup;
 	}
 	if (art_keyring_save(kr, a.keyring) < 0) {
 		rc = cli_fail(CLI_USAGE, CMD, "%s", art_error_last());
 		goto cleanup;
 	}
+	if ((rc = cli_audit(CMD, a.store, "trust.revoke", NULL, keyid, 0,
+			    json_pack("{s:s, s:s?}", "keyring", a.keyring, "reason", a.reason))) != 0)
+		goto cleanup;
 	printf("revoked %s\n", keyid);
 	rc = CLI_OK;
 cleanup:

@@ -5,7 +5,10 @@
 #include "cmd_release.h"
 #include "cmd_store.h"
 
+#include "art/audit.h"
 #include "art/error.h"
+#include "art/store.h"
+#include "art/util.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -130,6 +133,36 @@ const char *cli_default_policies(const char *flag)
 			return from_exe;
 	}
 	return AF_DATADIR "/policies";
+}
+
+int cli_audit(const char *cmd, const char *store_dir, const char *action, const char *actor,
+	      const char *subject, int refused, json_t *details)
+{
+	const char *dir = cli_flag_or_env(store_dir, "AF_STORE");
+	art_audit_event ev;
+	art_store *s = NULL;
+	char *text = NULL;
+	int rc = 0;
+
+	if (!dir) {
+		json_decref(details);
+		return 0;
+	}
+	if (details)
+		text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+	memset(&ev, 0, sizeof(ev));
+	ev.action = action;
+	ev.actor = actor;
+	ev.subject = subject;
+	ev.outcome = refused ? ART_AUDIT_REFUSED : ART_AUDIT_OK;
+	ev.details_json = text;
+	if (art_store_open(&s, dir, ART_STORE_CREATE) < 0 ||
+	    art_audit_append(NULL, s, &ev, art_time_now()) < 0)
+		rc = cli_fail(CLI_USAGE, cmd, "%s: audit entry not recorded: %s", dir, art_error_last());
+	art_store_close(s);
+	free(text);
+	json_decref(details);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -87,6 +87,7 @@ static void usage(FILE *out)
 		"                        (default 200; inotify also wakes the check at once)\n"
 		"  --min-threshold K     channel records need at least K release-manager\n"
 		"                        signatures, whatever they say (default: theirs)\n"
+		"  --max-invoke-depth N  agent_invoke chain length limit, 1 .. 16 (default 4)\n"
 		"\n"
 		RT_LLM_HELP
 		"\n"
@@ -336,14 +337,14 @@ typedef struct serve_args {
 	unsigned long long max_body, threads, max_connections, idle_timeout, module_cache;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
 	const char *channel;                            /* --channel, AF_CHANNEL */
-	unsigned long long poll_ms, min_threshold;
+	unsigned long long poll_ms, min_threshold, max_invoke_depth;
 } serve_args;
 
 enum {
 	O_STORE = 1000, O_KEYRING, O_LISTEN, O_TOKENS, O_DATA, O_LLM, O_LOG, O_PORTFILE,
 	O_MAXBODY, O_THREADS, O_MAXCONN, O_IDLE, O_CACHE, O_TIMEOUT, O_PAGES, O_GRACE
 };
-enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD };
+enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD, O_INVOKE_DEPTH };
 enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
 
 static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
@@ -368,6 +369,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"channel", required_argument, NULL, O_CHANNEL},
 		{"poll-ms", required_argument, NULL, O_POLL_MS},
 		{"min-threshold", required_argument, NULL, O_MIN_THRESHOLD},
+		{"max-invoke-depth", required_argument, NULL, O_INVOKE_DEPTH},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -433,6 +435,10 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		case O_MIN_THRESHOLD:
 			if (parse_number(optarg, 1, 16, false, &a->min_threshold))
 				bad = "--min-threshold: expected 1 .. 16";
+			break;
+		case O_INVOKE_DEPTH:
+			if (parse_number(optarg, 1, 16, false, &a->max_invoke_depth))
+				bad = "--max-invoke-depth: expected 1 .. 16";
 			break;
 		default:
 			if (c >= O_LLM_BASE && c < O_LLM_BASE + RT_LLM_OPT_COUNT) {
@@ -550,6 +556,7 @@ static int serve(int argc, char **argv)
 	eo.channel = a.channel;
 	eo.watch_ms = (uint32_t)a.poll_ms;
 	eo.min_threshold = (unsigned)a.min_threshold;
+	eo.max_invoke_depth = (uint32_t)a.max_invoke_depth;
 	eo.llm = llm;
 	if (rt_engine_open(&engine, &eo) < 0) {
 		fail("%s", art_error_last());

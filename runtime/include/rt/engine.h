@@ -80,7 +80,8 @@ typedef struct rt_invoke_result {
 	const char *error_code;        /* NULL on success; else a stable code (static string):
 					  not_found, agent_refused, invalid_json, payload_too_large,
 					  timeout, memory_limit, trap, step_limit, tool_denied,
-					  step_failed, llm_error, invalid_input, oom, internal */
+					  step_failed, llm_error, invalid_output, invalid_input,
+					  oom, internal */
 	char *error_message;           /* human-readable, when error_code is set */
 	char *body;                    /* the response JSON (the guest's, or an error object) */
 	size_t body_len;
