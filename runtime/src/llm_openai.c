@@ -562,7 +562,7 @@ static void log_retry(const openai *o, const rt_llm_call *call, uint32_t n, cons
 
 	f[1].len = (size_t)snprintf(attempt_s, sizeof(attempt_s), "%u", n + 1);
 	f[2].len = (size_t)snprintf(wait_s, sizeof(wait_s), "%u", wait_ms);
-	snprintf(msg, sizeof(msg), "openai: %s; retrying in %u ms (attempt %u of %u)", why, wait_ms,
+	snprintf(msg, sizeof(msg), "openai: %.300s; retrying in %u ms (attempt %u of %u)", why, wait_ms,
 		 n + 2, o->retries + 1);
 	rt_log_emit(call && call->log ? call->log : o->log, "warn", "llm", call ? call->agent : NULL,
 		    msg, strlen(msg), f, 3);

@@ -350,7 +350,7 @@ static const char *completion_calls(size_t n, const char *const *names, const ch
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		char id[16];
+		char id[32];
 
 		snprintf(id, sizeof(id), "call_%zu", i + 1);
 		json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type",
