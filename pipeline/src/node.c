@@ -264,9 +264,7 @@ const char *pipe_node_get_str(const pipe_node *map, const char *key)
 	return (n && n->type == PIPE_NODE_STRING) ? n->v.s.ptr : NULL;
 }
 
-/* Appends key/value without looking for an existing key: callers guarantee
- * the key is new (a parse that already checked, a clone of a valid map). */
-static int map_append(pipe_node *map, const char *key, const pipe_mark *key_mark,
+int pipe_node_map_append(pipe_node *map, const char *key, const pipe_mark *key_mark,
 		      pipe_node *value)
 {
 	pipe_map_entry *e;
@@ -309,7 +307,7 @@ int pipe_node_map_set(pipe_node *map, const char *key, const pipe_mark *key_mark
 			e->key_mark = *key_mark;
 		return 0;
 	}
-	return map_append(map, key, key_mark, value);
+	return pipe_node_map_append(map, key, key_mark, value);
 }
 
 bool pipe_node_map_remove(pipe_node *map, const char *key)
@@ -327,36 +325,36 @@ bool pipe_node_map_remove(pipe_node *map, const char *key)
 	return true;
 }
 
-pipe_node *pipe_node_clone(const pipe_node *n)
+static pipe_node *clone_node(const pipe_node *n, unsigned keep_flags)
 {
 	pipe_node *c;
 	size_t i;
 
 	if (!n)
 		return NULL;
-	if (n->type == PIPE_NODE_STRING) {
+	if (n->type == PIPE_NODE_STRING)
 		c = pipe_node_new_str(n->v.s.ptr, n->v.s.len, &n->mark);
-		if (c)
-			c->flags = n->flags;
-		return c;
-	}
-	c = pipe_node_new(n->type, &n->mark);
+	else
+		c = pipe_node_new(n->type, &n->mark);
 	if (!c)
 		return NULL;
-	c->flags = n->flags;
+	c->flags = n->flags & keep_flags;
 	switch (n->type) {
+	case PIPE_NODE_STRING:
+		break;
 	case PIPE_NODE_SEQ:
 		for (i = 0; i < n->v.seq.n; i++) {
-			pipe_node *item = pipe_node_clone(n->v.seq.items[i]);
+			pipe_node *item = clone_node(n->v.seq.items[i], keep_flags);
 			if (!item || pipe_node_seq_push(c, item) < 0)
 				goto fail;
 		}
 		break;
 	case PIPE_NODE_MAP:
+		/* The source has no duplicate keys: append without searching. */
 		for (i = 0; i < n->v.map.n; i++) {
 			const pipe_map_entry *e = &n->v.map.entries[i];
-			pipe_node *v = pipe_node_clone(e->value);
-			if (!v || map_append(c, e->key, &e->key_mark, v) < 0)
+			pipe_node *v = clone_node(e->value, keep_flags);
+			if (!v || pipe_node_map_append(c, e->key, &e->key_mark, v) < 0)
 				goto fail;
 		}
 		break;
@@ -368,6 +366,16 @@ pipe_node *pipe_node_clone(const pipe_node *n)
 fail:
 	pipe_node_free(c);
 	return NULL;
+}
+
+pipe_node *pipe_node_clone(const pipe_node *n)
+{
+	return clone_node(n, ~0u);
+}
+
+pipe_node *pipe_node_clone_plain(const pipe_node *n)
+{
+	return clone_node(n, 0);
 }
 
 json_t *pipe_node_to_json(const pipe_node *n)
@@ -799,7 +807,7 @@ static pipe_node *parse_mapping(parse_ctx *ctx, yaml_event_t *ev, const pipe_mar
 			free(key);
 			goto fail;
 		}
-		if (map_append(map, key, &km, value) < 0) {
+		if (pipe_node_map_append(map, key, &km, value) < 0) {
 			free(key);
 			fail_at(ctx, &km, AF_ENOMEM, "yaml.syntax", NULL, "out of memory");
 			goto fail;

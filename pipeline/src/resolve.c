@@ -339,71 +339,6 @@ cleanup:
 
 /* Append an entry without looking for the key (callers know it is new).
  * Takes ownership of value, also on failure. */
-static int map_append(pipe_node *map, const char *key, const pipe_mark *key_mark,
-		      pipe_node *value)
-{
-	pipe_map_entry *e;
-	char *k;
-
-	if (map->v.map.n == map->v.map.cap) {
-		size_t cap = map->v.map.cap ? map->v.map.cap * 2 : 8;
-		pipe_map_entry *p = realloc(map->v.map.entries, cap * sizeof(*p));
-
-		if (!p)
-			goto fail;
-		map->v.map.entries = p;
-		map->v.map.cap = cap;
-	}
-	if (!(k = strdup(key)))
-		goto fail;
-	e = &map->v.map.entries[map->v.map.n++];
-	e->key = k;
-	e->key_mark = *key_mark;
-	e->value = value;
-	return 0;
-fail:
-	pipe_node_free(value);
-	return art_error_set(AF_ENOMEM, "out of memory merging templates");
-}
-
-/* Deep copy in O(n), dropping flags (a resolved tree is never merged again). */
-static pipe_node *clone_node(const pipe_node *n)
-{
-	pipe_node *c;
-	size_t i;
-
-	if (n->type == PIPE_NODE_STRING)
-		return pipe_node_new_str(n->v.s.ptr, n->v.s.len, &n->mark);
-	if (!(c = pipe_node_new(n->type, &n->mark)))
-		return NULL;
-	switch (n->type) {
-	case PIPE_NODE_SEQ:
-		for (i = 0; i < n->v.seq.n; i++) {
-			pipe_node *item = clone_node(n->v.seq.items[i]);
-
-			if (!item || pipe_node_seq_push(c, item) < 0)
-				goto fail;
-		}
-		break;
-	case PIPE_NODE_MAP:
-		for (i = 0; i < n->v.map.n; i++) {
-			const pipe_map_entry *e = &n->v.map.entries[i];
-			pipe_node *v = clone_node(e->value);
-
-			if (!v || map_append(c, e->key, &e->key_mark, v) < 0)
-				goto fail;
-		}
-		break;
-	default:
-		c->v = n->v;
-		break;
-	}
-	return c;
-fail:
-	pipe_node_free(c);
-	return NULL;
-}
-
 typedef struct key_index {
 	const char *key;
 	size_t at;
@@ -464,7 +399,7 @@ static int merge_map(pipe_node *target, const pipe_node *patch, const char *cons
 			pipe_node *v = NULL;
 
 			if ((rc = merge_patch(&v, e->value)) == 0)
-				rc = map_append(target, e->key, &e->key_mark, v);
+				rc = pipe_node_map_append(target, e->key, &e->key_mark, v);
 			else
 				pipe_node_free(v);
 		}
@@ -502,14 +437,14 @@ static int merge_patch(pipe_node **target, const pipe_node *patch)
 	if (patch->type == PIPE_NODE_SEQ && (patch->flags & PIPE_NODE_APPEND) && t &&
 	    t->type == PIPE_NODE_SEQ) {
 		for (i = 0; i < patch->v.seq.n; i++) {
-			pipe_node *item = clone_node(patch->v.seq.items[i]);
+			pipe_node *item = pipe_node_clone_plain(patch->v.seq.items[i]);
 
 			if (!item || pipe_node_seq_push(t, item) < 0)
 				return art_error_set(AF_ENOMEM, "out of memory merging templates");
 		}
 		return 0;
 	}
-	if (!(t = clone_node(patch)))
+	if (!(t = pipe_node_clone_plain(patch)))
 		return art_error_set(AF_ENOMEM, "out of memory merging templates");
 	pipe_node_free(*target);
 	*target = t;
@@ -527,9 +462,9 @@ static int set_from(pipe_node *root, const pipe_node *child_root, const char *ke
 	if (!e)
 		return 0;
 	pipe_node_map_remove(root, key);
-	if (!(v = clone_node(e->value)))
+	if (!(v = pipe_node_clone_plain(e->value)))
 		return art_error_set(AF_ENOMEM, "out of memory merging templates");
-	return map_append(root, key, &e->key_mark, v);
+	return pipe_node_map_append(root, key, &e->key_mark, v);
 }
 
 static int merge_chain(pipe_node **out, const pipe_template *const *chain, size_t n)
@@ -556,7 +491,7 @@ static int merge_chain(pipe_node **out, const pipe_template *const *chain, size_
 		rc = art_error_set(AF_ENOMEM, "out of memory merging templates");
 		goto fail;
 	}
-	if ((rc = map_append(root, "apiVersion", &top, api)) < 0)
+	if ((rc = pipe_node_map_append(root, "apiVersion", &top, api)) < 0)
 		goto fail;
 	/* temperature: 1 and 1.0 mean the same; keep one spelling. */
 	model = pipe_node_get(root, "model");

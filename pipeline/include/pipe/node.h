@@ -152,8 +152,12 @@ int pipe_yaml_parse(pipe_node **out, const char *data, size_t len,
 /** Free a tree. NULL-safe. */
 void pipe_node_free(pipe_node *n);
 
-/** Deep copy (marks are copied, file names stay borrowed). NULL on OOM. */
+/** Deep copy (marks and flags are copied, file names stay borrowed). NULL on OOM. */
 pipe_node *pipe_node_clone(const pipe_node *n);
+
+/** Deep copy without flags (e.g. no !append): for trees that are never merged
+ * again, such as a resolved template. NULL on OOM. */
+pipe_node *pipe_node_clone_plain(const pipe_node *n);
 
 /** The value under key in a map, or NULL (also when n is not a map). Borrowed. */
 pipe_node *pipe_node_get(const pipe_node *map, const char *key);
@@ -178,6 +182,12 @@ int pipe_node_seq_push(pipe_node *seq, pipe_node *item);
  * Takes ownership of value, also on failure. @return 0 or AF_ENOMEM */
 int pipe_node_map_set(pipe_node *map, const char *key, const pipe_mark *key_mark,
 		      pipe_node *value);
+
+/** Append key to a map without looking for it first: the caller guarantees
+ * the key is not there (O(1), where pipe_node_map_set is O(n)). Takes
+ * ownership of value, also on failure. @return 0 or AF_ENOMEM */
+int pipe_node_map_append(pipe_node *map, const char *key, const pipe_mark *key_mark,
+			 pipe_node *value);
 
 /** Remove key from a map (frees its value). @return true if it was there. */
 bool pipe_node_map_remove(pipe_node *map, const char *key);
