@@ -6,10 +6,13 @@
 #   make asan     the tests under AddressSanitizer + UBSan (build/asan/)
 #   make demo     the pipeline on the sample catalogue (see README)
 #   make bench    benchmarks, printed as tables
+#   make bench-smoke  every benchmark briefly (CI: proves they still run)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make clean
 #
 # Objects live under build/<config>/ so release and asan builds never mix.
+# Every target works on a fresh Debian 12 machine, first time: compiles and
+# links wait for `deps` (order-only) and library flags are read lazily.
 
 CONFIG  ?= release
 BUILD   := build/$(CONFIG)
@@ -19,18 +22,24 @@ CC      ?= cc
 VERSION := 0.1.0
 
 PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson lmdb libzstd libcurl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The runtime links only artifacts/ + runtime/: no libgit2, libyaml, PCRE2.
 RT_PKGS    := libcrypto jansson lmdb libzstd libmicrohttpd libcurl
-RT_LIBS    := $(shell pkg-config --libs $(RT_PKGS) 2>/dev/null)
-PKG_CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Library flags come from pkg-config, which (like the libraries) may not be
+# installed before `make deps` ran. So they are evaluated lazily, once, on
+# first use: in a recipe, after the order-only `deps` prerequisite finished.
+# (A `:=` here would run pkg-config at parse time, on a fresh machine before
+# the packages exist, and link without them.)
+lazy = $(eval $(1) := $$(shell $(2)))$($(1))
+PKG_CFLAGS  = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null)
+PKG_LIBS    = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS) 2>/dev/null)
+RT_LIBS     = $(call lazy,RT_LIBS,pkg-config --libs $(RT_PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(call lazy,CMOCKA_LIBS,pkg-config --libs cmocka 2>/dev/null)
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral -Werror
-BASE_CFLAGS := -std=gnu17 $(WARN) -MMD -MP -D_GNU_SOURCE \
-        -DAF_VERSION='"$(VERSION)"' -DAF_DATADIR='"$(PREFIX)/share/agentfactory"' \
+BASE_CFLAGS = -std=gnu17 $(WARN) -MMD -MP -D_GNU_SOURCE \
+        -DAF_VERSION='"$(VERSION)"' \
         -Iartifacts/include -Ipipeline/include -Icodegen/include -Iruntime/include $(PKG_CFLAGS)
 
 ifeq ($(CONFIG),asan)
@@ -78,23 +87,29 @@ DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev \
         libmicrohttpd-dev libcurl4-openssl-dev curl wrk jq python3
 
-.PHONY: all deps test unit integration asan demo bench install clean check-deps
+.PHONY: all deps test unit integration asan demo bench bench-smoke install clean check-deps
 .DEFAULT_GOAL := all
 
 all: $(AF_BIN) $(if $(RTCLI_SRC),$(RT_BIN))
 
-# Installs only what is missing; runs `apt-get update` at most once.
+# Installs only what is missing; runs `apt-get update` at most once. Every
+# compile and link waits for it (order-only), so any target works on a fresh
+# machine, first time, and `make -j` is safe. AF_SKIP_DEPS=1 skips the check
+# (a machine provisioned some other way).
 deps:
-	@missing=""; for p in $(DEBIAN_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	@[ -n "$(AF_SKIP_DEPS)" ] && exit 0; \
+	installed=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEBIAN_PKGS) 2>/dev/null | \
+	  awk '/ install ok installed$$/ {sub(/:.*/, "", $$1); print $$1}'); \
+	missing=""; for p in $(DEBIAN_PKGS); do \
+	  case " $$(echo $$installed) " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "deps: run as root (or install:$$missing)" >&2; exit 2; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 2; \
-	else echo "deps: all Debian packages present"; fi
+	fi
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -129,7 +144,7 @@ $(RT_BIN): $(RTCLI_OBJ) $(LIBRT) $(LIBART)
 	    nm $@ 2>/dev/null | grep -E ' [TtU] (git_|yaml_|pcre2_|gen_|pipe_)' >/dev/null; then \
 	  echo "error: $@ links pipeline code (libgit2/libyaml/PCRE2/codegen)" >&2; rm -f $@; exit 1; fi
 
-$(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS)
+$(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS) | deps
 	@mkdir -p $(dir $@) $(BUILD)/obj/tests/unit/$(dir $*)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/tests/unit/$*.d \
 	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) $(CMOCKA_LIBS) -lpthread -ldl
@@ -163,9 +178,25 @@ demo: deps all
 	@AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) bash ci/demo.sh
 
 # Benchmarks print figures (Markdown tables); they never fail on a timing.
-bench: deps all
+# bench-smoke runs each one briefly (CI does, so none can rot).
+BENCH_BIN := $(BUILD)/bench/bench_instantiate
+BENCH_ENV  = AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) BUILD=$(BUILD)
+
+$(BENCH_BIN): bench/bench_instantiate.c $(ALL_LIBS) | deps
+	@mkdir -p $(dir $@) $(BUILD)/obj/bench
+	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/bench/bench_instantiate.d \
+	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) -lpthread -ldl
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@for b in $(sort $(wildcard bench/*.sh)); do echo "## $$b"; \
-	  AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) BUILD=$(BUILD) bash $$b || exit 1; echo; done
+	  $(BENCH_ENV) bash $$b || exit 1; echo; done
+
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@for b in $(sort $(wildcard bench/*.sh)); do echo "## $$b (smoke)"; \
+	  if $(BENCH_ENV) AF_BENCH_SMOKE=1 bash $$b > $(BUILD)/bench/$$(basename $$b .sh).smoke.log 2>&1; \
+	  then echo "ok"; else echo "FAIL $$b"; tail -30 $(BUILD)/bench/$$(basename $$b .sh).smoke.log; exit 1; fi; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies

@@ -293,6 +293,8 @@ static int overhead(void)
 	char path[256], so[256], hex[65] = "", def[64];
 	uint32_t (*native_compute)(uint32_t, char *);
 	double best_native = 1e9, best_sandbox = 1e9, t0;
+	const char *repeats_env = getenv("AF_BENCH_REPEATS");
+	int repeats = repeats_env && atoi(repeats_env) > 0 ? atoi(repeats_env) : 7;
 	const char *reason;
 	rt_module *m = NULL;
 	rt_policy *pol = NULL;
@@ -348,8 +350,8 @@ static int overhead(void)
 	if (!dl)
 		return -1;
 	*(void **)&native_compute = dlsym(dl, "compute");
-	/* Interleaved, best of 7 each: the machine may be shared. */
-	for (i = 0; i < 7; i++) {
+	/* Interleaved, best of 7 each (AF_BENCH_REPEATS): the machine may be shared. */
+	for (i = 0; i < repeats; i++) {
 		rt_invoke_result res;
 		double t;
 
@@ -368,7 +370,7 @@ static int overhead(void)
 		rt_invoke_result_clear(&res);
 	}
 	printf("\nSandbox overhead: SHA-256 chained %d times over 64 KiB (%.0f MiB hashed), same C source,"
-	       " best of 7:\n\n", COMPUTE_ROUNDS, COMPUTE_ROUNDS / 16.0);
+	       " best of %d:\n\n", COMPUTE_ROUNDS, COMPUTE_ROUNDS / 16.0, repeats);
 	printf("| build | ms | vs native |\n|---|---|---|\n");
 	printf("| native: cc -O2 | %.1f | 1.00 |\n", best_native * 1e3);
 	printf("| sandboxed: clang wasm32 -O2 -> wasm2c -> cc -O2, runtime sandbox (whole invocation) | %.1f | %.3f |\n",
@@ -384,11 +386,11 @@ static int overhead(void)
 		snprintf(wasmpath, sizeof(wasmpath), "%s/guest/agent.wasm", root);
 		snprintf(js, sizeof(js),
 			 "const fs=require('fs');const m=new WebAssembly.Module(fs.readFileSync('%s'));"
-			 "let best=1e9;for(let i=0;i<7;i++){const t0=process.hrtime.bigint();"
+			 "let best=1e9;for(let i=0;i<%d;i++){const t0=process.hrtime.bigint();"
 			 "const inst=new WebAssembly.Instance(m,{});inst.exports._initialize();"
 			 "const p=inst.exports.af_alloc(4);inst.exports.af_handle(0,0,p);"
 			 "const t=Number(process.hrtime.bigint()-t0)/1e6;if(t<best)best=t;}"
-			 "console.log(best.toFixed(1));", wasmpath);
+			 "console.log(best.toFixed(1));", wasmpath, repeats);
 		if (write_text(path, js, NULL) == 0) {
 			snprintf(cmd, sizeof(cmd), "node %s 2>/dev/null", path);
 			p = popen(cmd, "r");

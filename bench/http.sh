@@ -9,13 +9,15 @@
 #
 # Usage: AF=... AF_RUNTIME=... bash bench/http.sh
 # Env: BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (default "16 64"),
-#      BENCH_THREADS (server --threads, default: the server's default).
+#      BENCH_THREADS (server --threads, default: the server's default);
+#      AF_BENCH_SMOKE=1: one second, 16 connections (proves it still runs).
 set -euo pipefail
 AF=${AF:?AF must point at the agentfactory binary}
 RT=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binary}
 SRC=${AF_SRCDIR:-$(pwd)}
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-16 64}
+if [ -n "${AF_BENCH_SMOKE:-}" ]; then SECS=1 CONNS=16; fi
 command -v wrk >/dev/null || { echo "wrk is not installed (make deps)" >&2; exit 2; }
 T=$(mktemp -d /tmp/af-bench-http.XXXXXX)
 PID=
@@ -40,7 +42,7 @@ mkdir -p "$T/data/kv"
 printf 'backup-manager\\00releases/r1\n{"version":"1.4.0"}\n' >"$T/seed.txt"
 mdb_load -T -f "$T/seed.txt" "$T/data/kv"
 cat >"$T/script.json" <<'EOF'
-{"responses": [{"role": "assistant", "content": "{\"summary\": \"ok\", \"findings\": []}"}]}
+{"responses": [{"role": "assistant", "content": "{\"summary\": \"ok\", \"findings\": [], \"verdict\": \"approve\"}"}]}
 EOF
 TOKEN=$("$RT" token new --role invoke --name bench --tokens "$T/tokens")
 
@@ -78,6 +80,18 @@ row() { # LABEL CONNS WRK-ARGS...
 	non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
 	echo "| $label | $c | $rps | $p50 | $p99 | ${non2xx:-0} |"
 }
+
+# Each measured request must succeed once first: a benchmark of error
+# answers measures nothing (and the smoke run in CI catches it).
+check_ok() { # URL BODY
+	local code
+	code=$(curl -s -o "$T/check.out" -w '%{http_code}' -XPOST -H 'Content-Type: application/json' -d "$2" "$1")
+	[ "$code" = 200 ] || { echo "benchmark request failed ($code): $1: $(cat "$T/check.out")" >&2; exit 1; }
+}
+start
+check_ok "$URL/v1/agents/senior-reviewer/invoke" '{"inputs":{"change":"add a retry loop","focus":"errors"}}'
+check_ok "$URL/v1/agents/backup-manager/invoke" '{"inputs":{"release":"r1"}}'
+stop
 
 echo "wrk -t2, ${SECS} s per row, on $(nproc) cores shared by wrk and the server"
 echo

@@ -14,13 +14,15 @@
 # assertions.
 #
 # Usage: AF=... AF_RUNTIME=... bash bench/switch.sh
-# Env: BENCH_SWITCHES (switches per row, default 60, at least 20).
+# Env: BENCH_SWITCHES (switches per row, default 60, at least 20);
+#      AF_BENCH_SMOKE=1: 2 switches a row, to prove the benchmark still runs.
 set -euo pipefail
 AF=${AF:?AF must point at the agentfactory binary}
 RT=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binary}
 SRC=${AF_SRCDIR:-$(pwd)}
 N=${BENCH_SWITCHES:-60}
 [ "$N" -ge 20 ] || N=20
+[ -z "${AF_BENCH_SMOKE:-}" ] || N=2
 command -v python3 >/dev/null || { echo "python3 is required (make deps)" >&2; exit 2; }
 T=$(mktemp -d /tmp/af-bench-switch.XXXXXX)
 PID=
@@ -49,7 +51,7 @@ R1=$("$AF" release create --store "$T/store" --keyring "$T/kr.json" --key "$RM" 
 R2=$("$AF" release create --store "$T/store" --keyring "$T/kr.json" --key "$RM" senior-reviewer@1.1.0 2>/dev/null)
 "$AF" promote --store "$T/store" --keyring "$T/kr.json" --key "$RM" --channel blue --release "$R1" >/dev/null 2>&1
 cat >"$T/script.json" <<'EOF'
-{"responses": [{"role": "assistant", "content": "{\"summary\": \"ok\", \"findings\": []}"}]}
+{"responses": [{"role": "assistant", "content": "{\"summary\": \"ok\", \"findings\": [], \"verdict\": \"approve\"}"}]}
 EOF
 
 cat >"$T/measure.py" <<'EOF'

@@ -22,6 +22,6 @@ $(GEN_EMBED_C): $(GEN_GUEST_SRCS) codegen/embed.sh codegen/codegen.mk
 	@mkdir -p $(dir $@)
 	sh codegen/embed.sh $@ $(GEN_GUEST_FILES)
 
-$(GEN_EMBED_O): $(GEN_EMBED_C)
+$(GEN_EMBED_O): $(GEN_EMBED_C) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@

@@ -20,9 +20,6 @@
 #ifndef AF_VERSION
 #define AF_VERSION "0.0.0"
 #endif
-#ifndef AF_DATADIR
-#define AF_DATADIR "/usr/local/share/agentfactory"
-#endif
 
 typedef struct command {
 	const char *name;
@@ -109,30 +106,44 @@ static int is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/*
+ * The default policy directory, found from where the binary is, never from
+ * a path baked in at build time: `make install PREFIX=P` (or a copy of the
+ * installed tree anywhere, DESTDIR staging included) puts the binary in
+ * P/bin and the policies in P/share/agentfactory/policies; a development
+ * build lives in <src>/build/<config>/bin/ beside <src>/policies. When
+ * neither exists the installed path is returned so the error names it.
+ */
 const char *cli_default_policies(const char *flag)
 {
-	static char from_exe[PATH_MAX + 16];
+	static char found[PATH_MAX + 64];
 	const char *v = cli_flag_or_env(flag, "AF_POLICIES");
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], bindir[PATH_MAX];
 	ssize_t n;
 	char *slash;
 	int i;
 
 	if (v)
 		return v;
-	if (is_dir(AF_DATADIR "/policies"))
-		return AF_DATADIR "/policies";
-	/* A development build lives in <src>/build/<config>/bin/. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		for (i = 0; i < 4 && (slash = strrchr(exe, '/')); i++)
-			*slash = '\0';
-		snprintf(from_exe, sizeof(from_exe), "%s/policies", exe);
-		if (is_dir(from_exe))
-			return from_exe;
-	}
-	return AF_DATADIR "/policies";
+	if (n <= 0)
+		return "/usr/local/share/agentfactory/policies";
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';
+	snprintf(bindir, sizeof(bindir), "%s", exe);
+	/* Installed: <prefix>/bin/agentfactory. */
+	snprintf(found, sizeof(found), "%s/../share/agentfactory/policies", bindir);
+	if (is_dir(found))
+		return found;
+	/* Development build: <src>/build/<config>/bin/agentfactory. */
+	for (i = 0; i < 3 && (slash = strrchr(exe, '/')); i++)
+		*slash = '\0';
+	snprintf(found, sizeof(found), "%s/policies", exe);
+	if (i == 3 && is_dir(found))
+		return found;
+	snprintf(found, sizeof(found), "%s/../share/agentfactory/policies", bindir);
+	return found;
 }
 
 int cli_audit(const char *cmd, const char *store_dir, const char *action, const char *actor,
