@@ -179,12 +179,12 @@ demo: deps all
 
 # Benchmarks print figures (Markdown tables); they never fail on a timing.
 # bench-smoke runs each one briefly (CI does, so none can rot).
-BENCH_BIN := $(BUILD)/bench/bench_instantiate
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(sort $(wildcard bench/*.c)))
 BENCH_ENV  = AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) BUILD=$(BUILD)
 
-$(BENCH_BIN): bench/bench_instantiate.c $(ALL_LIBS) | deps
+$(BUILD)/bench/%: bench/%.c $(ALL_LIBS) | deps
 	@mkdir -p $(dir $@) $(BUILD)/obj/bench
-	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/bench/bench_instantiate.d \
+	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/bench/$*.d \
 	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) -lpthread -ldl
 
 bench: deps

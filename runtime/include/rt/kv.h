@@ -5,8 +5,9 @@
  * read-only artifact store. Every key is stored under its agent's name
  * ("<agent>\0<key>"), so one agent can never read or write another's keys.
  * Values are JSON texts (the kv_put tool stores args.value re-encoded).
- * Writes use LMDB's default durability; each put is one write transaction.
- * Thread-safe (MDB_NOTLS; writers serialise on LMDB's lock).
+ * Writes use LMDB's default durability (a synced commit) with group commit:
+ * concurrent puts share one write transaction and one sync, and no put
+ * returns before the commit holding it is durable. Thread-safe (MDB_NOTLS).
  */
 #ifndef RT_KV_H
 #define RT_KV_H
@@ -41,11 +42,16 @@ int rt_kv_get(rt_kv *kv, const char *agent, const char *key, size_t key_len, cha
 	      size_t *out_len);
 
 /**
- * Write agent's key (replacing any value).
+ * Write agent's key (replacing any value). Returns once the write is
+ * committed and synced (possibly in a batch with other threads' puts, in
+ * the order they were called). key and value are only read until then.
  * @return 0, AF_ETOOBIG (key or value over its cap, or the store is full),
  *         AF_EINVAL, AF_EIO
  */
 int rt_kv_put(rt_kv *kv, const char *agent, const char *key, size_t key_len, const char *value,
 	      size_t value_len);
+
+/** Commits and puts so far (puts / commits = the mean batch size). */
+void rt_kv_stats(rt_kv *kv, unsigned long *commits, unsigned long *puts);
 
 #endif
