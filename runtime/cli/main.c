@@ -70,7 +70,11 @@ static void usage(FILE *out)
 		"  --log FILE            JSON-lines log (access log, refusals, guest logs);\n"
 		"                        default stderr\n"
 		"  --max-body BYTES      request body cap, suffix k or m allowed (default 1m)\n"
-		"  --threads N           HTTP worker threads (default 2 per core, at least 4)\n"
+		"  --threads N           HTTP polling threads (default 2 per core, at least 4)\n"
+		"  --workers N           invocation workers; they wait on models, tools and disk\n"
+		"                        without holding a polling thread (default 64)\n"
+		"  --queue N             invocations waiting for a worker; beyond, 503 with\n"
+		"                        Retry-After (default 1024)\n"
 		"  --max-connections N   concurrent connections (default 1000)\n"
 		"  --idle-timeout S      close a connection idle this many seconds (default 30)\n"
 		"  --module-cache N      loaded modules kept in memory (default 64)\n"
@@ -335,6 +339,7 @@ typedef struct serve_args {
 	const char *store, *keyring, *listen, *tokens, *data, *log, *port_file;
 	rt_llm_config llm;             /* --llm-* and AF_LLM_* */
 	unsigned long long max_body, threads, max_connections, idle_timeout, module_cache;
+	unsigned long long workers, queue;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
 	const char *channel;                            /* --channel, AF_CHANNEL */
 	unsigned long long poll_ms, min_threshold, max_invoke_depth;
@@ -342,7 +347,7 @@ typedef struct serve_args {
 
 enum {
 	O_STORE = 1000, O_KEYRING, O_LISTEN, O_TOKENS, O_DATA, O_LLM, O_LOG, O_PORTFILE,
-	O_MAXBODY, O_THREADS, O_MAXCONN, O_IDLE, O_CACHE, O_TIMEOUT, O_PAGES, O_GRACE
+	O_MAXBODY, O_THREADS, O_WORKERS, O_QUEUE, O_MAXCONN, O_IDLE, O_CACHE, O_TIMEOUT, O_PAGES, O_GRACE
 };
 enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD, O_INVOKE_DEPTH };
 enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
@@ -360,6 +365,8 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"port-file", required_argument, NULL, O_PORTFILE},
 		{"max-body", required_argument, NULL, O_MAXBODY},
 		{"threads", required_argument, NULL, O_THREADS},
+		{"workers", required_argument, NULL, O_WORKERS},
+		{"queue", required_argument, NULL, O_QUEUE},
 		{"max-connections", required_argument, NULL, O_MAXCONN},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"module-cache", required_argument, NULL, O_CACHE},
@@ -402,6 +409,14 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		case O_THREADS:
 			if (parse_number(optarg, 1, 1024, false, &a->threads))
 				bad = "--threads: expected 1 .. 1024";
+			break;
+		case O_WORKERS:
+			if (parse_number(optarg, 1, 4096, false, &a->workers))
+				bad = "--workers: expected 1 .. 4096";
+			break;
+		case O_QUEUE:
+			if (parse_number(optarg, 1, 1000000, false, &a->queue))
+				bad = "--queue: expected 1 .. 1000000";
 			break;
 		case O_MAXCONN:
 			if (parse_number(optarg, 1, 100000, false, &a->max_connections))
@@ -572,6 +587,8 @@ static int serve(int argc, char **argv)
 	ho.tokens = tokens;
 	ho.max_body = (size_t)a.max_body;
 	ho.threads = (unsigned)a.threads;
+	ho.workers = (unsigned)a.workers;
+	ho.queue = (unsigned)a.queue;
 	ho.max_connections = (unsigned)a.max_connections;
 	ho.idle_timeout_s = (unsigned)a.idle_timeout;
 	ho.log = log;

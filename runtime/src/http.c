@@ -10,8 +10,16 @@
  * chunked body that passes the cap is drained (not stored) and answered 413,
  * or the connection is dropped if the client keeps sending.
  *
- * Handlers run on the polling thread that owns the connection; invocations
- * are synchronous (the engine bounds them with its deadline).
+ * Handlers run on the polling thread that owns the connection, except
+ * invocations: those wait on a model, a tool or the disk, so they never run
+ * on a polling thread (one slow model call would stall every connection
+ * that thread polls). The handler suspends the connection and queues the
+ * request for a pool of invocation workers sized for I/O waits; the worker
+ * runs it and resumes the connection, and the next handler call sends the
+ * answer. The queue is bounded: when it is full the request is answered at
+ * once with 503 and Retry-After. A request is queued only after its
+ * connection is suspended (both under the queue lock), so a worker can never
+ * resume a connection that is not suspended yet.
  */
 #include "rt/http.h"
 
@@ -25,6 +33,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -37,6 +46,8 @@
 #define DEFAULT_MAX_BODY (1u << 20)
 #define DEFAULT_MAX_CONNECTIONS 1000
 #define DEFAULT_IDLE_TIMEOUT_S 30
+#define DEFAULT_WORKERS 64
+#define DEFAULT_QUEUE 1024
 /* A chunked upload past the cap is drained up to this much more, then the
  * connection is dropped. */
 #define DRAIN_MAX (16u << 20)
@@ -47,8 +58,23 @@
 
 static const char OOM_BODY[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}";
 
+struct request;
+
+/* Invocations waiting for (or running on) a worker. */
+typedef struct invoke_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct request **ring; /* cap slots; head = oldest */
+	unsigned cap, head, count;
+	pthread_t *workers;
+	unsigned nworkers, started;
+	atomic_uint busy;
+	bool stopping;
+} invoke_pool;
+
 struct rt_http {
 	struct MHD_Daemon *daemon;
+	invoke_pool pool;
 	rt_engine *engine;
 	const rt_tokens *tokens;
 	size_t max_body;
@@ -99,6 +125,12 @@ typedef struct request {
 	size_t bytes_out;
 	const char *allow;    /* 405 */
 	const char *www_auth; /* 401/403 */
+	const char *retry_after; /* 503 when the invocation queue is full */
+	/* invocation, run by a worker while the connection is suspended */
+	enum { JOB_NONE, JOB_QUEUED, JOB_DONE } job;
+	struct MHD_Connection *conn;
+	rt_invoke_result res;
+	int invoke_rc;
 	char timing[96];      /* Server-Timing */
 } request;
 
@@ -453,6 +485,8 @@ static enum MHD_Result respond(request *r, struct MHD_Connection *c, int status,
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->www_auth)
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
+	if (r->retry_after)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
 	if (r->timing[0])
 		(void)MHD_add_response_header(resp, "Server-Timing", r->timing);
 	if (atomic_load_explicit(&r->srv->draining, memory_order_relaxed))
@@ -644,14 +678,47 @@ static enum MHD_Result handle_describe(request *r, struct MHD_Connection *c)
 	return respond(r, c, 200, "application/json", doc, len, true);
 }
 
-static enum MHD_Result handle_invoke(request *r, struct MHD_Connection *c)
+/* Runs on a worker: the invocation itself, then the connection resumes. */
+static void invoke_run(request *r)
 {
-	rt_invoke_result res;
+	memset(&r->res, 0, sizeof(r->res));
+	r->invoke_rc = rt_engine_invoke(r->srv->engine, r->name, r->has_version ? r->version : NULL,
+					r->body.data, r->body.len, &r->res);
+	r->job = JOB_DONE;
+	MHD_resume_connection(r->conn);
+}
+
+static void *invoke_worker(void *arg)
+{
+	invoke_pool *p = arg;
+	request *r;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->count == 0 && !p->stopping)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->count == 0) /* stopping, and nothing left to run */
+			break;
+		r = p->ring[p->head];
+		p->head = (p->head + 1) % p->cap;
+		p->count--;
+		atomic_fetch_add(&p->busy, 1);
+		pthread_mutex_unlock(&p->lock);
+		invoke_run(r);
+		atomic_fetch_sub(&p->busy, 1);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* The first half of an invocation, on the polling thread: check, suspend, queue. */
+static enum MHD_Result invoke_start(request *r, struct MHD_Connection *c)
+{
+	invoke_pool *p = &r->srv->pool;
 	json_error_t jerr;
 	json_t *parsed;
-	enum MHD_Result ret;
-	int rc, status;
-	char *copy;
+	bool queued = false;
 
 	if (r->body.len == 0)
 		return respond_error(r, c, 400, RT_HTTP_E_INVALID_JSON,
@@ -666,40 +733,77 @@ static enum MHD_Result handle_invoke(request *r, struct MHD_Connection *c)
 				     jerr.column, jerr.text);
 	json_decref(parsed);
 
-	memset(&res, 0, sizeof(res));
-	rc = rt_engine_invoke(r->srv->engine, r->name, r->has_version ? r->version : NULL,
-			      r->body.data, r->body.len, &res);
+	pthread_mutex_lock(&p->lock);
+	if (p->count < p->cap && !p->stopping) {
+		r->job = JOB_QUEUED;
+		r->conn = c;
+		MHD_suspend_connection(c);
+		p->ring[(p->head + p->count) % p->cap] = r;
+		p->count++;
+		pthread_cond_signal(&p->cond);
+		queued = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (queued)
+		return MHD_YES;
+	r->retry_after = "1";
+	return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE,
+			     "%s: %u invocations are queued (the limit); retry after a second",
+			     p->stopping ? "the server is stopping" : "overloaded", p->cap);
+}
+
+/* The second half, on the polling thread after the worker resumed us. */
+static enum MHD_Result invoke_finish(request *r, struct MHD_Connection *c)
+{
+	rt_invoke_result *res = &r->res;
+	enum MHD_Result ret;
+	int status;
+	char *copy;
+
 	/* the body is no longer needed: release it before the response goes out */
 	art_buf_free(&r->body);
-	if (rc < 0) {
-		rt_invoke_result_clear(&res);
+	if (r->invoke_rc < 0) {
+		rt_invoke_result_clear(res);
 		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "out of memory while invoking");
 	}
 	snprintf(r->timing, sizeof(r->timing), "instantiate;dur=%.3f, invoke;dur=%.3f",
-		 res.instantiate_seconds * 1e3, res.invoke_seconds * 1e3);
-	status = res.http_status;
+		 res->instantiate_seconds * 1e3, res->invoke_seconds * 1e3);
+	status = res->http_status;
 	if (status < 200 || status > 599)
-		status = res.error_code ? 500 : 200;
-	r->code = res.error_code;
+		status = res->error_code ? 500 : 200;
+	r->code = res->error_code;
 	r->engine_error = true;
-	if (res.body && res.body_len) {
-		copy = malloc(res.body_len);
+	if (res->body && res->body_len) {
+		copy = malloc(res->body_len);
 		if (!copy) {
-			rt_invoke_result_clear(&res);
+			rt_invoke_result_clear(res);
 			r->engine_error = false;
 			return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "out of memory");
 		}
-		memcpy(copy, res.body, res.body_len);
-		ret = respond(r, c, status, "application/json", copy, res.body_len, true);
-	} else if (res.error_code) {
-		ret = respond_error(r, c, status, res.error_code, "%s",
-				    res.error_message ? res.error_message : res.error_code);
+		memcpy(copy, res->body, res->body_len);
+		ret = respond(r, c, status, "application/json", copy, res->body_len, true);
+	} else if (res->error_code) {
+		ret = respond_error(r, c, status, res->error_code, "%s",
+				    res->error_message ? res->error_message : res->error_code);
 	} else {
 		r->engine_error = false;
 		ret = respond_error(r, c, 500, RT_HTTP_E_INTERNAL, "the engine returned no answer");
 	}
-	rt_invoke_result_clear(&res);
+	rt_invoke_result_clear(res);
 	return ret;
+}
+
+static enum MHD_Result handle_invoke(request *r, struct MHD_Connection *c)
+{
+	switch (r->job) {
+	case JOB_NONE:
+		return invoke_start(r, c);
+	case JOB_DONE:
+		return invoke_finish(r, c);
+	case JOB_QUEUED:
+	default:
+		return MHD_YES; /* not ours yet (a spurious call while queued) */
+	}
 }
 
 static enum MHD_Result handle_metrics(request *r, struct MHD_Connection *c)
@@ -1095,6 +1199,48 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
  * Start and stop
  */
 
+static void pool_stop(invoke_pool *p)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	/* Workers finish what is queued (each invocation is bounded by the
+	 * engine's deadline) and resume its connection, then exit. */
+	for (i = 0; i < p->started; i++)
+		pthread_join(p->workers[i], NULL);
+	free(p->workers);
+	free(p->ring);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+}
+
+static int pool_start(invoke_pool *p, unsigned workers, unsigned queue)
+{
+	pthread_attr_t attr;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->cap = queue;
+	p->nworkers = workers;
+	p->ring = calloc(queue, sizeof(*p->ring));
+	p->workers = calloc(workers, sizeof(*p->workers));
+	if (!p->ring || !p->workers)
+		return art_error_set(AF_ENOMEM, "out of memory");
+	/* Guests run on their own (sandbox) stacks; 1 MiB is plenty for the host side. */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+	for (p->started = 0; p->started < workers; p->started++)
+		if (pthread_create(&p->workers[p->started], &attr, invoke_worker, p) != 0)
+			break;
+	pthread_attr_destroy(&attr);
+	if (p->started == 0)
+		return art_error_set(AF_EIO, "cannot start invocation workers: %s", strerror(errno));
+	return 0;
+}
+
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1139,7 +1285,13 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 	if (RAND_bytes((unsigned char *)&srv->id_prefix, sizeof(srv->id_prefix)) != 1)
 		srv->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	rc = pool_start(&srv->pool, opts && opts->workers ? opts->workers : DEFAULT_WORKERS,
+			opts && opts->queue ? opts->queue : DEFAULT_QUEUE);
+	if (rc < 0)
+		goto cleanup;
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+		MHD_ALLOW_SUSPEND_RESUME;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(
@@ -1169,7 +1321,10 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 	*out = srv;
 	srv = NULL;
 cleanup:
-	free(srv);
+	if (srv) {
+		pool_stop(&srv->pool);
+		free(srv);
+	}
 	return rc;
 }
 
@@ -1209,6 +1364,9 @@ unsigned rt_http_stop(rt_http *h, unsigned grace_ms)
 	while (atomic_load(&h->in_flight) > 0 && seconds_since(&t0) * 1e3 < grace_ms)
 		nanosleep(&pause, NULL);
 	left = atomic_load(&h->in_flight);
+	/* No connection may stay suspended when the daemon stops: the workers
+	 * finish (and resume) everything queued first. */
+	pool_stop(&h->pool);
 	MHD_stop_daemon(h->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);

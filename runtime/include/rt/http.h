@@ -20,10 +20,12 @@
  * Content-Type is wrong, so an oversized or unauthorised upload costs the
  * server nothing.
  *
- * Threads: a pool of libmicrohttpd polling threads (epoll), each running
- * its requests to completion; invocations are short and CPU-bound, so a
- * pool a little larger than the core count gives the best throughput while
- * a runaway agent (stopped at its deadline) holds only one thread.
+ * Threads: a pool of libmicrohttpd polling threads (epoll) reads requests
+ * and writes answers; invocations run on a separate pool of workers sized
+ * for I/O waits (a model, a tool, a synced kv write), with the connection
+ * suspended meanwhile, so a slow invocation never holds a polling thread
+ * that other connections need. Invocations beyond the workers wait in a
+ * bounded queue; past it the answer is 503 with Retry-After.
  */
 #ifndef RT_HTTP_H
 #define RT_HTTP_H
@@ -48,6 +50,10 @@ typedef struct rt_http_opts {
 	unsigned threads;          /* polling threads; 0 = 2 per core, at least 4 */
 	unsigned max_connections;  /* 0 = 1000 */
 	unsigned idle_timeout_s;   /* a connection idle this long is closed; 0 = 30 */
+	unsigned workers;          /* invocation workers (they wait on models, tools,
+				      disk); 0 = 64 */
+	unsigned queue;            /* invocations waiting for a worker before 503 +
+				      Retry-After; 0 = 1024 */
 	FILE *log;                 /* JSON lines (access log, server messages); NULL = stderr */
 } rt_http_opts;
 
