@@ -1348,8 +1348,8 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 	req = json_loadb(input, input_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req)
 		return rt_invoke_result_set_error(res, "invalid_json",
-						  "the request is not valid JSON: %s (at byte %d)",
-						  jerr.text, jerr.position);
+						  "the body is not valid JSON: line %d column %d: %s",
+						  jerr.line, jerr.column, jerr.text);
 	json_decref(req);
 	/* The view in force now: this request finishes on it, whatever switches. */
 	if (!(v = view_get(e))) {

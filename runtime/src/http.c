@@ -716,23 +716,14 @@ static void *invoke_worker(void *arg)
 static enum MHD_Result invoke_start(request *r, struct MHD_Connection *c)
 {
 	invoke_pool *p = &r->srv->pool;
-	json_error_t jerr;
-	json_t *parsed;
 	bool queued = false;
 
 	if (r->body.len == 0)
 		return respond_error(r, c, 400, RT_HTTP_E_INVALID_JSON,
 				     "empty body: send a JSON object such as {\"inputs\": {}}");
-	/* A syntax check before any instance is made: cheap, and the error can
-	 * say where. The guest parses again, strictly, and checks the schema. */
-	parsed = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			    &jerr);
-	if (!parsed)
-		return respond_error(r, c, 400, RT_HTTP_E_INVALID_JSON,
-				     "the body is not valid JSON: line %d column %d: %s", jerr.line,
-				     jerr.column, jerr.text);
-	json_decref(parsed);
-
+	/* The body is parsed once on the host, by the engine (on the worker:
+	 * parsing a large body must not hold a polling thread), and once by the
+	 * guest, which checks the schema. */
 	pthread_mutex_lock(&p->lock);
 	if (p->count < p->cap && !p->stopping) {
 		r->job = JOB_QUEUED;

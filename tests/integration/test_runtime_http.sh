@@ -224,6 +224,7 @@ req GET /v1/agents/no-such-agent
 want 404 not_found "describe an unknown agent"
 req POST /v1/agents/backup-manager/invoke "${JSON[@]}" -d '{"inputs": {"release": '
 want 400 invalid_json "malformed JSON"
+contains "$T/body" '"message":"the body is not valid JSON: line 1 column' "where the JSON breaks"
 req POST /v1/agents/backup-manager/invoke "${JSON[@]}" -d '{"inputs":{}}'
 want 400 invalid_input "inputs that fail the schema"
 head -c 5000 /dev/zero | tr '\0' ' ' >"$T/big.json"
