@@ -237,16 +237,22 @@ $(BUILD)/bench/%: bench/%.c $(ALL_LIBS) | deps
 	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/bench/$*.d \
 	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) -lpthread -ldl
 
+# Each bench records its headline figures and their peers (bench/lib/figure.sh);
+# bench/summary.py prints them as one table and writes results.json.
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@rm -f $(BUILD)/bench/figures.tsv
 	@for b in $(sort $(wildcard bench/*.sh)); do echo "## $$b"; \
-	  $(BENCH_ENV) bash $$b || exit 1; echo; done
+	  $(BENCH_ENV) AF_BENCH_FIGURES=$(CURDIR)/$(BUILD)/bench/figures.tsv bash $$b || exit 1; echo; done
+	@python3 bench/summary.py $(BUILD)/bench/figures.tsv $(BUILD)/bench/results.json
 
 bench-smoke: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@rm -f $(BUILD)/bench/figures.tsv
 	@for b in $(sort $(wildcard bench/*.sh)); do echo "## $$b (smoke)"; \
-	  if $(BENCH_ENV) AF_BENCH_SMOKE=1 bash $$b > $(BUILD)/bench/$$(basename $$b .sh).smoke.log 2>&1; \
+	  if $(BENCH_ENV) AF_BENCH_SMOKE=1 AF_BENCH_FIGURES=$(CURDIR)/$(BUILD)/bench/figures.tsv bash $$b > $(BUILD)/bench/$$(basename $$b .sh).smoke.log 2>&1; \
 	  then echo "ok"; else echo "FAIL $$b"; tail -30 $(BUILD)/bench/$$(basename $$b .sh).smoke.log; exit 1; fi; done
+	@AF_BENCH_SMOKE=1 python3 bench/summary.py $(BUILD)/bench/figures.tsv $(BUILD)/bench/results-smoke.json > $(BUILD)/bench/summary.smoke.log
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies

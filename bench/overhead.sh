@@ -49,9 +49,9 @@ for p in $(seq 1 "$PASSES"); do
 	done
 done > "$W/raw"
 
-python3 - "$W/raw" "$OUT/overhead.json" "$have_node" <<'PY'
+python3 - "$W/raw" "$OUT/overhead.json" "$have_node" "${AF_BENCH_FIGURES:-}" <<'PY'
 import json, sys
-raw, out, have_node = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+raw, out, have_node, figures = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
 best, sums = {}, {}
 for line in open(raw):
     v, k, t, s = line.split()
@@ -71,6 +71,10 @@ for k, label in (("sha256_run", "SHA-256, 64 KiB x 600"), ("json_run", "JSON ser
              f"{r['wasm2c-ko']*1e3:.1f} ({r['wasm2c-ko']/nat:.3f}x)",
              f"{r['v8']*1e3:.1f} ({r['v8']/nat:.3f}x)" if "v8" in r else "n/a"]
     rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    if figures:
+        with open(figures, "a") as fp:
+            peer = f"\tV8, same .wasm\t{r['v8']/nat:.4f}" if "v8" in r else "\t\t"
+            fp.write(f"overhead\t{label}: wasm2c build vs native\t{r['wasm2c-k']/nat:.4f}\tx native{peer}\n")
 print("Sandbox overhead (thread CPU ms, best of all rounds; ratio to the faster native build):\n")
 print("| kernel | native cc -O2 | native clang -O2 | wasm2c (agents) | wasm-opt -O3 + wasm2c | V8 (peer) |")
 print("|---|---|---|---|---|---|")
