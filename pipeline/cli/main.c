@@ -46,6 +46,7 @@ static const command commands[] = {
 	{"channel", cmd_channel, "set a channel's signature threshold; show its history"},
 	{"status", cmd_status, "show channels and releases: who signed, expiry, validity"},
 	{"audit", cmd_audit, "show, verify or checkpoint the store's hash-chained audit log"},
+	{"hooks", cmd_hooks, "install git server hooks: check every push, build what is accepted"},
 };
 
 static void usage(FILE *out)
