@@ -7,7 +7,9 @@
 set -euo pipefail
 
 SRC=${AF_SRCDIR:?}
-NODE=${AF_NODE:?AF_NODE must point at node (make npm-deps)}
+. "${AF_SRCDIR:?}/tests/lib/tools.sh"
+need_tool "${AF_NODE:-}" "Node 22 (make npm-deps)"
+NODE=$AF_NODE
 VALIDATOR=${AF_NPM:?}/@action-validator/cli/cli.mjs
 GH=$SRC/ci/github/agentfactory.yml
 GL=$SRC/ci/gitlab/agentfactory.gitlab-ci.yml
