@@ -337,9 +337,8 @@ static int push_artifact(pusher *p, const char *name, const char *version,
 	if ((rc = push_manifest(p, oci, ART_MEDIA_OCI_MANIFEST, rc == 0 ? tag : NULL, digest,
 				&size, NULL)) < 0)
 		goto cleanup;
-	desc = json_pack("{s:s,s:s,s:I,s:s,s:{s:s}}", "mediaType", ART_MEDIA_OCI_MANIFEST,
-			 "digest", digest, "size", (json_int_t)size, "artifactType",
-			 ART_MEDIA_ARTIFACT, "annotations", ART_OCI_ANN_REF, ref);
+	desc = json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", ART_MEDIA_OCI_MANIFEST, "digest",
+			 digest, "size", (json_int_t)size, "annotations", ART_OCI_ANN_REF, ref);
 	if (!desc) {
 		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
@@ -392,9 +391,11 @@ static int push_release(pusher *p, uint64_t number, char index_digest[72], size_
 	manifests = json_array();
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)number);
 	art_time_format(created, r->created);
-	index = json_pack("{s:i,s:s,s:s,s:o,s:{s:s,s:s}}", "schemaVersion", 2, "mediaType",
-			  ART_MEDIA_OCI_INDEX, "artifactType", ART_OCI_TYPE_RELEASE, "manifests",
-			  manifests, "annotations", ART_OCI_ANN_RELEASE, num,
+	/* no artifactType on the index: tools that predate image-spec 1.1 (skopeo
+	 * 1.9) cannot copy an index with one without rewriting it */
+	index = json_pack("{s:i,s:s,s:o,s:{s:s,s:s,s:s}}", "schemaVersion", 2, "mediaType",
+			  ART_MEDIA_OCI_INDEX, "manifests", manifests, "annotations",
+			  ART_OCI_ANN_KIND, KIND_RELEASE, ART_OCI_ANN_RELEASE, num,
 			  "org.opencontainers.image.created", created);
 	if (!index) {
 		rc = art_error_set(AF_ENOMEM, "out of memory");
@@ -671,9 +672,26 @@ static int referrers_of(puller *p, const char *subject, json_t **out)
 	return art_oci__referrers(p->c, subject, out, NULL);
 }
 
+/*
+ * Whether a referrer descriptor is of artifact_type: by its artifactType, or
+ * by our kind annotation when a copy dropped the artifactType (tools older
+ * than image-spec 1.1 rewrite the fallback index without it).
+ */
 static bool desc_is(json_t *desc, const char *artifact_type)
 {
-	return str_at(desc, "artifactType") && !strcmp(str_at(desc, "artifactType"), artifact_type);
+	const char *kind = str_at(json_object_get(desc, "annotations"), ART_OCI_ANN_KIND);
+
+	if (str_at(desc, "artifactType"))
+		return !strcmp(str_at(desc, "artifactType"), artifact_type);
+	if (!kind)
+		return false;
+	if (!strcmp(kind, KIND_BUILDER))
+		return !strcmp(artifact_type, ART_MEDIA_DSSE);
+	if (!strcmp(kind, KIND_RELEASE))
+		return !strcmp(artifact_type, ART_RELEASE_PAYLOAD_TYPE);
+	if (!strcmp(kind, KIND_CHANNEL))
+		return !strcmp(artifact_type, ART_CHANNEL_PAYLOAD_TYPE);
+	return false;
 }
 
 /* Whether the store already has name@version with manifest digest. */
