@@ -725,6 +725,15 @@ static int perform(art_oci_client *c, req *q, resp *rsp)
 				continue;
 			}
 		}
+		if (rsp->status == 401 && !c->basic[0]) {
+			error_summary(summary, sizeof(summary), rsp);
+			rc = art_error_set(AF_EDENIED, "registry %s: %s: HTTP 401%s: credentials "
+					   "required: give --username/--password or a config.json "
+					   "with an 'auths' entry for %s (REGISTRY_AUTH_FILE, "
+					   "DOCKER_CONFIG)", c->ref.host, q->what, summary,
+					   c->ref.host);
+			break;
+		}
 		if (rsp->status == 401 || (rsp->status == 403 && same_host)) {
 			error_summary(summary, sizeof(summary), rsp);
 			rc = art_error_set(AF_EDENIED, "registry %s: %s: HTTP %ld%s: the credentials "
