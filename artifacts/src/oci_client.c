@@ -689,9 +689,10 @@ static int perform(art_oci_client *c, req *q, resp *rsp)
 				sleep_ms(200L * attempt * attempt);
 				continue;
 			}
-			rc = art_error_set(AF_EIO, "registry %s: %s: %s (is the registry up and the "
-					   "address right? for TLS give --ca-file, for a plain-HTTP "
-					   "registry --plain-http)", c->ref.host, q->what,
+			rc = art_error_set(AF_EIO, "registry %s: %s/%s: %s: %s (is the registry up and "
+					   "the address right? for TLS give --ca-file, for a plain-HTTP "
+					   "registry --plain-http)", c->ref.host, c->ref.host,
+					   c->ref.repo, q->what,
 					   rsp->curl_error[0] ? rsp->curl_error : curl_easy_strerror(cc));
 			break;
 		}
