@@ -115,6 +115,13 @@ struct art_store_txn {
 	uint8_t *dict; /* a dictionary trained for this batch, or NULL */
 	size_t dict_len;
 	uint32_t dict_id;
+	/* other modules' writes run inside the batch's transaction (store_internal.h) */
+	struct {
+		art_store__write_fn fn;
+		void *ctx;
+		void (*free_ctx)(void *);
+	} hooks[4];
+	size_t n_hooks;
 };
 
 typedef struct store_counters {
@@ -1393,6 +1400,9 @@ void art_store_txn_abort(art_store_txn *t)
 		free(t->audits[i].details);
 	}
 	free(t->audits);
+	for (i = 0; i < t->n_hooks; i++)
+		if (t->hooks[i].free_ctx)
+			t->hooks[i].free_ctx(t->hooks[i].ctx);
 	free(t->dict);
 	free(t);
 }
@@ -2066,6 +2076,9 @@ static int apply_batch(art_store_txn *t, const uint8_t *dict, size_t dict_len, u
 	for (i = 0; i < t->n_arts; i++)
 		if ((rc = apply_artifact(s, w, &t->arts[i])) < 0)
 			goto fail;
+	for (i = 0; i < t->n_hooks; i++)
+		if ((rc = t->hooks[i].fn(s, w, t->hooks[i].ctx)) < 0)
+			goto fail;
 	for (i = 0; i < t->n_audits; i++) {
 		const pending_audit *pa = &t->audits[i];
 		art_audit_event ev = {pa->action, pa->actor, pa->subject, pa->outcome, pa->details};
@@ -2183,6 +2196,26 @@ int art_store__write(art_store *s, art_store__write_fn fn, void *ctx)
 		rc = AF_ETOOBIG;
 	}
 	return rc;
+}
+
+int art_store__txn_hook(art_store_txn *t, art_store__write_fn fn, void *ctx,
+			void (*free_ctx)(void *))
+{
+	if (t->n_hooks == sizeof(t->hooks) / sizeof(t->hooks[0])) {
+		if (free_ctx)
+			free_ctx(ctx);
+		return art_error_set(AF_EINTERNAL, "too many writes hooked into one batch");
+	}
+	t->hooks[t->n_hooks].fn = fn;
+	t->hooks[t->n_hooks].ctx = ctx;
+	t->hooks[t->n_hooks].free_ctx = free_ctx;
+	t->n_hooks++;
+	return 0;
+}
+
+art_store *art_store__txn_store(const art_store_txn *t)
+{
+	return t->s;
 }
 
 int art_store__record_digest(const art_store *s, MDB_txn *txn, const char *ref,

@@ -26,6 +26,7 @@
 #include "art/error.h"
 #include "art/util.h"
 #include "rt/metrics.h"
+#include "rt/source.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -814,6 +815,7 @@ static enum MHD_Result handle_metrics(request *r, struct MHD_Connection *c)
 static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 {
 	static const char ready[] = "{\"status\":\"ready\"}";
+	char source[8192];
 
 	if (atomic_load(&r->srv->draining))
 		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "shutting down");
@@ -823,8 +825,22 @@ static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF &&
 		    st.state != RT_CHANNEL_OK)
 			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.reason);
+		if (rt_source_describe(source, sizeof(source)))
+			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY,
+					     "no verified release from the registry yet: %s", source);
 		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY,
 				     "no verified agent is loaded yet");
+	}
+	if (rt_source_describe(source, sizeof(source))) {
+		/* ready, and what the registry source says (unreachable: still serving) */
+		art_buf b = ART_BUF_INIT;
+		size_t len;
+
+		if (art_buf_printf(&b, "{\"status\":\"ready\",\"source\":%s}", source) == 0) {
+			len = b.len;
+			return respond(r, c, 200, "application/json", art_buf_detach(&b), len, true);
+		}
+		art_buf_free(&b);
 	}
 	return respond(r, c, 200, "application/json", (char *)ready, sizeof(ready) - 1, false);
 }

@@ -47,6 +47,8 @@ static const struct {
 	{"agentfactory_module_cache_hits_total", "Invocations served by an already loaded module."},
 	{"agentfactory_module_cache_misses_total", "Modules loaded (and verified) from the store."},
 	{"agentfactory_http_requests_total", "HTTP requests answered."},
+	{"agentfactory_source_polls_total", "Registry source: channel tag checks (one HEAD each when unchanged)."},
+	{"agentfactory_source_pulls_total", "Registry source: new releases pulled and verified."},
 };
 
 static const struct {
@@ -56,6 +58,7 @@ static const struct {
 	{"agentfactory_signature_failures_total", "reason", "Artifacts refused at load: signature, digest or compatibility."},
 	{"agentfactory_denials_total", "what", "Host calls refused at run time (capability or tool not granted)."},
 	{"agentfactory_http_responses_total", "status", "HTTP responses by status code."},
+	{"agentfactory_source_errors_total", "state", "Registry source: changes to a failing state (unreachable, refused); the pod keeps serving."},
 };
 
 static const struct {

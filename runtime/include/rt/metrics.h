@@ -21,6 +21,8 @@ typedef enum rt_counter {
 	RT_M_MODULE_CACHE_HITS,    /* loaded-module LRU hits */
 	RT_M_MODULE_CACHE_MISSES,  /* loads from the store */
 	RT_M_HTTP_REQUESTS,        /* HTTP requests answered */
+	RT_M_SOURCE_POLLS,         /* registry source: channel tag checks */
+	RT_M_SOURCE_PULLS,         /* registry source: new releases pulled and verified */
 	RT_M_COUNTER_COUNT
 } rt_counter;
 
@@ -29,6 +31,7 @@ typedef enum rt_labeled {
 	RT_M_SIGNATURE_FAILURES,   /* label: reason (signature, digest, compat, ...) */
 	RT_M_DENIALS,              /* label: capability or tool denied at run time */
 	RT_M_HTTP_STATUS,          /* label: HTTP status code */
+	RT_M_SOURCE_ERRORS,        /* label: registry source state (unreachable, refused) */
 	RT_M_LABELED_COUNT
 } rt_labeled;
 
