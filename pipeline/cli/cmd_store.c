@@ -699,16 +699,22 @@ cleanup:
 static void export_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: agentfactory export --store DIR --out FILE [NAME[@VERSION]...]\n\n"
+		"usage: agentfactory export --store DIR --out FILE [--signatures FILE]\n"
+		"                           [NAME[@VERSION]...]\n\n"
 		"Writes a self-contained, signed bundle: an OCI image layout (oci-layout,\n"
-		"index.json, blobs/sha256/...) in a tar file, holding each artifact's manifest,\n"
-		"builder signature and parts. Without NAMEs, every artifact; NAME alone means\n"
-		"its latest version. The output is deterministic and written atomically.\n"
-		"Import it elsewhere with 'agentfactory import'.\n\n"
+		"index.json, blobs/sha256/...) in a tar file, holding each artifact's manifest\n"
+		"and parts, plus detached signatures (signatures/: the builder envelope and the\n"
+		"provenance attestation of each artifact). Without NAMEs, every artifact; NAME\n"
+		"alone means its latest version. Everything a digest names is reproducible:\n"
+		"two builds of the same commit export the same content digest (printed; the\n"
+		"digest of index.json). With --signatures the signatures go to that second\n"
+		"file and the bundle file itself is byte-identical between such builds.\n"
+		"Written atomically. Import it elsewhere with 'agentfactory import'.\n\n"
 		"options:\n"
-		"  --store DIR   the store directory (env AF_STORE)\n"
-		"  --out FILE    the bundle to write\n"
-		"  -h, --help    this help\n\n"
+		"  --store DIR        the store directory (env AF_STORE)\n"
+		"  --out FILE         the bundle to write\n"
+		"  --signatures FILE  write the detached signatures to FILE, not the bundle\n"
+		"  -h, --help         this help\n\n"
 		"exit codes: 0 written, 1 an artifact is missing or damaged, 2 usage or I/O\n"
 		"            error\n");
 }
@@ -720,14 +726,15 @@ int cmd_export(int argc, char **argv)
 	art_bundle_stats st;
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_OUT, export_usage, &done)) || done)
+	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_OUT | OPT_SIGS, export_usage,
+			     &done)) || done)
 		return rc;
 	if (!a.out)
 		return cli_usage_error(argv[0], "--out FILE is required");
 	if ((rc = open_store(&s, argv[0], a.store, ART_STORE_RDONLY)) != CLI_OK)
 		return rc;
-	rc = art_bundle_export(&st, s, a.out, (const char *const *)argv + optind,
-			       (size_t)(argc - optind));
+	rc = art_bundle_export_ex(&st, s, a.out, a.signatures, (const char *const *)argv + optind,
+				  (size_t)(argc - optind));
 	if (rc < 0) {
 		rc = cli_fail(exit_for(rc), argv[0], "%s", art_error_last());
 	} else {
@@ -736,6 +743,9 @@ int cmd_export(int argc, char **argv)
 		human_size(size, st.bytes);
 		printf("exported %zu artifact%s (%zu blobs, %s) to %s\n", st.artifacts,
 		       st.artifacts == 1 ? "" : "s", st.blobs, size, a.out);
+		printf("content digest %s\n", st.content_digest);
+		if (a.signatures)
+			printf("signatures in %s\n", a.signatures);
 		rc = CLI_OK;
 	}
 	art_store_close(s);
@@ -747,17 +757,20 @@ int cmd_export(int argc, char **argv)
 static void import_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: agentfactory import --store DIR --keyring FILE BUNDLE\n\n"
+		"usage: agentfactory import --store DIR --keyring FILE [--signatures FILE] BUNDLE\n\n"
 		"Imports a bundle written by 'agentfactory export'. The whole bundle is checked\n"
 		"before anything is written: a strict tar reader (no links, devices, absolute\n"
 		"paths or '..'), every blob against its digest, every artifact's builder\n"
 		"signature against FILE and every part against its signed manifest. Then all\n"
 		"artifacts are written in one transaction. One bad artifact refuses the whole\n"
-		"bundle and the store is left unchanged. DIR is created if missing.\n\n"
+		"bundle and the store is left unchanged. DIR is created if missing.\n"
+		"Provenance attestations in the bundle are verified and imported too. Tars\n"
+		"written by other tools (POSIX pax, GNU) and nested OCI indexes are read.\n\n"
 		"options:\n"
-		"  --store DIR     the store directory (env AF_STORE)\n"
-		"  --keyring FILE  the trusted keys (env AF_KEYRING)\n"
-		"  -h, --help      this help\n\n"
+		"  --store DIR         the store directory (env AF_STORE)\n"
+		"  --keyring FILE      the trusted keys (env AF_KEYRING)\n"
+		"  --signatures FILE   the detached signatures ('export --signatures')\n"
+		"  -h, --help          this help\n\n"
 		"exit codes: 0 imported, 1 bundle refused (tampered, unsigned, untrusted,\n"
 		"            malformed), 2 usage error, unreadable bundle, store or keyring\n");
 }
@@ -771,7 +784,8 @@ int cmd_import(int argc, char **argv)
 	struct stat sb;
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING, import_usage, &done)) || done)
+	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_SIGS, import_usage,
+			     &done)) || done)
 		return rc;
 	if (optind + 1 != argc)
 		return cli_usage_error(argv[0], "expected exactly one BUNDLE file");
@@ -783,13 +797,13 @@ int cmd_import(int argc, char **argv)
 		return rc;
 	if ((rc = open_store(&s, argv[0], a.store, ART_STORE_CREATE)) != CLI_OK)
 		goto cleanup;
-	rc = art_bundle_import(&st, s, kr, art_time_now(), argv[optind]);
+	rc = art_bundle_import_ex(&st, s, kr, art_time_now(), argv[optind], a.signatures);
 	if (rc < 0) {
 		rc = cli_fail(exit_for(rc), argv[0], "%s", art_error_last());
 		goto cleanup;
 	}
-	printf("imported %zu artifact%s from %s into %s\n", st.artifacts,
-	       st.artifacts == 1 ? "" : "s", argv[optind], a.store);
+	printf("imported %zu artifact%s (%zu with a provenance attestation) from %s into %s\n",
+	       st.artifacts, st.artifacts == 1 ? "" : "s", st.attestations, argv[optind], a.store);
 	rc = CLI_OK;
 cleanup:
 	art_store_close(s);
