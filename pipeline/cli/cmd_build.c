@@ -21,7 +21,8 @@ static void build_usage(FILE *out)
 	fprintf(out,
 		"usage: agentfactory build --repo DIR [--rev REV] --keyring FILE --builder-key KEY\n"
 		"                          --store DIR [-j N] [--policies DIR] [--dir SUBDIR]\n"
-		"                          [--keep-workdir] [--json]\n\n"
+		"                          [--keep-workdir] [--json] [--builder-id URI]\n"
+		"                          [--source-uri URI]\n\n"
 		"Runs the front end (signatures, schema, inheritance, policy) on revision REV\n"
 		"of the git repository DIR and builds nothing if it has a finding. Then every\n"
 		"concrete template becomes generated C -> WebAssembly (clang, wasm32-wasi) ->\n"
@@ -40,6 +41,10 @@ static void build_usage(FILE *out)
 		"  --policies DIR      policy directory (env AF_POLICIES)\n"
 		"  --dir SUBDIR        template folder inside the repository\n"
 		"  --keep-workdir      keep generated sources and objects, print where\n"
+		"  --builder-id URI    provenance builder id (default: env AF_BUILDER_ID, the\n"
+		"                      GitHub workflow or GitLab CI config, else a local id)\n"
+		"  --source-uri URI    provenance source (default: the CI's repository URL,\n"
+		"                      else the origin remote; never a local path)\n"
 		"  --json              machine-readable report on stdout\n"
 		"  -h, --help          this help\n\n"
 		"Toolchain: WASI_SDK_PATH (wasi-sdk layout) if set, else Debian's clang-19,\n"
@@ -139,6 +144,8 @@ int cmd_build(int argc, char **argv)
 		{"store", required_argument, NULL, 's'}, {"jobs", required_argument, NULL, 'j'},
 		{"policies", required_argument, NULL, 'p'}, {"dir", required_argument, NULL, 'd'},
 		{"keep-workdir", no_argument, NULL, 'K'}, {"json", no_argument, NULL, 'J'},
+		{"builder-id", required_argument, NULL, 'B'},
+		{"source-uri", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *keyring_path = NULL, *key_path = NULL, *store = NULL, *policies = NULL;
 	pipe_build_opts o;
@@ -164,6 +171,8 @@ int cmd_build(int argc, char **argv)
 		case 'p': policies = optarg; break;
 		case 'd': o.subdir = optarg; break;
 		case 'K': o.keep_workdir = true; break;
+		case 'B': o.builder_id = optarg; break;
+		case 'U': o.source_uri = optarg; break;
 		case 'J': json = 1; break;
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
