@@ -254,6 +254,28 @@ bench-smoke: deps
 	  then echo "ok"; else echo "FAIL $$b"; tail -30 $(BUILD)/bench/$$(basename $$b .sh).smoke.log; exit 1; fi; done
 	@AF_BENCH_SMOKE=1 python3 bench/summary.py $(BUILD)/bench/figures.tsv $(BUILD)/bench/results-smoke.json > $(BUILD)/bench/summary.smoke.log
 
+# ---- Container images and the fleet (docs/operations.md) ----------------------
+# make image / image-cli: OCI layouts under build/image/, built by ci/image.sh
+# with umoci (no daemon), reproducible (SOURCE_DATE_EPOCH = the commit time).
+# make image-push REGISTRY=host[:port]/path [SKOPEO_FLAGS=--dest-tls-verify=false]
+# make fleet: the blue-green and chaos rehearsal (tests/integration/test_fleet.sh).
+IMAGE_DIR := build/image
+.PHONY: image image-cli image-push fleet
+image: all
+	@VERSION=$(VERSION) bash ci/image.sh --binary $(RT_BIN) --name agentfactory-runtime \
+	  --out $(IMAGE_DIR)/agentfactory-runtime --port 8080 --cmd serve
+image-cli: all
+	@VERSION=$(VERSION) bash ci/image.sh --binary $(AF_BIN) --name agentfactory \
+	  --out $(IMAGE_DIR)/agentfactory --add policies:/usr/local/share/agentfactory/policies
+image-push: image image-cli
+	@[ -n "$(REGISTRY)" ] || { echo "image-push: REGISTRY=host[:port]/path is required" >&2; exit 2; }
+	skopeo copy $(SKOPEO_FLAGS) oci:$(IMAGE_DIR)/agentfactory-runtime:$(VERSION) \
+	  docker://$(REGISTRY)/agentfactory-runtime:$(VERSION)
+	skopeo copy $(SKOPEO_FLAGS) oci:$(IMAGE_DIR)/agentfactory:$(VERSION) \
+	  docker://$(REGISTRY)/agentfactory:$(VERSION)
+fleet: all tools
+	@$(TEST_ENV) bash tests/integration/test_fleet.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies
 	install -m 0755 $(AF_BIN) $(DESTDIR)$(PREFIX)/bin/agentfactory

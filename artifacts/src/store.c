@@ -446,6 +446,24 @@ int art_store_open(art_store **out, const char *dir, unsigned flags)
 	}
 	mrc = mdb_env_open(s->env, dir,
 			   MDB_NOTLS | ((flags & ART_STORE_RDONLY) ? MDB_RDONLY : 0), 0600);
+	/*
+	 * A reader that may not write lock.mdb (a non-root user on a store
+	 * owned by another user, readable by it): LMDB itself opens without
+	 * its reader table on a read-only file system; do the same here. No
+	 * reader slot means a writer in another process could reuse pages
+	 * this reader still reads, so give readers write access to lock.mdb
+	 * when the store is written while served (docs/store.md section 2).
+	 */
+	if ((mrc == EACCES || mrc == EPERM) && (flags & ART_STORE_RDONLY)) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+		if ((mrc = mdb_env_create(&s->env)) != 0 ||
+		    (mrc = mdb_env_set_maxdbs(s->env, 16)) != 0) {
+			rc = lmdb_error(s, mrc, "cannot create the environment");
+			goto fail;
+		}
+		mrc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_RDONLY | MDB_NOLOCK, 0600);
+	}
 	if (mrc) {
 		rc = lmdb_error(s, mrc, "cannot open");
 		goto fail;

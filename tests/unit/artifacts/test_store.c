@@ -584,6 +584,66 @@ static void test_store__abort_and_failed_commit_leave_nothing(void **state)
 	remove_dir(dir);
 }
 
+/*
+ * A reader that may not write lock.mdb (a non-root user serving a store
+ * owned by root, readable by all, as in a container running as 65532): the
+ * read-only open works, without LMDB's reader table, and loads verified
+ * artifacts; a writable open is still refused. Runs in a child that drops to
+ * uid 65532 (when root) so the parent keeps its privileges.
+ */
+static void test_store__readonly_without_lock_access(void **state)
+{
+	static const char *const refs[] = {"alpha@1.0.0"};
+	char *dir = temp_dir(), path[4096];
+	art_store *s = open_store(dir, ART_STORE_CREATE);
+	pid_t pid;
+	int status;
+
+	(void)state;
+	commit_agents(s, refs, 1, fx.builder);
+	art_store_close(s);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_equal(chmod(path, 0644), 0);
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	assert_int_equal(chmod(path, 0600), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		art_store *ro = NULL, *rw = NULL;
+		art_verified_artifact *va = NULL;
+		int ok;
+
+		if (geteuid() == 0) {
+			if (setgid(65532) != 0 || setuid(65532) != 0)
+				_exit(10);
+		} else if (chmod(path, 0400) != 0 || chmod(dir, 0555) != 0) {
+			_exit(11);
+		}
+		if (access(path, W_OK) == 0)
+			_exit(12); /* the case under test is not set up */
+		if (art_store_open(&ro, dir, ART_STORE_RDONLY) != 0)
+			_exit(13);
+		ok = art_store_load_verified(&va, ro, fx.kr, "alpha", NULL, NOW) == 0 && va;
+		art_verified_artifact_free(va);
+		art_store_close(ro);
+		if (!ok)
+			_exit(14);
+		if (art_store_open(&rw, dir, 0) != AF_EDENIED || rw)
+			_exit(15);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	/* the writer is unaffected */
+	s = open_store(dir, 0);
+	art_store_close(s);
+	remove_dir(dir);
+}
+
 static void test_store__readonly_handle(void **state)
 {
 	static const char *const refs[] = {"alpha@1.0.0"};
@@ -1317,6 +1377,7 @@ int main(void)
 		cmocka_unit_test(test_store__dictionary_and_compression_ratio),
 		cmocka_unit_test(test_store__explicit_dictionary),
 		cmocka_unit_test(test_store__crash_safety),
+		cmocka_unit_test(test_store__readonly_without_lock_access),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
