@@ -293,4 +293,19 @@ fuzz: fuzz-build
 	  echo "fuzz $$n: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' build/fuzz/$$n.log)"; \
 	done
 
+# ---- quality: fault injection (docs/quality.md) -------------------------------
+# TEST_WRAP: extra link flags for one test binary (target-specific), e.g. the
+# -Wl,--wrap= list of tests/unit/faultinject.h and of LMDB/OpenSSL calls. The
+# crash-at-Nth-write shim is an LD_PRELOAD library used by an integration test.
+FI_ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+$(BUILD)/tests/artifacts/test_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
+	-Wl,--wrap=mdb_txn_begin,--wrap=mdb_put,--wrap=mdb_get,--wrap=mdb_txn_commit \
+	-Wl,--wrap=EVP_DigestSign,--wrap=EVP_DigestVerify,--wrap=EVP_MD_CTX_new
+$(BUILD)/tests/runtime/test_faults: LDFLAGS += $(FI_ALLOC_WRAP)
+CRASH_SHIM := $(BUILD)/tests/lib/crash_write.so
+$(CRASH_SHIM): tests/fixtures/store/crash_write.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -Wall -Wextra -Werror -O1 -g -fPIC -shared -o $@ $< -ldl
+run-tests: $(CRASH_SHIM)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
