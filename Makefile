@@ -285,4 +285,71 @@ install: all
 clean:
 	rm -rf build
 
+# ---- quality: fuzzing (docs/quality.md) ---------------------------------------
+# fuzz/fuzz_<name>.c are libFuzzer harnesses. `make fuzz` builds them with
+# CONFIG=fuzz (clang-19, -fsanitize=fuzzer,address,undefined) and runs each
+# for FUZZ_SECONDS over a scratch copy of its checked-in corpus
+# fuzz/corpus/<name>/ (new inputs stay in build/fuzz/, the tree is not
+# touched). Every config also builds a replay driver per harness
+# (fuzz/replay.c, no libFuzzer) as $(BUILD)/tests/fuzz/<name>: it is one of
+# the unit binaries, so `make test` (and asan, coverage) replays the corpora.
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_REPLAY  := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%)
+FUZZ_SECONDS ?= 60
+UNIT_BIN     += $(FUZZ_REPLAY)
+unit-bins run-tests: $(FUZZ_REPLAY)
+ifeq ($(CONFIG),fuzz)
+  CC          := clang-19
+  OPT_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                 -fno-sanitize-recover=undefined
+  OPT_LDFLAGS := -fsanitize=address,undefined
+endif
+FUZZ_CFLAGS = -Wno-missing-prototypes -DFUZZ_SRCDIR='"$(CURDIR)"' -Ifuzz
+FUZZ_LIBS   = $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) -lpthread -ldl
+
+.PHONY: fuzz fuzz-build fuzz-replay
+$(BUILD)/tests/fuzz/%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(ALL_LIBS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(FUZZ_CFLAGS) -DFUZZ_HARNESS='"$*"' -MF $@.d $(LDFLAGS_ALL) \
+	  -o $@ $< fuzz/replay.c $(FUZZ_LIBS)
+
+$(BUILD)/fuzz/%: fuzz/fuzz_%.c fuzz/fuzz.h $(ALL_LIBS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(FUZZ_CFLAGS) -MF $@.d $(LDFLAGS_ALL) -fsanitize=fuzzer \
+	  -o $@ $< $(FUZZ_LIBS)
+
+fuzz-replay: deps
+	@$(MAKE) --no-print-directory $(FUZZ_REPLAY)
+	@for t in $(FUZZ_REPLAY); do AF_SRCDIR=$(CURDIR) $$t 2>$$t.log || \
+	  { tail -20 $$t.log; echo "FAIL $$t"; exit 1; }; done
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory CONFIG=fuzz $(FUZZ_NAMES:%=build/fuzz/fuzz/%)
+
+# FUZZ=name runs one harness only. Prints the executions of each run.
+fuzz: fuzz-build
+	@for n in $(or $(FUZZ),$(FUZZ_NAMES)); do \
+	  c=build/fuzz/corpus/$$n; mkdir -p $$c; cp -n fuzz/corpus/$$n/* $$c/ 2>/dev/null; \
+	  ASAN_OPTIONS=detect_leaks=1 AF_SRCDIR=$(CURDIR) build/fuzz/fuzz/$$n $$c \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=25 \
+	    -artifact_prefix=build/fuzz/crash-$$n- -print_final_stats=1 \
+	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; echo "FAIL fuzz $$n"; exit 1; }; \
+	  echo "fuzz $$n: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' build/fuzz/$$n.log)"; \
+	done
+
+# ---- quality: fault injection (docs/quality.md) -------------------------------
+# TEST_WRAP: extra link flags for one test binary (target-specific), e.g. the
+# -Wl,--wrap= list of tests/unit/faultinject.h and of LMDB/OpenSSL calls. The
+# crash-at-Nth-write shim is an LD_PRELOAD library used by an integration test.
+FI_ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+$(BUILD)/tests/artifacts/test_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
+	-Wl,--wrap=mdb_txn_begin,--wrap=mdb_put,--wrap=mdb_get,--wrap=mdb_txn_commit \
+	-Wl,--wrap=EVP_DigestSign,--wrap=EVP_DigestVerify,--wrap=EVP_MD_CTX_new
+$(BUILD)/tests/runtime/test_faults: LDFLAGS += $(FI_ALLOC_WRAP)
+CRASH_SHIM := $(BUILD)/tests/lib/crash_write.so
+$(CRASH_SHIM): tests/fixtures/store/crash_write.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -Wall -Wextra -Werror -O1 -g -fPIC -shared -o $@ $< -ldl
+run-tests: $(CRASH_SHIM)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1638,8 +1638,11 @@ static int envelope_carries(const char *envelope, size_t envelope_len, const cha
 			      ART_MANIFEST_PAYLOAD_TYPE);
 		goto cleanup;
 	}
-	if (art_base64_decode(&decoded, &decoded_len, payload) < 0 || decoded_len != len ||
-	    memcmp(decoded, bytes, len) != 0) {
+	if (art_base64_decode(&decoded, &decoded_len, payload) == AF_ENOMEM) {
+		rc = AF_ENOMEM; /* not the envelope's fault (art_base64_decode set the message) */
+		goto cleanup;
+	}
+	if (!decoded || decoded_len != len || memcmp(decoded, bytes, len) != 0) {
 		art_error_set(rc, "the envelope does not carry this manifest's canonical bytes");
 		goto cleanup;
 	}
