@@ -151,6 +151,15 @@ static int64_t mono_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+static int64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static void copy_text(char *dst, size_t size, const char *src)
 {
 	snprintf(dst, size, "%s", src ? src : "");
@@ -1162,6 +1171,42 @@ int rt_engine_status_get(rt_engine *e, rt_engine_status *out)
 	return 0;
 }
 
+int rt_engine_stats_get(rt_engine *e, rt_engine_stats *out)
+{
+	view *v;
+	size_t i, n;
+
+	if (!e || !out)
+		return art_error_set(AF_EINVAL, "engine: NULL argument");
+	memset(out, 0, sizeof(*out));
+	v = view_get(e);
+	pthread_mutex_lock(&e->mu);
+	for (i = 0; v && i < v->n_agents; i++) {
+		if (!v->agents[i].latest)
+			continue;
+		if (v->agents[i].state == AGENT_OK)
+			out->agents_served++;
+		else
+			out->agents_refused++;
+	}
+	out->modules_loaded = e->n_loaded;
+	out->module_cache_capacity = e->capacity;
+	pthread_mutex_unlock(&e->mu);
+	n = v && v->kr ? art_keyring_count(v->kr->kr) : 0;
+	for (i = 0; i < n && out->n_keys < RT_ENGINE_KEYS_MAX; i++) {
+		const art_keyring_entry *k = art_keyring_get(v->kr->kr, i);
+
+		if (!k || !k->not_after)
+			continue;
+		snprintf(out->keys[out->n_keys].id, sizeof(out->keys[0].id), "%.16s", k->id);
+		snprintf(out->keys[out->n_keys].role, sizeof(out->keys[0].role), "%s", k->role);
+		out->keys[out->n_keys].not_after = (int64_t)k->not_after;
+		out->n_keys++;
+	}
+	view_put(e, v);
+	return 0;
+}
+
 /* Why nothing is served (following a channel, no view): code and message. */
 static const char *no_view(rt_engine *e, char *msg, size_t size)
 {
@@ -1336,7 +1381,8 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 	json_error_t jerr;
 	json_t *req;
 	view *v = NULL;
-	agent *a;
+	agent *a = NULL;
+	int64_t t0 = mono_ns();
 	int rc;
 
 	if (input_len > e->max_request)
@@ -1376,6 +1422,11 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 	rc = rt_exec_invoke(res, m->native, m->policy, &e->env, input, input_len);
 	rt_module_unref(m);
 cleanup:
+	/* Per-agent series only for an agent of the view served (bounded
+	 * labels); a name that is not served is counted in errors_total only. */
+	if (a)
+		rt_metrics_agent_invocation(a->name, a->version, res->error_code,
+					    (double)(mono_ns() - t0) / 1e9);
 	view_put(e, v);
 	return rc;
 }

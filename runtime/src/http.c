@@ -26,6 +26,7 @@
 #include "art/error.h"
 #include "art/util.h"
 #include "rt/metrics.h"
+#include "rt/sandbox.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -99,6 +100,17 @@ typedef enum route {
 	ROUTE_DESCRIBE,
 	ROUTE_INVOKE
 } route;
+
+/* The metric label of each route: the template, never the raw path. */
+static const char *const route_label[] = {
+	[ROUTE_NONE] = "other",
+	[ROUTE_HEALTH] = "/healthz",
+	[ROUTE_READY] = "/readyz",
+	[ROUTE_METRICS] = "/metrics",
+	[ROUTE_LIST] = "/v1/agents",
+	[ROUTE_DESCRIBE] = "/v1/agents/{name}",
+	[ROUTE_INVOKE] = "/v1/agents/{name}/invoke",
+};
 
 typedef struct request {
 	rt_http *srv;
@@ -502,7 +514,7 @@ static enum MHD_Result respond(request *r, struct MHD_Connection *c, int status,
 	rt_metrics_inc_label(RT_M_HTTP_STATUS, label);
 	if (r->code && !r->engine_error)
 		rt_metrics_inc_label(RT_M_ERRORS, r->code);
-	rt_metrics_observe(RT_M_HTTP_SECONDS, seconds_since(&r->start));
+	rt_metrics_http_response(route_label[r->route], status, seconds_since(&r->start));
 	return ret;
 }
 
@@ -797,12 +809,53 @@ static enum MHD_Result handle_invoke(request *r, struct MHD_Connection *c)
 	}
 }
 
+/* The gauges: what is served, the pool, the caches (rt/metrics.h). */
+static int render_gauges(art_buf *b, rt_http *srv)
+{
+	rt_metrics_key_expiry keys[RT_ENGINE_KEYS_MAX];
+	rt_metrics_gauges g;
+	rt_engine_status st;
+	rt_engine_stats es;
+	rt_sandbox_stats ss;
+	size_t i;
+
+	memset(&g, 0, sizeof(g));
+	if (rt_engine_status_get(srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF) {
+		g.channel = st.channel;
+		g.release = st.release;
+		g.seq = st.seq;
+		g.release_expires = st.release ? (int64_t)st.expires : 0;
+	}
+	if (rt_engine_stats_get(srv->engine, &es) == 0) {
+		g.agents_served = es.agents_served;
+		g.agents_refused = es.agents_refused;
+		g.modules_loaded = es.modules_loaded;
+		g.module_cache_capacity = es.module_cache_capacity;
+		for (i = 0; i < es.n_keys; i++)
+			keys[i] = (rt_metrics_key_expiry){es.keys[i].id, es.keys[i].role,
+							  es.keys[i].not_after};
+		g.keys = keys;
+		g.n_keys = es.n_keys;
+	}
+	pthread_mutex_lock(&srv->pool.lock);
+	g.invocations_queued = srv->pool.count;
+	pthread_mutex_unlock(&srv->pool.lock);
+	g.invocations_in_flight = atomic_load(&srv->pool.busy);
+	g.workers = srv->pool.started;
+	g.queue_capacity = srv->pool.cap;
+	g.connections_in_flight = atomic_load(&srv->in_flight);
+	rt_sandbox_stats_get(&ss);
+	g.pool_slots_idle = ss.pooled;
+	g.pool_slots_in_use = ss.reservations > ss.pooled ? ss.reservations - ss.pooled : 0;
+	return rt_metrics_render_gauges(b, &g);
+}
+
 static enum MHD_Result handle_metrics(request *r, struct MHD_Connection *c)
 {
 	art_buf b = ART_BUF_INIT;
 	size_t len;
 
-	if (rt_metrics_render(&b) < 0) {
+	if (rt_metrics_render(&b) < 0 || render_gauges(&b, r->srv) < 0) {
 		art_buf_free(&b);
 		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "cannot render metrics");
 	}
