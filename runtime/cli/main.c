@@ -17,6 +17,7 @@
 #include "rt/llm.h"
 #include "rt/log.h"
 #include "rt/tokens.h"
+#include "rt/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,10 @@ static void usage(FILE *out)
 		"  --min-threshold K     channel records need at least K release-manager\n"
 		"                        signatures, whatever they say (default: theirs)\n"
 		"  --max-invoke-depth N  agent_invoke chain length limit, 1 .. 16 (default 4)\n"
+		"  --otlp-endpoint URL   export OpenTelemetry traces over OTLP/HTTP (JSON) to URL\n"
+		"                        (/v1/traces appended); also OTEL_EXPORTER_OTLP_ENDPOINT,\n"
+		"                        with OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
+		"                        OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* (docs/observability.md)\n"
 		"\n"
 		RT_LLM_HELP
 		"\n"
@@ -342,6 +347,7 @@ typedef struct serve_args {
 	unsigned long long workers, queue;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
 	const char *channel;                            /* --channel, AF_CHANNEL */
+	const char *otlp_endpoint;                      /* --otlp-endpoint */
 	unsigned long long poll_ms, min_threshold, max_invoke_depth;
 } serve_args;
 
@@ -350,6 +356,7 @@ enum {
 	O_MAXBODY, O_THREADS, O_WORKERS, O_QUEUE, O_MAXCONN, O_IDLE, O_CACHE, O_TIMEOUT, O_PAGES, O_GRACE
 };
 enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD, O_INVOKE_DEPTH };
+enum { O_OTLP_ENDPOINT = 1850 };
 enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
 
 static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
@@ -377,6 +384,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"poll-ms", required_argument, NULL, O_POLL_MS},
 		{"min-threshold", required_argument, NULL, O_MIN_THRESHOLD},
 		{"max-invoke-depth", required_argument, NULL, O_INVOKE_DEPTH},
+		{"otlp-endpoint", required_argument, NULL, O_OTLP_ENDPOINT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -443,6 +451,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 				bad = "--grace-ms: expected 0 .. 3600000";
 			break;
 		case O_CHANNEL: a->channel = optarg; break;
+		case O_OTLP_ENDPOINT: a->otlp_endpoint = optarg; break;
 		case O_POLL_MS:
 			if (parse_number(optarg, 1, 3600000, false, &a->poll_ms))
 				bad = "--poll-ms: expected 1 .. 3600000";
@@ -553,6 +562,23 @@ static int serve(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* after the mask: the exporter thread must not take SIGTERM */
+	{
+		rt_trace_config tc;
+
+		memset(&tc, 0, sizeof(tc));
+		tc.endpoint = a.otlp_endpoint;
+		tc.log = log;
+		rt_trace_config_env(&tc);
+		if (rt_trace_start(&tc) < 0) {
+			fail("tracing: %s", art_error_last());
+			goto cleanup;
+		}
+		if (tc.endpoint)
+			rt_log_printf(log, "info", "tracing", NULL, "exporting traces to %s (sampler %s%s%s)",
+				      tc.endpoint, tc.sampler ? tc.sampler : "parentbased_always_on",
+				      tc.sampler_arg ? " " : "", tc.sampler_arg ? tc.sampler_arg : "");
+	}
 
 	json_path(jstore, sizeof(jstore), a.store);
 	snprintf(fields, sizeof(fields), "\"event\":\"starting\",\"msg\":\"agentfactory-runtime starting\",\"version\":\"%s\",\"store\":%s",
@@ -629,6 +655,7 @@ cleanup:
 			unlink(a.port_file);
 	}
 	rt_engine_close(engine);
+	rt_trace_stop(); /* export what the last requests traced */
 	rt_llm_provider_free(llm);
 	rt_tokens_free(tokens);
 	if (code != EXIT_USAGE) {

@@ -52,6 +52,7 @@
 #include "rt/loader.h"
 #include "rt/log.h"
 #include "rt/metrics.h"
+#include "rt/trace.h"
 #include "rt/sandbox.h"
 
 #include <jansson.h>
@@ -1327,7 +1328,16 @@ int rt_engine_describe(rt_engine *e, const char *name, const char *version, char
 		goto cleanup;
 	}
 	pthread_mutex_unlock(&e->mu);
-	if ((rc = acquire(e, v, a, &m)) < 0) {
+	{
+		rt_span load;
+
+		rt_span_start(&load, "verify_load", RT_SPAN_INTERNAL);
+		rc = acquire(e, v, a, &m);
+		if (rc < 0)
+			rt_span_set_error(&load, art_error_last());
+		rt_span_end(&load);
+	}
+	if (rc < 0) {
 		if (rc == AF_EDENIED)
 			rc = art_error_set(AF_ESIGNATURE, "%s", art_error_last());
 		goto cleanup;
@@ -1411,7 +1421,16 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 						version ? version : "");
 		goto cleanup;
 	}
-	if ((rc = acquire(e, v, a, &m)) < 0) {
+	{
+		rt_span load;
+
+		rt_span_start(&load, "verify_load", RT_SPAN_INTERNAL);
+		rc = acquire(e, v, a, &m);
+		if (rc < 0)
+			rt_span_set_error(&load, art_error_last());
+		rt_span_end(&load);
+	}
+	if (rc < 0) {
 		if (rc == AF_EDENIED)
 			rc = rt_invoke_result_set_error(res, "agent_refused", "%s", art_error_last());
 		else
@@ -1424,9 +1443,11 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 cleanup:
 	/* Per-agent series only for an agent of the view served (bounded
 	 * labels); a name that is not served is counted in errors_total only. */
-	if (a)
+	if (a) {
 		rt_metrics_agent_invocation(a->name, a->version, res->error_code,
 					    (double)(mono_ns() - t0) / 1e9);
+		rt_span_set_str(rt_span_current(), "agentfactory.agent.version", a->version);
+	}
 	view_put(e, v);
 	return rc;
 }
@@ -1438,12 +1459,29 @@ int rt_engine_invoke(rt_engine *e, const char *name, const char *version, const 
 
 	if (!res)
 		return art_error_set(AF_EINVAL, "engine: NULL result");
+	char span_name[96];
+	rt_span span;
+
 	memset(res, 0, sizeof(*res));
 	rt_metrics_inc(RT_M_INVOCATIONS);
+	/* GenAI semantic conventions: "invoke_agent {gen_ai.agent.name}" */
+	snprintf(span_name, sizeof(span_name), "invoke_agent %.64s", name ? name : "");
+	rt_span_start(&span, span_name, RT_SPAN_INTERNAL);
+	if (rt_span_recording(&span)) {
+		rt_span_set_str(&span, "gen_ai.operation.name", "invoke_agent");
+		rt_span_set_str(&span, "gen_ai.agent.name", name ? name : "");
+		if (version)
+			rt_span_set_str(&span, "agentfactory.agent.version", version);
+	}
 	if (!e)
 		rc = rt_invoke_result_set_error(res, "internal", "no engine");
 	else
 		rc = invoke(e, name, version, input, input_len, res);
+	if (res->error_code) {
+		rt_span_set_str(&span, "error.type", res->error_code);
+		rt_span_set_error(&span, res->error_message ? res->error_message : res->error_code);
+	}
+	rt_span_end(&span);
 	/* Counted here, once per invocation error; the HTTP layer counts only
 	 * its own refusals (auth, routing, body), so nothing is counted twice. */
 	if (res->error_code)

@@ -27,6 +27,7 @@
 #include "art/util.h"
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
+#include "rt/trace.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -144,6 +145,7 @@ typedef struct request {
 	rt_invoke_result res;
 	int invoke_rc;
 	char timing[96];      /* Server-Timing */
+	rt_span span;         /* the server span: parent from traceparent, if valid */
 } request;
 
 /* --------------------------------------------------------------------------
@@ -515,6 +517,13 @@ static enum MHD_Result respond(request *r, struct MHD_Connection *c, int status,
 	if (r->code && !r->engine_error)
 		rt_metrics_inc_label(RT_M_ERRORS, r->code);
 	rt_metrics_http_response(route_label[r->route], status, seconds_since(&r->start));
+	if (rt_span_recording(&r->span)) {
+		rt_span_set_int(&r->span, "http.response.status_code", status);
+		if (r->code)
+			rt_span_set_str(&r->span, "error.type", r->code);
+		if (status >= 500)
+			rt_span_set_error(&r->span, r->code ? r->code : "server error");
+	}
 	return ret;
 }
 
@@ -693,9 +702,12 @@ static enum MHD_Result handle_describe(request *r, struct MHD_Connection *c)
 /* Runs on a worker: the invocation itself, then the connection resumes. */
 static void invoke_run(request *r)
 {
+	rt_span *outer = rt_span_set_current(&r->span);
+
 	memset(&r->res, 0, sizeof(r->res));
 	r->invoke_rc = rt_engine_invoke(r->srv->engine, r->name, r->has_version ? r->version : NULL,
 					r->body.data, r->body.len, &r->res);
+	rt_span_set_current(outer);
 	r->job = JOB_DONE;
 	MHD_resume_connection(r->conn);
 }
@@ -1047,6 +1059,30 @@ static void request_init(request *r, rt_http *srv, struct MHD_Connection *c, con
 	}
 }
 
+/* The server span: a child of the caller's traceparent when it is valid,
+ * else the root of a new trace. Named "METHOD route" (never the raw path). */
+static void span_begin(request *r, struct MHD_Connection *c)
+{
+	rt_trace_ctx parent;
+	char name[64];
+	bool remote = rt_trace_parse(&parent,
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"),
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "tracestate")) == 0;
+
+	snprintf(name, sizeof(name), "%s %s", r->method, route_label[r->route]);
+	rt_span_begin(&r->span, name, RT_SPAN_SERVER, remote ? &parent : NULL);
+	if (rt_span_recording(&r->span)) {
+		rt_span_set_str(&r->span, "http.request.method", r->method);
+		rt_span_set_str(&r->span, "http.route", route_label[r->route]);
+		rt_span_set_str(&r->span, "url.path", r->path);
+		rt_span_set_str(&r->span, "agentfactory.request_id", r->id);
+		if (r->remote[0])
+			rt_span_set_str(&r->span, "client.address", r->remote);
+		if (r->name[0])
+			rt_span_set_str(&r->span, "gen_ai.agent.name", r->name);
+	}
+}
+
 /* Everything decided before the body: route, method, auth, size, type. */
 static enum MHD_Result first_call(request *r, struct MHD_Connection *c)
 {
@@ -1127,6 +1163,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
 		atomic_fetch_add(&srv->in_flight, 1);
 		request_init(r, srv, c, url, method);
 		match_route(r, url);
+		span_begin(r, c);
 		return first_call(r, c);
 	}
 	if (r->responded) { /* should not happen: ignore any further data */
@@ -1211,6 +1248,13 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 		if (rc == 0)
 			rc = json_cstr(&b, r->code);
 	}
+	if (rc == 0) {
+		char tid[33], sid[17];
+
+		rt_trace_id_hex(&r->span.ctx, tid);
+		rt_trace_span_hex(&r->span.ctx, sid);
+		rc = art_buf_printf(&b, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"", tid, sid);
+	}
 	if (rc == 0 && r->name[0]) {
 		rc = art_buf_puts(&b, ",\"agent\":");
 		if (rc == 0)
@@ -1234,6 +1278,9 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	if (rc == 0 && term)
 		rc = art_buf_printf(&b, ",\"terminated\":\"%s\"", term);
 	log_emit(srv->log, &b, rc);
+	if (term && !r->responded)
+		rt_span_set_error(&r->span, term);
+	rt_span_end(&r->span);
 	art_buf_free(&r->body);
 	free(r);
 	atomic_fetch_sub(&srv->in_flight, 1);

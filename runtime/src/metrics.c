@@ -58,6 +58,9 @@ static const struct {
 	{"agentfactory_module_cache_hits_total", "Invocations served by an already loaded module."},
 	{"agentfactory_module_cache_misses_total", "Modules loaded (and verified) from the store."},
 	{"agentfactory_http_requests_total", "HTTP requests answered."},
+	{"agentfactory_trace_spans_exported_total", "Spans the OTLP collector accepted."},
+	{"agentfactory_trace_spans_dropped_total", "Spans dropped because the export queue was full."},
+	{"agentfactory_trace_export_failures_total", "OTLP exports that failed (their spans are lost)."},
 };
 
 static const struct {

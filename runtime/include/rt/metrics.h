@@ -21,6 +21,9 @@ typedef enum rt_counter {
 	RT_M_MODULE_CACHE_HITS,    /* loaded-module LRU hits */
 	RT_M_MODULE_CACHE_MISSES,  /* loads from the store */
 	RT_M_HTTP_REQUESTS,        /* HTTP requests answered */
+	RT_M_TRACE_EXPORTED,       /* spans the OTLP collector accepted */
+	RT_M_TRACE_DROPPED,        /* spans dropped: the export queue was full */
+	RT_M_TRACE_EXPORT_FAILURES, /* OTLP exports that failed (their spans are lost) */
 	RT_M_COUNTER_COUNT
 } rt_counter;
 
