@@ -1057,8 +1057,15 @@ static int start_watcher(rt_engine *e, const char *store_dir, const char *keyrin
 
 int rt_engine_open(rt_engine **out, const rt_engine_opts *opts)
 {
+	/* Alerts take increase() of these: every reason exists from the start. */
+	static const char *const reasons[] = {"signature", "digest", "compat", "load", "describe",
+					      "pin", LABEL_RELEASE, LABEL_EXPIRED, LABEL_KEYRING};
+	size_t r;
 	rt_engine *e = NULL;
 	int rc;
+
+	for (r = 0; r < sizeof(reasons) / sizeof(reasons[0]); r++)
+		rt_metrics_touch_label(RT_M_SIGNATURE_FAILURES, reasons[r]);
 
 	if (!out || !opts || !opts->store_dir || !opts->keyring_path)
 		return art_error_set(AF_EINVAL, "engine: a store directory and a keyring are required");

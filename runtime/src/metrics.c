@@ -291,6 +291,12 @@ void rt_metrics_inc_label(rt_labeled c, const char *label)
 		atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
 }
 
+void rt_metrics_touch_label(rt_labeled c, const char *label)
+{
+	if ((unsigned)c < RT_M_LABELED_COUNT && label)
+		(void)find_slot(c, label, 1);
+}
+
 void rt_metrics_observe(rt_histogram h, double seconds)
 {
 	if ((unsigned)h < RT_M_HISTOGRAM_COUNT)

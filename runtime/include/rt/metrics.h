@@ -47,6 +47,10 @@ void rt_metrics_inc(rt_counter c);
 /** Add 1 to a labeled counter. label is copied on first use. Thread-safe. */
 void rt_metrics_inc_label(rt_labeled c, const char *label);
 
+/** Create a labeled counter's series at 0 if it does not exist yet, so a
+ * rate() or increase() over it has data before the first event. */
+void rt_metrics_touch_label(rt_labeled c, const char *label);
+
 /** Record an observation in seconds. Thread-safe, never fails. */
 void rt_metrics_observe(rt_histogram h, double seconds);
 
