@@ -18,6 +18,7 @@
 #include "rt/log.h"
 #include "rt/source.h"
 #include "rt/tokens.h"
+#include "rt/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,10 @@ static void usage(FILE *out)
 		"                        adds 0..MS at random (default a tenth of the interval)\n"
 		"  --source-ca-file FILE, --source-auth-file FILE (docker config.json; default\n"
 		"                        REGISTRY_AUTH_FILE, DOCKER_CONFIG), --source-plain-http\n"
+		"  --otlp-endpoint URL   export OpenTelemetry traces over OTLP/HTTP (JSON) to URL\n"
+		"                        (/v1/traces appended); also OTEL_EXPORTER_OTLP_ENDPOINT,\n"
+		"                        with OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
+		"                        OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* (docs/observability.md)\n"
 		"\n"
 		RT_LLM_HELP
 		"\n"
@@ -352,6 +357,7 @@ typedef struct serve_args {
 	unsigned long long workers, queue;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
 	const char *channel;                            /* --channel, AF_CHANNEL */
+	const char *otlp_endpoint;                      /* --otlp-endpoint */
 	unsigned long long poll_ms, min_threshold, max_invoke_depth;
 	const char *source, *source_ca, *source_auth;  /* --source oci://... */
 	unsigned long long source_interval_ms, source_jitter_ms;
@@ -365,6 +371,7 @@ enum {
 enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD, O_INVOKE_DEPTH };
 enum { O_SOURCE = 1850, O_SOURCE_INTERVAL, O_SOURCE_JITTER, O_SOURCE_CA, O_SOURCE_AUTH,
        O_SOURCE_PLAIN };
+enum { O_OTLP_ENDPOINT = 1870 };
 enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
 
 static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
@@ -398,6 +405,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"source-ca-file", required_argument, NULL, O_SOURCE_CA},
 		{"source-auth-file", required_argument, NULL, O_SOURCE_AUTH},
 		{"source-plain-http", no_argument, NULL, O_SOURCE_PLAIN},
+		{"otlp-endpoint", required_argument, NULL, O_OTLP_ENDPOINT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -464,6 +472,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 				bad = "--grace-ms: expected 0 .. 3600000";
 			break;
 		case O_CHANNEL: a->channel = optarg; break;
+		case O_OTLP_ENDPOINT: a->otlp_endpoint = optarg; break;
 		case O_POLL_MS:
 			if (parse_number(optarg, 1, 3600000, false, &a->poll_ms))
 				bad = "--poll-ms: expected 1 .. 3600000";
@@ -612,6 +621,23 @@ static int serve(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* after the mask: the exporter thread must not take SIGTERM */
+	{
+		rt_trace_config tc;
+
+		memset(&tc, 0, sizeof(tc));
+		tc.endpoint = a.otlp_endpoint;
+		tc.log = log;
+		rt_trace_config_env(&tc);
+		if (rt_trace_start(&tc) < 0) {
+			fail("tracing: %s", art_error_last());
+			goto cleanup;
+		}
+		if (tc.endpoint)
+			rt_log_printf(log, "info", "tracing", NULL, "exporting traces to %s (sampler %s%s%s)",
+				      tc.endpoint, tc.sampler ? tc.sampler : "parentbased_always_on",
+				      tc.sampler_arg ? " " : "", tc.sampler_arg ? tc.sampler_arg : "");
+	}
 
 	json_path(jstore, sizeof(jstore), a.store);
 	snprintf(fields, sizeof(fields), "\"event\":\"starting\",\"msg\":\"agentfactory-runtime starting\",\"version\":\"%s\",\"store\":%s",
@@ -689,6 +715,7 @@ cleanup:
 	}
 	rt_engine_close(engine);
 	rt_source_stop(source);
+	rt_trace_stop(); /* export what the last requests traced */
 	rt_llm_provider_free(llm);
 	rt_tokens_free(tokens);
 	if (code != EXIT_USAGE) {
