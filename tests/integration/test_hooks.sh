@@ -52,7 +52,7 @@ push() {
 	return $rc
 }
 
-"$AF" keygen --role template-signer --out "$T/keys" > /dev/null
+SIGNER_ID=$("$AF" keygen --role template-signer --out "$T/keys" 2>/dev/null | grep -o '[0-9a-f]\{64\}' | head -1)
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role builder "$T/keys/builder.pub" > /dev/null
@@ -161,6 +161,38 @@ push "$W" "$URL" --delete topic || { cat "$T/push"; fail "branch deletion refuse
 grep -q "refs/heads/topic: deleted, nothing to check" "$T/push" || { cat "$T/push"; fail "deletion not passed untouched"; }
 [ "$(srv_head topic)" = none ] || fail "topic not deleted"
 
+echo "-- force-push rewriting history: rejected, audited"
+before=$(srv_head main)
+git -C "$W" commit -q --amend -m "history rewritten"
+bad=$(git -C "$W" rev-parse HEAD)
+! push "$W" "$URL" --force HEAD:refs/heads/main || fail "force-push accepted"
+grep -q "^remote: agentfactory: refs/heads/main: force-push rewriting history refused" "$T/push" ||
+	{ cat "$T/push"; fail "force-push refusal not explained"; }
+reject_check "$before" "$bad" force-push
+git -C "$W" reset -q --hard "$before"
+
+echo "-- a 200 MB file (outside templates/): rejected, audited"
+mkdir -p "$W/data"
+head -c 209715200 /dev/zero > "$W/data/big.bin"
+git -C "$W" add -A && git -C "$W" commit -qm big
+bad=$(git -C "$W" rev-parse HEAD)
+set +e; git -C "$W" -c core.bigFileThreshold=1m push "$URL" HEAD:refs/heads/main > "$T/push" 2>&1; rc=$?; set -e
+[ "$rc" -ne 0 ] || fail "a 200 MB file was accepted"
+grep -q "^remote: agentfactory: refs/heads/main: file data/big.bin (209715200 bytes) is larger than the 52428800-byte limit" "$T/push" ||
+	{ cat "$T/push"; fail "oversized file refusal not explained"; }
+reject_check "$before" "$bad" "200 MB file"
+git -C "$W" reset -q --hard "$before"
+rm -rf "$W/data"
+
+echo "-- a symlinked template: rejected"
+ln -s backup-manager.yaml "$W/templates/link.yaml"
+git -C "$W" add -A && git -C "$W" commit -qm symlink
+bad=$(git -C "$W" rev-parse HEAD)
+! push "$W" "$URL" HEAD:refs/heads/main || fail "a symlinked template was accepted"
+grep -q "^remote: .*templates/link.yaml is a symbolic link" "$T/push" || { cat "$T/push"; fail "symlink refusal not explained"; }
+reject_check "$before" "$bad" symlink
+git -C "$W" reset -q --hard "$before"
+
 echo "-- git daemon on a free loopback port"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$T" --export-all \
@@ -241,5 +273,17 @@ printf '%s refs/heads/main\n' "$main" > "$T/srv.git/agentfactory/queue/100000000
 [ -z "$(ls "$T/srv.git/agentfactory/queue")" ] || fail "queue not drained"
 (cd "$T/srv.git" && GIT_DIR=. hooks/post-receive --drain) || fail "drain of an empty queue failed"
 
+echo "-- a template signed by a revoked key: rejected"
+"$AF" trust revoke --keyring "$T/kr.json" --reason "test" "$SIGNER_ID" > /dev/null
+before=$(srv_head main)
+git -C "$W" pull -q --no-rebase "$URL" main 2>/dev/null || true
+sed -i 's/^description: Technical reviewer, again/description: Technical reviewer, revoked/' "$W/templates/technical-reviewer.yaml"
+sign "$W/templates/technical-reviewer.yaml"
+git -C "$W" commit -qam revoked
+bad=$(git -C "$W" rev-parse HEAD)
+! push "$W" "$URL" HEAD:refs/heads/main || fail "a template signed by a revoked key was accepted"
+grep -q "^remote: templates/technical-reviewer.yaml: error\[sig\.revoked\]" "$T/push" ||
+	grep -q "^remote: templates/technical-reviewer.yaml: .*revoked" "$T/push" || { cat "$T/push"; fail "revocation not named"; }
+[ "$(srv_head main)" = "$before" ] || fail "revoked: main moved"
 [ -z "${AF_HOOKS_SHOW:-}" ] || cat "$T/pushA" "$T/pushB"
 echo "PASS test_hooks"
