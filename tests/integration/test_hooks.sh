@@ -194,15 +194,24 @@ reject_check "$before" "$bad" symlink
 git -C "$W" reset -q --hard "$before"
 
 echo "-- git daemon on a free loopback port"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$T" --export-all \
-	--enable=receive-pack "$T" > "$T/daemon.log" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 1 100); do
-	git ls-remote "git://127.0.0.1:$PORT/srv.git" > /dev/null 2>&1 && break
-	kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$T/daemon.log"; fail "git daemon died"; }
-	sleep 0.2
+# The port is picked free, then bound by git daemon: another process may take
+# it in between, so a daemon that dies at start is retried on a new port.
+for attempt in 1 2 3 4 5; do
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$T" --export-all \
+		--enable=receive-pack "$T" > "$T/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 1 150); do
+		git ls-remote "git://127.0.0.1:$PORT/srv.git" > /dev/null 2>&1 && break 2
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill "$DAEMON_PID" 2>/dev/null || true
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	cat "$T/daemon.log" >&2
 done
+[ -n "$DAEMON_PID" ] || fail "git daemon did not start"
 GURL="git://127.0.0.1:$PORT/srv.git"
 git ls-remote "$GURL" > /dev/null || fail "git daemon not answering on $PORT"
 
