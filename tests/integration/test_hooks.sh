@@ -274,6 +274,32 @@ done
 expect 0 "$AF" verify --store "$STORE" --keyring "$T/kr.json"
 expect 0 "$AF" audit verify --store "$STORE"
 
+echo "-- the worker killed (-9, with its build) mid-build: store intact, job kept, built by the next worker"
+git --git-dir="$T/srv.git" config agentfactory.wait 0
+digests "$STORE" > "$T/before-kill.set"
+printf 'limits:\n  max_steps: 7\n' >> "$W/templates/bases/base-reviewer.yaml"
+sign "$W/templates/bases/base-reviewer.yaml"
+git -C "$W" commit -qam parent
+push "$W" "$URL" HEAD:refs/heads/main || { cat "$T/push"; fail "parent push refused"; }
+job=$(ls "$T/srv.git/agentfactory/queue" | grep '\.job$' | head -1)
+[ -n "$job" ] || fail "no job queued"
+name=${job%.job}
+for _ in $(seq 1 600); do [ -e "$T/srv.git/agentfactory/results/$name.err" ] && break; sleep 0.05; done
+[ -e "$T/srv.git/agentfactory/results/$name.err" ] || fail "the worker did not start the build"
+wpid=$(cat "$T/srv.git/agentfactory/worker.pid")
+kill -9 -- "-$wpid"
+for _ in $(seq 1 100); do kill -0 -- "-$wpid" 2>/dev/null || break; sleep 0.1; done
+[ ! -e "$T/srv.git/agentfactory/results/$name.rc" ] || fail "the build finished before the kill"
+[ -e "$T/srv.git/agentfactory/queue/$job" ] || fail "the killed worker's job was lost"
+expect 0 "$AF" verify --store "$STORE" --keyring "$T/kr.json"
+digests "$STORE" | cmp -s - "$T/before-kill.set" || fail "a killed build changed the store"
+(cd "$T/srv.git" && GIT_DIR=. hooks/post-receive --drain) || fail "drain failed"
+[ "$(cat "$T/srv.git/agentfactory/results/$name.rc")" = 0 ] || fail "the killed job was not rebuilt"
+grep -Eq "^ +built +senior-reviewer@1.0.0" "$T/srv.git/agentfactory/results/$name.out" || fail "parent change not rebuilt"
+digests "$STORE" | cmp -s - "$T/before-kill.set" && fail "the rebuilt job did not reach the store"
+expect 0 "$AF" verify --store "$STORE" --keyring "$T/kr.json"
+git --git-dir="$T/srv.git" config agentfactory.wait 1800
+
 echo "-- a job left by a killed worker is built by the next one (post-receive --drain)"
 main=$(srv_head main)
 printf '%s refs/heads/main\n' "$main" > "$T/srv.git/agentfactory/queue/1000000000000000000-1-1.job"
