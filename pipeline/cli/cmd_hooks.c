@@ -39,12 +39,16 @@ static void hooks_usage(FILE *out)
 		"usage: agentfactory hooks install --repo BARE.git --keyring FILE [--policies DIR]\n"
 		"                                  [--store DIR --builder-key KEY] [--dir SUBDIR]\n"
 		"                                  [--branches PATTERNS] [-j N] [--wait SECONDS]\n"
-		"                                  [--force]\n\n"
+		"                                  [--max-file-size BYTES] [--allow-force-push]\n"
+		"                                  [--force]\n"
+		"       agentfactory hooks audit --store DIR --ref REF --rev REV --reason TEXT\n\n"
 		"Installs server-side hooks in the bare git repository BARE.git:\n"
 		"  pre-receive   runs `agentfactory check` on every pushed revision that changes\n"
 		"                the templates folder or policies/ and rejects the push when it\n"
 		"                has a finding; the pusher sees the findings (file:line) as\n"
 		"                `remote:` lines. Deletions and other changes pass untouched.\n"
+		"                A push bringing a file over BYTES, or a force-push rewriting a\n"
+		"                branch's history, is refused whatever it touches.\n"
 		"  post-receive  (with --store) queues a build of each accepted revision on a\n"
 		"                branch matching PATTERNS; one worker at a time builds the queue\n"
 		"                into the store; the pusher sees which agents were built (or,\n"
@@ -53,7 +57,9 @@ static void hooks_usage(FILE *out)
 		"The hooks call this binary by its absolute path; the settings are stored in\n"
 		"the repository's git config (agentfactory.*), paths made absolute. Re-running\n"
 		"install replaces the settings. State (queue, results, logs) goes to\n"
-		"BARE.git/agentfactory/.\n\n"
+		"BARE.git/agentfactory/.\n"
+		"`hooks audit` (used by pre-receive) records a refused push in the store's\n"
+		"audit log.\n\n"
 		"options:\n"
 		"  --repo DIR           the bare repository\n"
 		"  --keyring FILE       trusted keys (env AF_KEYRING)\n"
@@ -68,9 +74,12 @@ static void hooks_usage(FILE *out)
 		"  -j, --jobs N         parallel compile jobs of a build\n"
 		"  --wait SECONDS       how long post-receive waits to print the build result\n"
 		"                       (default 600; 0: never wait)\n"
+		"  --max-file-size BYTES  refuse pushes bringing a larger file anywhere in the\n"
+		"                       tree (default 52428800, 50 MiB)\n"
+		"  --allow-force-push   accept non-fast-forward branch updates (still checked)\n"
 		"  --force              replace existing hooks not written by agentfactory\n"
 		"  -h, --help           this help\n\n"
-		"exit codes: 0 installed, 1 refused (an existing hook not written by agentfactory;\n"
+		"exit codes: 0 installed (recorded), 1 refused (an existing hook not written by agentfactory;\n"
 		"            not a bare repository), 2 usage error, unreadable keyring, policies\n"
 		"            or key, I/O error\n");
 }
@@ -78,7 +87,8 @@ static void hooks_usage(FILE *out)
 typedef struct hooks_args {
 	const char *repo, *keyring, *policies, *store, *builder_key, *subdir, *branches;
 	long jobs, wait;
-	int force;
+	long long max_file_bytes;
+	int force, allow_force_push;
 } hooks_args;
 
 /* Shell single-quoting: 'a'\''b'. Caller frees. */
@@ -255,6 +265,8 @@ static int parse_args(hooks_args *a, int argc, char **argv, int *done)
 		{"builder-key", required_argument, NULL, 'b'}, {"dir", required_argument, NULL, 'd'},
 		{"branches", required_argument, NULL, 'B'}, {"jobs", required_argument, NULL, 'j'},
 		{"wait", required_argument, NULL, 'w'}, {"force", no_argument, NULL, 'f'},
+		{"max-file-size", required_argument, NULL, 'M'},
+		{"allow-force-push", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	char *end;
 	int c;
@@ -274,6 +286,12 @@ static int parse_args(hooks_args *a, int argc, char **argv, int *done)
 		case 'd': a->subdir = optarg; break;
 		case 'B': a->branches = optarg; break;
 		case 'f': a->force = 1; break;
+		case 'F': a->allow_force_push = 1; break;
+		case 'M':
+			a->max_file_bytes = strtoll(optarg, &end, 10);
+			if (*end || !*optarg || a->max_file_bytes < 1)
+				return cli_usage_error(CMD, "--max-file-size needs a number of bytes, not '%s'", optarg);
+			break;
 		case 'j':
 			a->jobs = strtol(optarg, &end, 10);
 			if (*end || a->jobs < 1 || a->jobs > 256)
@@ -436,6 +454,10 @@ static int hooks_install(int argc, char **argv)
 	snprintf(num, sizeof(num), "%ld", a.wait);
 	if (config_put(cfg, "agentfactory.wait", a.wait >= 0 ? num : NULL) != CLI_OK)
 		goto cleanup;
+	snprintf(num, sizeof(num), "%lld", a.max_file_bytes);
+	if (config_put(cfg, "agentfactory.maxfilebytes", a.max_file_bytes ? num : NULL) != CLI_OK ||
+	    config_put(cfg, "agentfactory.allowforcepush", a.allow_force_push ? "true" : NULL) != CLI_OK)
+		goto cleanup;
 	if (write_hook(hooks_dir, "pre-receive", pre) != CLI_OK ||
 	    write_hook(hooks_dir, "post-receive", post) != CLI_OK)
 		goto cleanup;
@@ -458,6 +480,42 @@ cleanup:
 	return rc;
 }
 
+/*
+ * `hooks audit`: the pre-receive hook records a push it refused for a reason
+ * of its own (force-push, oversized file, a check that could not run) as a
+ * refused "push" entry; check's own findings are audited by check.
+ */
+static int hooks_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"store", required_argument, NULL, 's'}, {"ref", required_argument, NULL, 'r'},
+		{"rev", required_argument, NULL, 'R'}, {"reason", required_argument, NULL, 'w'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *store = NULL, *ref = NULL, *rev = NULL, *reason = NULL;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': store = optarg; break;
+		case 'r': ref = optarg; break;
+		case 'R': rev = optarg; break;
+		case 'w': reason = optarg; break;
+		case 'h': hooks_usage(stdout); return CLI_OK;
+		default:
+			return cli_usage_error(CMD, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+	store = cli_flag_or_env(store, "AF_STORE");
+	if (!store || !ref || !rev || !reason)
+		return cli_usage_error(CMD, "audit needs --store, --ref, --rev and --reason");
+	return cli_audit(CMD, store, "push", NULL, ref, 1,
+			 json_pack("{s:s, s:s, s:s}", "ref", ref, "commit", rev, "reason", reason));
+}
+
 int cmd_hooks(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -466,5 +524,7 @@ int cmd_hooks(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "install") == 0)
 		return hooks_install(argc - 1, argv + 1);
-	return cli_usage_error(CMD, "unknown subcommand '%s' (install)", argv[1]);
+	if (strcmp(argv[1], "audit") == 0)
+		return hooks_audit(argc - 1, argv + 1);
+	return cli_usage_error(CMD, "unknown subcommand '%s' (install, audit)", argv[1]);
 }

@@ -52,7 +52,7 @@ push() {
 	return $rc
 }
 
-"$AF" keygen --role template-signer --out "$T/keys" > /dev/null
+SIGNER_ID=$("$AF" keygen --role template-signer --out "$T/keys" 2>/dev/null | grep -o '[0-9a-f]\{64\}' | head -1)
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role builder "$T/keys/builder.pub" > /dev/null
@@ -161,16 +161,57 @@ push "$W" "$URL" --delete topic || { cat "$T/push"; fail "branch deletion refuse
 grep -q "refs/heads/topic: deleted, nothing to check" "$T/push" || { cat "$T/push"; fail "deletion not passed untouched"; }
 [ "$(srv_head topic)" = none ] || fail "topic not deleted"
 
+echo "-- force-push rewriting history: rejected, audited"
+before=$(srv_head main)
+git -C "$W" commit -q --amend -m "history rewritten"
+bad=$(git -C "$W" rev-parse HEAD)
+! push "$W" "$URL" --force HEAD:refs/heads/main || fail "force-push accepted"
+grep -q "^remote: agentfactory: refs/heads/main: force-push rewriting history refused" "$T/push" ||
+	{ cat "$T/push"; fail "force-push refusal not explained"; }
+reject_check "$before" "$bad" force-push
+git -C "$W" reset -q --hard "$before"
+
+echo "-- a 200 MB file (outside templates/): rejected, audited"
+mkdir -p "$W/data"
+head -c 209715200 /dev/zero > "$W/data/big.bin"
+git -C "$W" add -A && git -C "$W" commit -qm big
+bad=$(git -C "$W" rev-parse HEAD)
+set +e; git -C "$W" -c core.bigFileThreshold=1m push "$URL" HEAD:refs/heads/main > "$T/push" 2>&1; rc=$?; set -e
+[ "$rc" -ne 0 ] || fail "a 200 MB file was accepted"
+grep -q "^remote: agentfactory: refs/heads/main: file data/big.bin (209715200 bytes) is larger than the 52428800-byte limit" "$T/push" ||
+	{ cat "$T/push"; fail "oversized file refusal not explained"; }
+reject_check "$before" "$bad" "200 MB file"
+git -C "$W" reset -q --hard "$before"
+rm -rf "$W/data"
+
+echo "-- a symlinked template: rejected"
+ln -s backup-manager.yaml "$W/templates/link.yaml"
+git -C "$W" add -A && git -C "$W" commit -qm symlink
+bad=$(git -C "$W" rev-parse HEAD)
+! push "$W" "$URL" HEAD:refs/heads/main || fail "a symlinked template was accepted"
+grep -q "^remote: .*templates/link.yaml is a symbolic link" "$T/push" || { cat "$T/push"; fail "symlink refusal not explained"; }
+reject_check "$before" "$bad" symlink
+git -C "$W" reset -q --hard "$before"
+
 echo "-- git daemon on a free loopback port"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$T" --export-all \
-	--enable=receive-pack "$T" > "$T/daemon.log" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 1 100); do
-	git ls-remote "git://127.0.0.1:$PORT/srv.git" > /dev/null 2>&1 && break
-	kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$T/daemon.log"; fail "git daemon died"; }
-	sleep 0.2
+# The port is picked free, then bound by git daemon: another process may take
+# it in between, so a daemon that dies at start is retried on a new port.
+for attempt in 1 2 3 4 5; do
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$T" --export-all \
+		--enable=receive-pack "$T" > "$T/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 1 150); do
+		git ls-remote "git://127.0.0.1:$PORT/srv.git" > /dev/null 2>&1 && break 2
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill "$DAEMON_PID" 2>/dev/null || true
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	cat "$T/daemon.log" >&2
 done
+[ -n "$DAEMON_PID" ] || fail "git daemon did not start"
 GURL="git://127.0.0.1:$PORT/srv.git"
 git ls-remote "$GURL" > /dev/null || fail "git daemon not answering on $PORT"
 
@@ -233,6 +274,32 @@ done
 expect 0 "$AF" verify --store "$STORE" --keyring "$T/kr.json"
 expect 0 "$AF" audit verify --store "$STORE"
 
+echo "-- the worker killed (-9, with its build) mid-build: store intact, job kept, built by the next worker"
+git --git-dir="$T/srv.git" config agentfactory.wait 0
+digests "$STORE" > "$T/before-kill.set"
+printf 'limits:\n  max_steps: 7\n' >> "$W/templates/bases/base-reviewer.yaml"
+sign "$W/templates/bases/base-reviewer.yaml"
+git -C "$W" commit -qam parent
+push "$W" "$URL" HEAD:refs/heads/main || { cat "$T/push"; fail "parent push refused"; }
+job=$(ls "$T/srv.git/agentfactory/queue" | grep '\.job$' | head -1)
+[ -n "$job" ] || fail "no job queued"
+name=${job%.job}
+for _ in $(seq 1 600); do [ -e "$T/srv.git/agentfactory/results/$name.err" ] && break; sleep 0.05; done
+[ -e "$T/srv.git/agentfactory/results/$name.err" ] || fail "the worker did not start the build"
+wpid=$(cat "$T/srv.git/agentfactory/worker.pid")
+kill -9 -- "-$wpid"
+for _ in $(seq 1 100); do kill -0 -- "-$wpid" 2>/dev/null || break; sleep 0.1; done
+[ ! -e "$T/srv.git/agentfactory/results/$name.rc" ] || fail "the build finished before the kill"
+[ -e "$T/srv.git/agentfactory/queue/$job" ] || fail "the killed worker's job was lost"
+expect 0 "$AF" verify --store "$STORE" --keyring "$T/kr.json"
+digests "$STORE" | cmp -s - "$T/before-kill.set" || fail "a killed build changed the store"
+(cd "$T/srv.git" && GIT_DIR=. hooks/post-receive --drain) || fail "drain failed"
+[ "$(cat "$T/srv.git/agentfactory/results/$name.rc")" = 0 ] || fail "the killed job was not rebuilt"
+grep -Eq "^ +built +senior-reviewer@1.0.0" "$T/srv.git/agentfactory/results/$name.out" || fail "parent change not rebuilt"
+digests "$STORE" | cmp -s - "$T/before-kill.set" && fail "the rebuilt job did not reach the store"
+expect 0 "$AF" verify --store "$STORE" --keyring "$T/kr.json"
+git --git-dir="$T/srv.git" config agentfactory.wait 1800
+
 echo "-- a job left by a killed worker is built by the next one (post-receive --drain)"
 main=$(srv_head main)
 printf '%s refs/heads/main\n' "$main" > "$T/srv.git/agentfactory/queue/1000000000000000000-1-1.job"
@@ -241,5 +308,17 @@ printf '%s refs/heads/main\n' "$main" > "$T/srv.git/agentfactory/queue/100000000
 [ -z "$(ls "$T/srv.git/agentfactory/queue")" ] || fail "queue not drained"
 (cd "$T/srv.git" && GIT_DIR=. hooks/post-receive --drain) || fail "drain of an empty queue failed"
 
+echo "-- a template signed by a revoked key: rejected"
+"$AF" trust revoke --keyring "$T/kr.json" --reason "test" "$SIGNER_ID" > /dev/null
+before=$(srv_head main)
+git -C "$W" pull -q --no-rebase "$URL" main 2>/dev/null || true
+sed -i 's/^description: Technical reviewer, again/description: Technical reviewer, revoked/' "$W/templates/technical-reviewer.yaml"
+sign "$W/templates/technical-reviewer.yaml"
+git -C "$W" commit -qam revoked
+bad=$(git -C "$W" rev-parse HEAD)
+! push "$W" "$URL" HEAD:refs/heads/main || fail "a template signed by a revoked key was accepted"
+grep -q "^remote: templates/technical-reviewer.yaml: error\[sig\.revoked\]" "$T/push" ||
+	grep -q "^remote: templates/technical-reviewer.yaml: .*revoked" "$T/push" || { cat "$T/push"; fail "revocation not named"; }
+[ "$(srv_head main)" = "$before" ] || fail "revoked: main moved"
 [ -z "${AF_HOOKS_SHOW:-}" ] || cat "$T/pushA" "$T/pushB"
 echo "PASS test_hooks"
