@@ -40,7 +40,10 @@ git -C "$T/repo" add -A && git -C "$T/repo" commit -qm v1
 "$AF" build --repo "$T/repo" --keyring "$T/kr.json" --builder-key "$T/keys/builder.key" \
 	--store "$T/store" > /dev/null 2>&1 || fail "build"
 
-python3 "$SRC/tests/fixtures/llm/slow_model.py" 5 "$T/model.port" "$T/model.stats" &
+# The model holds every request until the test creates the gate file (at
+# most 25 s): the trivial requests are sent while all 64 are held, however
+# slowly a loaded machine runs this script.
+python3 "$SRC/tests/fixtures/llm/slow_model.py" 25 "$T/model.port" "$T/model.stats" "$T/gate" &
 FX_PID=$!
 for _ in $(seq 100); do [ -s "$T/model.port" ] && break; sleep 0.05; done
 [ -s "$T/model.port" ] || fail "the model fixture did not start"
@@ -64,14 +67,15 @@ invoke() { # OUT-PREFIX
 	date +%s%N > "$1.done"
 }
 
-echo "-- 64 concurrent invocations on 4 polling threads, model answers in 5 s"
+echo "-- 64 concurrent invocations on 4 polling threads, the model holding every one"
 start
 mkdir -p "$T/slow" "$T/fast"
 for i in $(seq 64); do invoke "$T/slow/$i" & done
 stat() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/model.stats" "$1" 2>/dev/null || echo 0; }
-# Wait (up to 4 s, less than the model's delay) for the model to hold all
-# 64; with serialised invocations it never holds more than the 4 threads.
-for _ in $(seq 80); do [ "$(stat now)" -ge 64 ] && break; sleep 0.05; done
+# Wait (up to 15 s) for the model to hold all 64; with serialised
+# invocations it never holds more than the 4 threads.
+for _ in $(seq 300); do [ "$(stat now)" -ge 64 ] && break; sleep 0.05; done
+held=$(stat now)
 # Meanwhile, trivial requests on new connections.
 for i in $(seq 5); do
 	curl -s --max-time 60 -o /dev/null -w '%{http_code}\n' "$URL/healthz" > "$T/fast/$i.code"
@@ -79,6 +83,7 @@ for i in $(seq 5); do
 	curl -s --max-time 60 -o /dev/null -w '%{http_code}\n' "$URL/v1/agents" > "$T/fast/l$i.code"
 	date +%s%N > "$T/fast/l$i.done"
 done
+touch "$T/gate"
 wait $(jobs -p | grep -v "^$FX_PID$" | grep -v "^$RT_PID$") 2>/dev/null || true
 for i in $(seq 64); do
 	[ "$(cat "$T/slow/$i.code")" = 200 ] || fail "slow invocation $i: $(cat "$T/slow/$i.code") $(cat "$T/slow/$i.body")"
@@ -88,14 +93,23 @@ first_slow=$(cat "$T"/slow/*.done | sort -n | head -1)
 last_fast=$(cat "$T"/fast/*.done | sort -n | tail -1)
 [ "$last_fast" -lt "$first_slow" ] || fail "a trivial request waited behind the slow invocations"
 max=$(stat max)
-echo "   the model held $max requests at once; 10 trivial requests answered before the first slow one"
+echo "   the model held $max requests at once; 10 trivial requests answered while it held $held"
 [ "$max" -eq 64 ] || fail "the model saw at most $max of the 64 invocations at once (serialised)"
+[ "$held" -eq 64 ] || fail "the trivial requests were sent while only $held invocations were held"
 stop
 
 echo "-- a full queue answers 503 with Retry-After at once"
+rm -f "$T/gate"
 start --workers 2 --queue 2
 rm -rf "$T/slow"; mkdir -p "$T/slow"
 for i in $(seq 8); do invoke "$T/slow/$i" & done
+# Release the model once the 2 workers hold their invocations and the
+# other 6 are answered (2 queued, 4 refused), or after 15 s.
+for _ in $(seq 300); do
+	[ "$(stat now)" -ge 2 ] && [ "$(cat "$T"/slow/*.code 2>/dev/null | grep -c '^503$')" -ge 4 ] && break
+	sleep 0.05
+done
+touch "$T/gate"
 wait $(jobs -p | grep -v "^$FX_PID$" | grep -v "^$RT_PID$") 2>/dev/null || true
 ok=$(cat "$T"/slow/*.code | grep -c '^200$' || true)
 busy=$(cat "$T"/slow/*.code | grep -c '^503$' || true)
