@@ -90,6 +90,7 @@ DEBIAN_PKGS := build-essential pkg-config git ca-certificates \
         docker-registry skopeo umoci apache2-utils nginx prometheus binaryen \
         libicu-dev softhsm2 libengine-pkcs11-openssl opensc \
         libclang-rt-19-dev libfuzzer-19-dev cppcheck clang-tidy gcovr
+DEBIAN_PKGS += python3-jsonschema  # the OpenAPI contract test validates responses with it
 # npm (to install the test tools below) only where no npm exists already.
 DEBIAN_PKGS += $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 

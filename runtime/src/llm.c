@@ -26,11 +26,13 @@
 static const char *const option_flags[RT_LLM_OPT_COUNT] = {
 	"--llm-provider", "--llm-base-url", "--llm-api-key-file", "--llm-script",
 	"--llm-model", "--llm-timeout-ms", "--llm-connect-timeout-ms", "--llm-retries",
+	"--llm-max-tokens-field",
 };
 
 static const char *const option_env[RT_LLM_OPT_COUNT] = {
 	"AF_LLM_PROVIDER", "AF_LLM_BASE_URL", "AF_LLM_API_KEY_FILE", "AF_LLM_SCRIPT",
 	"AF_LLM_MODEL", "AF_LLM_TIMEOUT_MS", "AF_LLM_CONNECT_TIMEOUT_MS", "AF_LLM_RETRIES",
+	"AF_LLM_MAX_TOKENS_FIELD",
 };
 
 void rt_llm_config_init(rt_llm_config *c)
@@ -90,6 +92,12 @@ static int set_option(rt_llm_config *c, int option, const char *value, const cha
 		if (parse_u32(value, 1, 600000, &c->connect_timeout_ms) < 0)
 			return art_error_set(AF_EINVAL, "%s: expected 1 .. 600000 milliseconds, got '%.32s'",
 					     what, value);
+		break;
+	case RT_LLM_OPT_MAX_TOKENS_FIELD:
+		if (strcmp(value, "max_completion_tokens") != 0 && strcmp(value, "max_tokens") != 0)
+			return art_error_set(AF_EINVAL, "%s: expected max_completion_tokens or max_tokens, "
+					     "got '%.32s'", what, value);
+		c->max_tokens_field = value;
 		break;
 	default: /* RT_LLM_OPT_RETRIES */
 		if (parse_u32(value, 0, 10, &c->retries) < 0)

@@ -53,6 +53,7 @@
 typedef struct openai {
 	char *endpoint;                /* .../chat/completions */
 	char *model;                   /* override, or NULL */
+	bool legacy_max_tokens;        /* send max_tokens, not max_completion_tokens */
 	char *key_file;                /* or NULL */
 	uint32_t timeout_ms, connect_timeout_ms, retries, backoff_ms, max_backoff_ms,
 		max_retry_after_ms;
@@ -494,6 +495,8 @@ static void endpoint_error(const attempt *a, const char *key, char *msg, size_t 
 	json_decref(root);
 }
 
+static json_t *request_message(json_t *msg);
+
 /* A 2xx body: the first choice's message, compact, for the guest. */
 static int take_message(const openai *o, attempt *a, const char *key, char **resp, size_t *resp_len)
 {
@@ -535,7 +538,12 @@ static int take_message(const openai *o, attempt *a, const char *key, char **res
 				   o->endpoint, a->status, detail[0] ? ": " : "", detail);
 		goto cleanup;
 	}
-	*resp = json_dumps(msg, JSON_COMPACT);
+	{
+		json_t *clean = request_message(msg);
+
+		*resp = clean ? json_dumps(clean, JSON_COMPACT) : NULL;
+		json_decref(clean);
+	}
 	if (!*resp) {
 		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
@@ -553,22 +561,95 @@ cleanup:
 	return rc;
 }
 
-/* The request to send: the guest's bytes, or with "model" replaced. */
+/* An assistant message as the API takes it back: what a request may carry
+ * (role, content, name, tool_calls with id, type, function), without the
+ * response-only fields (refusal, annotations, audio, reasoning ...).
+ * Returns a new reference, or NULL without memory. */
+static json_t *request_message(json_t *msg)
+{
+	static const char *const keep[] = {"role", "content", "name", "tool_calls", "tool_call_id"};
+	json_t *out = json_object(), *calls, *v;
+	size_t i, k;
+
+	for (k = 0; out && k < sizeof(keep) / sizeof(keep[0]); k++)
+		if ((v = json_object_get(msg, keep[k])) && !json_is_null(v) &&
+		    strcmp(keep[k], "tool_calls") != 0)
+			json_object_set(out, keep[k], v);
+	if (out && !json_object_get(out, "content") && json_object_get(msg, "content"))
+		json_object_set_new(out, "content", json_null()); /* a tool-call turn: content null */
+	calls = json_object_get(msg, "tool_calls");
+	if (out && json_is_array(calls) && json_array_size(calls)) {
+		json_t *list = json_array();
+
+		for (i = 0; list && i < json_array_size(calls); i++) {
+			json_t *c = json_array_get(calls, i), *f = json_object_get(c, "function");
+			json_t *one = json_pack("{s:O?, s:s, s:{s:O?, s:O?}}", "id", json_object_get(c, "id"),
+						"type", "function", "function", "name",
+						json_object_get(f, "name"), "arguments",
+						json_object_get(f, "arguments"));
+			if (!one || json_array_append_new(list, one) < 0) {
+				json_decref(list);
+				list = NULL;
+			}
+		}
+		if (!list || json_object_set_new(out, "tool_calls", list) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	return out;
+}
+
+/*
+ * The request to send (OpenAI chat completions, as reasoning models take
+ * it): "model" replaced when configured; "stream": false explicit; the
+ * token cap as max_completion_tokens (max_tokens with
+ * --llm-max-tokens-field max_tokens); assistant messages sent back without
+ * their response-only fields. temperature and top_p go out only when the
+ * agent's request has them (its template set them).
+ */
 static int request_body(const openai *o, const char *req, size_t len, char **owned)
 {
-	json_t *root;
+	json_t *root, *msgs, *cap;
+	size_t i;
+	int rc = 0;
 
 	*owned = NULL;
-	if (!o->model)
-		return 0;
 	root = json_loadb(req, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(root) || json_object_set_new(root, "model", json_string(o->model)) != 0) {
+	if (!json_is_object(root)) {
 		json_decref(root);
 		return art_error_set(AF_ESYNTAX, "openai: the agent's request is not a JSON object");
 	}
-	*owned = json_dumps(root, JSON_COMPACT);
+	if (o->model && json_object_set_new(root, "model", json_string(o->model)) != 0)
+		rc = AF_ENOMEM;
+	if (rc == 0 && json_object_set_new(root, "stream", json_false()) != 0)
+		rc = AF_ENOMEM;
+	cap = json_object_get(root, "max_completion_tokens");
+	if (!cap)
+		cap = json_object_get(root, "max_tokens");
+	if (rc == 0 && cap) {
+		json_incref(cap);
+		json_object_del(root, "max_tokens");
+		json_object_del(root, "max_completion_tokens");
+		if (json_object_set_new(root, o->legacy_max_tokens ? "max_tokens" : "max_completion_tokens",
+					cap) != 0)
+			rc = AF_ENOMEM;
+	}
+	msgs = json_object_get(root, "messages");
+	for (i = 0; rc == 0 && json_is_array(msgs) && i < json_array_size(msgs); i++) {
+		json_t *m = json_array_get(msgs, i), *clean;
+
+		if (!json_is_object(m) ||
+		    !json_string_value(json_object_get(m, "role")) ||
+		    strcmp(json_string_value(json_object_get(m, "role")), "assistant") != 0)
+			continue;
+		if (!(clean = request_message(m)) || json_array_set_new(msgs, i, clean) != 0)
+			rc = AF_ENOMEM;
+	}
+	if (rc == 0 && !(*owned = json_dumps(root, JSON_COMPACT)))
+		rc = AF_ENOMEM;
 	json_decref(root);
-	return *owned ? 0 : art_error_set(AF_ENOMEM, "out of memory");
+	return rc ? art_error_set(AF_ENOMEM, "out of memory") : 0;
 }
 
 static void log_retry(const openai *o, const rt_llm_call *call, uint32_t n, const char *why,
@@ -649,7 +730,7 @@ static int openai_call(void *ctx, const rt_llm_call *call, const char *req, size
 			if ((int64_t)timeout > left)
 				timeout = (uint32_t)left;
 		}
-		attempt_run(o, h, headers, owned ? owned : req, owned ? strlen(owned) : len, timeout, &a);
+		attempt_run(o, h, headers, owned, strlen(owned), timeout, &a);
 		if (a.cc == CURLE_OK && a.status >= 200 && a.status < 300) {
 			rc = take_message(o, &a, key, resp, resp_len);
 			goto cleanup;
@@ -772,6 +853,7 @@ int rt_llm_openai_open(rt_llm_provider **out, const rt_llm_config *c)
 	o->sleep_arg = c->sleep_arg;
 	if ((rc = make_endpoint(&o->endpoint, c->base_url ? c->base_url : RT_LLM_DEFAULT_BASE_URL)) < 0)
 		goto cleanup;
+	o->legacy_max_tokens = c->max_tokens_field && strcmp(c->max_tokens_field, "max_tokens") == 0;
 	if ((c->model && !(o->model = strdup(c->model))) ||
 	    (c->api_key_file && !(o->key_file = strdup(c->api_key_file)))) {
 		rc = art_error_set(AF_ENOMEM, "out of memory");

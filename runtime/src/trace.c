@@ -733,6 +733,8 @@ int rt_trace_start(const rt_trace_config *c)
 		return rc;
 	if (!ep)
 		return 0;
+	if (atomic_load(&exporting))
+		return art_error_set(AF_EINVAL, "OTLP export is already running");
 	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)
 		return art_error_set(AF_EINVAL, "OTLP endpoint \"%s\": expected an http:// or https:// "
 				     "URL", ep);

@@ -218,4 +218,10 @@ for quiet in ("AgentfactoryNoReadyReplicas", "AgentfactoryRegistryUnreachable", 
     if quiet in firing: sys.exit("FAIL: %s fires on a healthy fleet" % quiet)
 print("%d queries returned data; alerts pending or firing: %s" % (len(checks), sorted(firing) or "none"))
 PY
+
+echo "-- the dashboard as a picture, from the panels' real data"
+PNG=${AF_DASHBOARD_PNG:-$T/dashboard.png}
+python3 "$SRC/ops/grafana/render_png.py" "$P" "$DASH" "$PNG" 45 ||
+	fail "rendering the dashboard: a panel has no data"
+[ "$(head -c 8 "$PNG" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "not a PNG"
 echo "OK"

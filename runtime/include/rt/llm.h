@@ -111,6 +111,8 @@ typedef struct rt_llm_config {
 	uint32_t timeout_ms;           /* openai: one attempt, connect to last byte */
 	uint32_t connect_timeout_ms;   /* openai */
 	uint32_t retries;              /* openai: attempts after the first */
+	const char *max_tokens_field;  /* openai: "max_completion_tokens" (NULL: the default) or
+					  "max_tokens" */
 	uint32_t backoff_ms;           /* openai: first backoff; doubles, with jitter */
 	uint32_t max_backoff_ms;       /* openai: backoff cap */
 	uint32_t max_retry_after_ms;   /* openai: a longer Retry-After ends the call */
@@ -132,6 +134,7 @@ enum {
 	RT_LLM_OPT_TIMEOUT_MS,
 	RT_LLM_OPT_CONNECT_TIMEOUT_MS,
 	RT_LLM_OPT_RETRIES,
+	RT_LLM_OPT_MAX_TOKENS_FIELD,
 	RT_LLM_OPT_COUNT
 };
 
@@ -149,7 +152,8 @@ enum {
 	{"llm-timeout-ms", required_argument, NULL, (base) + RT_LLM_OPT_TIMEOUT_MS},       \
 	{"llm-connect-timeout-ms", required_argument, NULL,                                \
 	 (base) + RT_LLM_OPT_CONNECT_TIMEOUT_MS},                                          \
-	{"llm-retries", required_argument, NULL, (base) + RT_LLM_OPT_RETRIES}
+	{"llm-retries", required_argument, NULL, (base) + RT_LLM_OPT_RETRIES},             \
+	{"llm-max-tokens-field", required_argument, NULL, (base) + RT_LLM_OPT_MAX_TOKENS_FIELD}
 
 /** The help text of the --llm-* options (both programs print it). */
 #define RT_LLM_HELP                                                                          \
@@ -164,7 +168,9 @@ enum {
 	"  --llm-model NAME      use this model instead of each template's model.name\n"        \
 	"  --llm-timeout-ms MS   one attempt, connect to last byte (default 60000)\n"           \
 	"  --llm-connect-timeout-ms MS  (default 10000)\n"                                      \
-	"  --llm-retries N       retries on 429, 5xx, timeouts, connection errors (default 3)\n"
+	"  --llm-retries N       retries on 429, 5xx, timeouts, connection errors (default 3)\n"  \
+	"  --llm-max-tokens-field F  the token cap's name: max_completion_tokens (default)\n" \
+	"                        or max_tokens, for servers that predate it\n"
 
 /** Fill c with the defaults above (no provider, no script, no key file). */
 void rt_llm_config_init(rt_llm_config *c);

@@ -357,9 +357,11 @@ static const char *completion_calls(size_t n, const char *const *names, const ch
 							"function", "function", "name", names[i],
 							"arguments", args[i]));
 	}
-	return dump_keep(json_pack("{s:s, s:s, s:[{s:i, s:{s:s, s:n, s:o}, s:s}], s:{s:i, s:i}}",
+	/* with the response-only fields a real server adds (refusal, annotations) */
+	return dump_keep(json_pack("{s:s, s:s, s:[{s:i, s:{s:s, s:n, s:o, s:n, s:[]}, s:s}], s:{s:i, s:i}}",
 				   "id", "chatcmpl-1", "object", "chat.completion", "choices", "index",
 				   0, "message", "role", "assistant", "content", "tool_calls", calls,
+				   "refusal", "annotations",
 				   "finish_reason", "tool_calls", "usage", "prompt_tokens", 10,
 				   "completion_tokens", 5));
 }
@@ -462,7 +464,11 @@ static void test_llm__multi_step_tool_use(void **state)
 	/* First turn: the template's model, the rendered system prompt, the inputs, the tools. */
 	req = request_json(&w, 0);
 	assert_string_equal(json_string_value(json_object_get(req, "model")), "fixture-model");
-	assert_int_equal(json_integer_value(json_object_get(req, "max_tokens")), 256);
+	/* as reasoning models take it: max_completion_tokens, stream false explicit,
+	 * (the sampling parameters the template set are kept) */
+	assert_int_equal(json_integer_value(json_object_get(req, "max_completion_tokens")), 256);
+	assert_null(json_object_get(req, "max_tokens"));
+	assert_true(json_is_false(json_object_get(req, "stream")));
 	assert_int_equal(json_array_size(json_object_get(req, "messages")), 2);
 	m = message_at(req, 0);
 	assert_string_equal(role_of(m), "system");
@@ -487,6 +493,15 @@ static void test_llm__multi_step_tool_use(void **state)
 	assert_string_equal(role_of(m), "assistant");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id")),
 			    "call_1");
+	/* only what a request may carry goes back: no response-only fields */
+	{
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(m, key, v)
+			assert_true(strcmp(key, "role") == 0 || strcmp(key, "content") == 0 ||
+				    strcmp(key, "tool_calls") == 0 || strcmp(key, "name") == 0);
+	}
 	m = message_at(req, 3);
 	assert_string_equal(json_string_value(json_object_get(m, "tool_call_id")), "call_1");
 	env = tool_envelope(m);

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -101,6 +102,22 @@ static void test_trace__sampler_follows_the_parent(void **state)
 	assert_int_equal(s.ctx.flags, 1);      /* not parent-based */
 	rt_span_end(&s);
 
+	/* traceidratio 0.5: about half of new traces (2000 draws: 0.4 .. 0.6
+	 * fails with a probability far below 1e-15) */
+	{
+		int i, n = 0;
+
+		cfg.sampler = "traceidratio";
+		cfg.sampler_arg = "0.5";
+		assert_int_equal(rt_trace_start(&cfg), 0);
+		for (i = 0; i < 2000; i++) {
+			rt_span_begin(&s, "root", RT_SPAN_SERVER, NULL);
+			n += s.ctx.flags & 1;
+			rt_span_end(&s);
+		}
+		assert_in_range(n, 800, 1200);
+	}
+
 	cfg.sampler = "sometimes";
 	assert_int_equal(rt_trace_start(&cfg), AF_EINVAL);
 	cfg.sampler = "traceidratio";
@@ -173,6 +190,46 @@ static void test_trace__full_queue_drops_and_never_blocks(void **state)
 	close(fd);
 }
 
+static void test_trace__config_from_environment(void **state)
+{
+	rt_trace_config c;
+
+	(void)state;
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
+	setenv("OTEL_SERVICE_NAME", "svc", 1);
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "a=b", 1);
+	setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio", 1);
+	setenv("OTEL_TRACES_SAMPLER_ARG", "0.25", 1);
+	setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100", 1);
+	setenv("OTEL_BSP_SCHEDULE_DELAY", "not-a-number", 1);
+	memset(&c, 0, sizeof(c));
+	rt_trace_config_env(&c);
+	assert_string_equal(c.endpoint, "http://collector:4318");
+	assert_string_equal(c.service_name, "svc");
+	assert_string_equal(c.resource_attrs, "a=b");
+	assert_string_equal(c.sampler, "parentbased_traceidratio");
+	assert_string_equal(c.sampler_arg, "0.25");
+	assert_int_equal(c.queue_max, 100);
+	assert_int_equal(c.delay_ms, 0); /* garbage: the default */
+	/* a flag wins over the variable; the traces-specific variable over the generic one */
+	memset(&c, 0, sizeof(c));
+	c.endpoint = "http://flag:1";
+	rt_trace_config_env(&c);
+	assert_string_equal(c.endpoint, "http://flag:1");
+	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:2/v1/traces", 1);
+	memset(&c, 0, sizeof(c));
+	rt_trace_config_env(&c);
+	assert_string_equal(c.endpoint, "http://traces:2/v1/traces");
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	unsetenv("OTEL_SERVICE_NAME");
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+	unsetenv("OTEL_TRACES_SAMPLER");
+	unsetenv("OTEL_TRACES_SAMPLER_ARG");
+	unsetenv("OTEL_BSP_MAX_QUEUE_SIZE");
+	unsetenv("OTEL_BSP_SCHEDULE_DELAY");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_trace__sampler_follows_the_parent),
 		cmocka_unit_test(test_trace__current_span_nests_and_restores),
 		cmocka_unit_test(test_trace__full_queue_drops_and_never_blocks),
+		cmocka_unit_test(test_trace__config_from_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
