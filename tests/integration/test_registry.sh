@@ -6,7 +6,7 @@
 # Covers: push of a channel (artifacts, release index, channel tag, signed
 # records as referrers through the tag-schema fallback, which Distribution
 # 2.8 needs); a second push uploads no blob (our counters and the registry's
-# storage agree); skopeo inspect/copy and umoci read the objects; pull into a
+# storage agree); a cross-repository mount moves no blob; skopeo inspect/copy and umoci read the objects; pull into a
 # fresh store verifies and serves; a one-leaf change moves only that leaf's
 # blobs both ways; chunked uploads; a copy made by skopeo (every tag) pulls
 # and verifies; tampered blob or manifest in the registry, a proxy flipping a
@@ -139,6 +139,15 @@ expect 0 "push again" "$AF" push --json --quiet --store "$S" --channel blue "$RE
 check "second push uploads no blob" [ "$(jqf .blobs_up)" = 0 ]
 check "second push: skipped them all" [ "$(jqf .blobs_skipped)" -ge "$UP1" ]
 check "registry storage unchanged by the second push" [ "$(registry_blobs)" = "$N_BLOBS" ]
+
+# cross-repository mount: the blobs are in "agents" already
+expect 0 "push to another repository with --mount-from" "$AF" push --json --quiet --store "$S" \
+	--channel blue --mount-from agents "oci://127.0.0.1:$REG_PORT/team/agents"
+check "every blob mounted, none uploaded ($(jqf .blobs_mounted) mounted)" \
+	[ "$(jqf .blobs_up)" = 0 ] && [ "$(jqf .blobs_mounted)" -ge "$UP1" ]
+check "a mount stores no new blob" [ "$(registry_blobs)" = "$N_BLOBS" ]
+expect 0 "pull from the mounted repository" "$AF" pull --quiet --store "$T/from-team" --keyring "$KR" \
+	--channel blue "oci://127.0.0.1:$REG_PORT/team/agents"
 
 # ---- what standard tools see ---------------------------------------------------------
 expect 0 "skopeo list-tags" skopeo list-tags --tls-verify=false "$SK"
