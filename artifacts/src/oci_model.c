@@ -830,7 +830,7 @@ static int pull_artifact(puller *p, const char *reference, const char *expect_re
 				   expect_ref);
 		goto cleanup;
 	}
-	snprintf(ref, sizeof(ref), "%s", msg);
+	snprintf(ref, sizeof(ref), "%.200s", msg);
 	if (json_array_size(layers) != m->n_parts) {
 		rc = art_error_set(AF_ECORRUPT, "%zu layers for %zu signed parts: refused",
 				   json_array_size(layers), m->n_parts);
