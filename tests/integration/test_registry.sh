@@ -11,12 +11,14 @@
 # blobs both ways; chunked uploads; a copy made by skopeo (every tag) pulls
 # and verifies; tampered blob or manifest in the registry, a proxy flipping a
 # byte, a 10 GiB Content-Length, a redirect to another host, 500s, garbage,
-# a manifest of the wrong media type, an unsigned channel tag, a channel tag
-# moved back to an older release (replay): refused with the store unchanged;
+# a stalled registry (timeout), an expired release, a manifest of the wrong
+# media type, an unsigned channel tag, a channel signed by an untrusted key,
+# a channel tag moved back to an older release (replay): refused with the store unchanged;
 # an interrupted pull leaves the store as before and resumes; a runtime
 # following channel-blue from the registry switches after promote + push
 # with zero failed requests under load, keeps serving with the registry
-# stopped (and says so in /readyz and /metrics), and a pod started with the
+# stopped (and says so in /readyz and /metrics), refuses a replayed tag and
+# keeps serving, and a pod started with the
 # registry down serves from its cache, or is not ready without one.
 #
 # Waits poll for a state with a generous bound; no timing is asserted.
@@ -270,8 +272,17 @@ for m in flip huge redirect error garbage; do
 	contains "$T/err" "127.0.0.1:$(cat "$T/proxy.port")" "mode $m: the registry is named"
 	check "mode $m: nothing stored" [ "$(n_artifacts "$T/px-$m")" = 0 ]
 done
+echo stall >"$MODE"
+expect 2 "a registry that stops answering (--timeout 2)" "$AF" pull --timeout 2 --store "$T/px-stall" \
+	--keyring "$KR" --channel blue "$PX"
+check "the stall is named" grep -qiE "too slow|timed out|timeout" "$T/err"
 echo pass >"$MODE"
 check "the pulled store is unchanged by all that" [ "$(snapshot "$P")" = "$BEFORE" ]
+# an expired release (freeze protection): the clock moved past its expiry
+expect 1 "pull of an expired release" env AF_NOW="$(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ)" \
+	"$AF" pull --store "$T/expired" --keyring "$KR" --channel blue "$REG"
+contains "$T/err" "expired" "expiry named"
+check "nothing stored from an expired release" [ "$(n_artifacts "$T/expired")" = 0 ]
 
 # ---- wrong media type, unsigned channel, replayed channel -------------------------
 skopeo copy --preserve-digests --src-tls-verify=false --dest-tls-verify=false "$SK:tester-1.1.0" "$SK:channel-evil" >/dev/null 2>&1
@@ -364,6 +375,19 @@ if grep -qE "Non-2xx|Socket errors" "$T/wrk.txt"; then fail "failed requests dur
 grep -q "requests in" "$T/wrk.txt" || fail "wrk did not run"
 curl -s "http://$(cat "$T/a.port")/metrics" >"$T/metrics"
 contains "$T/metrics" "agentfactory_source_pulls_total 2" "two pulls counted"
+# a replayed tag (channel-blue moved back by hand to release 2's index, whose
+# records are older than the one the pod accepted): refused, still serving
+curl -sf -H "Accept: application/vnd.oci.image.index.v1+json" \
+	"http://127.0.0.1:$REG_PORT/v2/agents/manifests/release-2" >"$T/r2-index.json" || fail "get release 2 index"
+curl -sf -X PUT -H "Content-Type: application/vnd.oci.image.index.v1+json" \
+	--data-binary @"$T/r2-index.json" "http://127.0.0.1:$REG_PORT/v2/agents/manifests/channel-blue" ||
+	fail "move channel-blue by hand"
+wait_for 60 "the pod refuses the replayed tag" sh -c "curl -sf http://$(cat "$T/a.port")/readyz | grep -q '\"state\":\"refused\"'"
+check "the pod keeps serving release 1" [ "$(served_version a)" = 1.0.0 ]
+contains "$T/a.log" "source_refused" "refusal logged"
+contains "$T/a.log" "replayed" "the replay is named in the log"
+"$AF" push --quiet --store "$S" --channel blue "$REG" >/dev/null 2>&1 || fail "push blue back"
+wait_for 60 "the pod is in sync again once the tag is right" sh -c "curl -sf http://$(cat "$T/a.port")/readyz | grep -q '\"state\":\"ok\"'"
 # idle polls: one HEAD each (the registry's access log counts them)
 H0=$(grep -c '"HEAD /v2/agents/manifests/channel-blue' "$T/reg/registry.log" || true)
 G0=$(grep -c '"GET /v2/' "$T/reg/registry.log" || true)
