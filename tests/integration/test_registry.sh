@@ -6,20 +6,21 @@
 # Covers: push of a channel (artifacts, release index, channel tag, signed
 # records as referrers through the tag-schema fallback, which Distribution
 # 2.8 needs); a second push uploads no blob (our counters and the registry's
-# storage agree); a cross-repository mount moves no blob; skopeo inspect/copy and umoci read the objects; pull into a
-# fresh store verifies and serves; a one-leaf change moves only that leaf's
-# blobs both ways; chunked uploads; a copy made by skopeo (every tag) pulls
-# and verifies; tampered blob or manifest in the registry, a proxy flipping a
-# byte, a 10 GiB Content-Length, a redirect to another host, 500s, garbage,
-# a stalled registry (timeout), an expired release, a manifest of the wrong
-# media type, an unsigned channel tag, a channel signed by an untrusted key,
-# a channel tag moved back to an older release (replay): refused with the store unchanged;
-# an interrupted pull leaves the store as before and resumes; a runtime
-# following channel-blue from the registry switches after promote + push
-# with zero failed requests under load, keeps serving with the registry
-# stopped (and says so in /readyz and /metrics), refuses a replayed tag and
-# keeps serving, and a pod started with the
-# registry down serves from its cache, or is not ready without one.
+# storage agree); a cross-repository mount moves no blob; skopeo
+# inspect/copy and umoci read the objects; pull into a fresh store verifies;
+# a one-leaf change moves only that leaf's blobs both ways; chunked uploads;
+# a copy made by skopeo (every tag) pulls and verifies. Refused with the
+# store unchanged: a tampered blob or manifest in the registry, a proxy
+# flipping a byte, a 10 GiB Content-Length, a redirect to another host,
+# 500s, garbage, a stalled registry (timeout), an expired release, a
+# manifest of the wrong media type, an unsigned channel tag, a channel
+# signed by an untrusted key, a channel tag moved back to an older release
+# (replay). An interrupted pull leaves the store as before and resumes. A
+# runtime following channel-blue from the registry switches after promote +
+# push with zero failed requests under load, refuses a replayed tag and
+# keeps serving, keeps serving with the registry stopped (and says so in
+# /readyz, the log and /metrics); a pod started with the registry down
+# serves from its cache, or is not ready without one.
 #
 # Waits poll for a state with a generous bound; no timing is asserted.
 # Env: AF, AF_RUNTIME (the binaries), AF_SRCDIR (the source tree).
