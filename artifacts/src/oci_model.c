@@ -709,10 +709,20 @@ cleanup:
 	return rc;
 }
 
-/* Referrer descriptors of subject with artifactType type. Caller json_decref. */
+/* At most this many referrers of one subject are looked at (a registry
+ * listing thousands would otherwise cost a request each). */
+#define MAX_REFERRERS 256
+
+/* The referrers index of subject (untrusted; capped). Caller json_decref. */
 static int referrers_of(puller *p, const char *subject, json_t **out)
 {
-	return art_oci__referrers(p->c, subject, out, NULL);
+	json_t *list;
+	int rc = art_oci__referrers(p->c, subject, out, NULL);
+
+	if (rc == 0 && (list = json_object_get(*out, "manifests")))
+		while (json_array_size(list) > MAX_REFERRERS)
+			json_array_remove(list, 0); /* the newest are appended last */
+	return rc;
 }
 
 /*
