@@ -155,7 +155,7 @@ sort -n "$T/alls" | awk '{v[NR]=$1} END {printf "promote + push -> all 3 serving
 
 # ---- idle cost -------------------------------------------------------------------------
 child=$(pgrep -P "$POD1" | head -1 || true)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu() { awk '{print $1}' "/proc/$1/schedstat"; } # ns on a CPU
 h0=$(grep -c '"HEAD /v2/' "$T/reg/registry.log" || true)
 g0=$(grep -c '"GET /v2/' "$T/reg/registry.log" || true)
 c0=$(cpu "$child")
@@ -166,10 +166,9 @@ g1=$(grep -c '"GET /v2/' "$T/reg/registry.log" || true)
 c1=$(cpu "$child")
 p1=$(curl -s "http://$(cat "$T/pod1.port")/metrics" | awk '/^agentfactory_source_polls_total/ {print $2}')
 polls=$((p1 - p0))
-tick=$(getconf CLK_TCK)
 echo "## Idle followers (nothing changes, ${IDLE} s)"
 echo
 echo "3 pods: $((h1 - h0)) HEAD and $((g1 - g0)) GET requests at the registry; pod 1 polled $polls times."
-awk -v c="$((c1 - c0))" -v t="$tick" -v p="$polls" -v s="$IDLE" 'BEGIN {
-	printf "pod 1 follower CPU: %.1f ms over %d s = %.2f ms per poll (%.3f%% of a core)\n",
-		c * 1000 / t, s, (p ? c * 1000 / t / p : 0), c * 100 / t / s }'
+awk -v c="$((c1 - c0))" -v p="$polls" -v s="$IDLE" 'BEGIN {
+	printf "pod 1 follower CPU: %.2f ms over %d s = %.3f ms per poll (%.4f%% of a core)\n",
+		c / 1e6, s, (p ? c / 1e6 / p : 0), c / 1e7 / s }'

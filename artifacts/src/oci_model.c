@@ -281,14 +281,17 @@ static int attach_artifact_statements(pusher *p, json_t *subject, const art_stor
 	return rc;
 }
 
-/* Push one artifact; append its descriptor to index_manifests (may be NULL). */
+/*
+ * Push one artifact (upload false: only build its OCI manifest, no request);
+ * append its descriptor to index_manifests (may be NULL).
+ */
 static int push_artifact(pusher *p, const char *name, const char *version,
-			 const char *expect_digest, json_t *index_manifests)
+			 const char *expect_digest, json_t *index_manifests, bool upload)
 {
 	art_store_record *rec = NULL;
 	art_manifest *m = NULL;
 	json_t *oci = NULL, *layers, *desc = NULL;
-	char tag[ART_OCI_TAG_MAX + 1], ref[256], digest[72];
+	char tag[ART_OCI_TAG_MAX + 1], ref[256] = "", digest[72], *text = NULL;
 	size_t i, size;
 	int rc;
 
@@ -301,10 +304,6 @@ static int push_artifact(pusher *p, const char *name, const char *version,
 		goto cleanup;
 	}
 	if ((rc = art_manifest_parse(&m, rec->manifest, rec->manifest_len)) < 0)
-		goto cleanup;
-	if (p->progress)
-		fprintf(p->progress, "pushing %s\n", ref);
-	if ((rc = push_blob(p, rec->manifest_digest, rec->manifest, rec->manifest_len)) < 0)
 		goto cleanup;
 	layers = json_array();
 	oci = json_pack("{s:i,s:s,s:s,s:o,s:o,s:{s:s,s:s,s:s}}", "schemaVersion", 2, "mediaType",
@@ -329,38 +328,52 @@ static int push_artifact(pusher *p, const char *name, const char *version,
 			rc = art_error_set(AF_ENOMEM, "out of memory");
 			goto cleanup;
 		}
-		if ((rc = push_blob(p, part->digest, NULL, 0)) < 0)
-			goto cleanup;
 	}
-	rc = art_oci_artifact_tag(tag, rec->name, rec->version);
-	art_error_clear();
-	if ((rc = push_manifest(p, oci, ART_MEDIA_OCI_MANIFEST, rc == 0 ? tag : NULL, digest,
-				&size, NULL)) < 0)
+	if (!(text = canonical(oci))) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
+	}
+	art_manifest_digest(digest, text, strlen(text));
+	size = strlen(text);
+	if (upload) {
+		if (p->progress)
+			fprintf(p->progress, "pushing %s\n", ref);
+		if ((rc = push_blob(p, rec->manifest_digest, rec->manifest, rec->manifest_len)) < 0)
+			goto cleanup;
+		for (i = 0; i < m->n_parts; i++)
+			if ((rc = push_blob(p, m->parts[i].digest, NULL, 0)) < 0)
+				goto cleanup;
+		rc = art_oci_artifact_tag(tag, rec->name, rec->version);
+		art_error_clear();
+		if ((rc = push_manifest(p, oci, ART_MEDIA_OCI_MANIFEST, rc == 0 ? tag : NULL, digest,
+					&size, NULL)) < 0)
+			goto cleanup;
+		{
+			json_t *subject = descriptor(ART_MEDIA_OCI_MANIFEST, digest, size);
+
+			rc = subject ? attach_artifact_statements(p, subject, rec, m)
+				     : art_error_set(AF_ENOMEM, "out of memory");
+			json_decref(subject);
+			if (rc < 0)
+				goto cleanup;
+		}
+		art_oci__stats(p->c)->artifacts++;
+	}
 	desc = json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", ART_MEDIA_OCI_MANIFEST, "digest",
 			 digest, "size", (json_int_t)size, "annotations", ART_OCI_ANN_REF, ref);
 	if (!desc) {
 		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	{
-		json_t *subject = descriptor(ART_MEDIA_OCI_MANIFEST, digest, size);
-
-		rc = subject ? attach_artifact_statements(p, subject, rec, m)
-			     : art_error_set(AF_ENOMEM, "out of memory");
-		json_decref(subject);
-		if (rc < 0)
-			goto cleanup;
-	}
 	if (index_manifests && json_array_append(index_manifests, desc)) {
 		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	art_oci__stats(p->c)->artifacts++;
 	rc = 0;
 cleanup:
 	if (rc < 0)
 		rc = ctx_error(rc, "%s", ref[0] ? ref : name);
+	free(text);
 	json_decref(desc);
 	json_decref(oci);
 	art_manifest_free(m);
@@ -401,10 +414,40 @@ static int push_release(pusher *p, uint64_t number, char index_digest[72], size_
 		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
 	}
+	/*
+	 * The index is computed locally first: when the registry has it (a
+	 * registry accepts an index only once its manifests and their blobs are
+	 * there), the artifacts are not walked again, which keeps promote + push
+	 * to a handful of requests.
+	 */
 	for (i = 0; i < r->n_pins; i++)
 		if ((rc = push_artifact(p, r->pins[i].name, r->pins[i].version,
-					r->pins[i].manifest_digest, manifests)) < 0)
+					r->pins[i].manifest_digest, manifests, false)) < 0)
 			goto cleanup;
+	{
+		char *text = canonical(index), have[72];
+		bool exists = false;
+
+		if (!text) {
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		art_manifest_digest(index_digest, text, strlen(text));
+		free(text);
+		if ((rc = art_oci_manifest_head(p->c, index_digest, have, &exists)) < 0)
+			goto cleanup;
+		if (!exists) {
+			json_array_clear(manifests);
+			for (i = 0; i < r->n_pins; i++)
+				if ((rc = push_artifact(p, r->pins[i].name, r->pins[i].version,
+							r->pins[i].manifest_digest, manifests,
+							true)) < 0)
+					goto cleanup;
+		} else if (p->progress) {
+			fprintf(p->progress, "release %llu is in the registry already\n",
+				(unsigned long long)number);
+		}
+	}
 	snprintf(tag, sizeof(tag), "release-%llu", (unsigned long long)number);
 	if ((rc = push_manifest(p, index, ART_MEDIA_OCI_INDEX, tag, index_digest, index_size,
 				index_text)) < 0)
@@ -525,7 +568,7 @@ int art_oci_push(art_oci_stats *stats, art_oci_client *c, const art_store *s,
 		at = strchr(refs[i], '@');
 		snprintf(name, sizeof(name), "%.*s", at ? (int)(at - refs[i]) : (int)strlen(refs[i]),
 			 refs[i]);
-		rc = push_artifact(&p, name, at ? at + 1 : NULL, NULL, NULL);
+		rc = push_artifact(&p, name, at ? at + 1 : NULL, NULL, NULL, true);
 	}
 	if (rc == 0 && release) {
 		rc = push_release(&p, release, digest, &size, &text);
@@ -666,10 +709,20 @@ cleanup:
 	return rc;
 }
 
-/* Referrer descriptors of subject with artifactType type. Caller json_decref. */
+/* At most this many referrers of one subject are looked at (a registry
+ * listing thousands would otherwise cost a request each). */
+#define MAX_REFERRERS 256
+
+/* The referrers index of subject (untrusted; capped). Caller json_decref. */
 static int referrers_of(puller *p, const char *subject, json_t **out)
 {
-	return art_oci__referrers(p->c, subject, out, NULL);
+	json_t *list;
+	int rc = art_oci__referrers(p->c, subject, out, NULL);
+
+	if (rc == 0 && (list = json_object_get(*out, "manifests")))
+		while (json_array_size(list) > MAX_REFERRERS)
+			json_array_remove(list, 0); /* the newest are appended last */
+	return rc;
 }
 
 /*
@@ -787,7 +840,7 @@ static int pull_artifact(puller *p, const char *reference, const char *expect_re
 				   expect_ref);
 		goto cleanup;
 	}
-	snprintf(ref, sizeof(ref), "%s", msg);
+	snprintf(ref, sizeof(ref), "%.200s", msg);
 	if (json_array_size(layers) != m->n_parts) {
 		rc = art_error_set(AF_ECORRUPT, "%zu layers for %zu signed parts: refused",
 				   json_array_size(layers), m->n_parts);

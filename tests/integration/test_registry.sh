@@ -6,18 +6,21 @@
 # Covers: push of a channel (artifacts, release index, channel tag, signed
 # records as referrers through the tag-schema fallback, which Distribution
 # 2.8 needs); a second push uploads no blob (our counters and the registry's
-# storage agree); skopeo inspect/copy and umoci read the objects; pull into a
-# fresh store verifies and serves; a one-leaf change moves only that leaf's
-# blobs both ways; chunked uploads; a copy made by skopeo (every tag) pulls
-# and verifies; tampered blob or manifest in the registry, a proxy flipping a
-# byte, a 10 GiB Content-Length, a redirect to another host, 500s, garbage,
-# a manifest of the wrong media type, an unsigned channel tag, a channel tag
-# moved back to an older release (replay): refused with the store unchanged;
-# an interrupted pull leaves the store as before and resumes; a runtime
-# following channel-blue from the registry switches after promote + push
-# with zero failed requests under load, keeps serving with the registry
-# stopped (and says so in /readyz and /metrics), and a pod started with the
-# registry down serves from its cache, or is not ready without one.
+# storage agree); a cross-repository mount moves no blob; skopeo
+# inspect/copy and umoci read the objects; pull into a fresh store verifies;
+# a one-leaf change moves only that leaf's blobs both ways; chunked uploads;
+# a copy made by skopeo (every tag) pulls and verifies. Refused with the
+# store unchanged: a tampered blob or manifest in the registry, a proxy
+# flipping a byte, a 10 GiB Content-Length, a redirect to another host,
+# 500s, garbage, a stalled registry (timeout), an expired release, a
+# manifest of the wrong media type, an unsigned channel tag, a channel
+# signed by an untrusted key, a channel tag moved back to an older release
+# (replay). An interrupted pull leaves the store as before and resumes. A
+# runtime following channel-blue from the registry switches after promote +
+# push with zero failed requests under load, refuses a replayed tag and
+# keeps serving, keeps serving with the registry stopped (and says so in
+# /readyz, the log and /metrics); a pod started with the registry down
+# serves from its cache, or is not ready without one.
 #
 # Waits poll for a state with a generous bound; no timing is asserted.
 # Env: AF, AF_RUNTIME (the binaries), AF_SRCDIR (the source tree).
@@ -135,10 +138,20 @@ R1_INDEX=$(curl -sf -I -H "Accept: application/vnd.oci.image.index.v1+json" \
 	"http://127.0.0.1:$REG_PORT/v2/agents/manifests/channel-blue" |
 	tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" { print $2 }')
 check "the channel tag has a digest" [ -n "$R1_INDEX" ]
-expect 0 "push again" "$AF" push --json --quiet --store "$S" --channel blue "$REG"
+expect 0 "push again" "$AF" push --json --store "$S" --channel blue "$REG"
 check "second push uploads no blob" [ "$(jqf .blobs_up)" = 0 ]
-check "second push: skipped them all" [ "$(jqf .blobs_skipped)" -ge "$UP1" ]
+check "second push: the release index is there, few requests ($(jqf .requests))" [ "$(jqf .requests)" -le 20 ]
+contains "$T/err" "release 1 is in the registry already" "the artifacts are not walked again"
 check "registry storage unchanged by the second push" [ "$(registry_blobs)" = "$N_BLOBS" ]
+
+# cross-repository mount: the blobs are in "agents" already
+expect 0 "push to another repository with --mount-from" "$AF" push --json --quiet --store "$S" \
+	--channel blue --mount-from agents "oci://127.0.0.1:$REG_PORT/team/agents"
+check "every blob mounted, none uploaded ($(jqf .blobs_mounted) mounted)" \
+	[ "$(jqf .blobs_up)" = 0 ] && [ "$(jqf .blobs_mounted)" -ge "$UP1" ]
+check "a mount stores no new blob" [ "$(registry_blobs)" = "$N_BLOBS" ]
+expect 0 "pull from the mounted repository" "$AF" pull --quiet --store "$T/from-team" --keyring "$KR" \
+	--channel blue "oci://127.0.0.1:$REG_PORT/team/agents"
 
 # ---- what standard tools see ---------------------------------------------------------
 expect 0 "skopeo list-tags" skopeo list-tags --tls-verify=false "$SK"
@@ -260,8 +273,17 @@ for m in flip huge redirect error garbage; do
 	contains "$T/err" "127.0.0.1:$(cat "$T/proxy.port")" "mode $m: the registry is named"
 	check "mode $m: nothing stored" [ "$(n_artifacts "$T/px-$m")" = 0 ]
 done
+echo stall >"$MODE"
+expect 2 "a registry that stops answering (--timeout 2)" "$AF" pull --timeout 2 --store "$T/px-stall" \
+	--keyring "$KR" --channel blue "$PX"
+check "the stall is named" grep -qiE "too slow|timed out|timeout" "$T/err"
 echo pass >"$MODE"
 check "the pulled store is unchanged by all that" [ "$(snapshot "$P")" = "$BEFORE" ]
+# an expired release (freeze protection): the clock moved past its expiry
+expect 1 "pull of an expired release" env AF_NOW="$(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ)" \
+	"$AF" pull --store "$T/expired" --keyring "$KR" --channel blue "$REG"
+contains "$T/err" "expired" "expiry named"
+check "nothing stored from an expired release" [ "$(n_artifacts "$T/expired")" = 0 ]
 
 # ---- wrong media type, unsigned channel, replayed channel -------------------------
 skopeo copy --preserve-digests --src-tls-verify=false --dest-tls-verify=false "$SK:tester-1.1.0" "$SK:channel-evil" >/dev/null 2>&1
@@ -354,6 +376,19 @@ if grep -qE "Non-2xx|Socket errors" "$T/wrk.txt"; then fail "failed requests dur
 grep -q "requests in" "$T/wrk.txt" || fail "wrk did not run"
 curl -s "http://$(cat "$T/a.port")/metrics" >"$T/metrics"
 contains "$T/metrics" "agentfactory_source_pulls_total 2" "two pulls counted"
+# a replayed tag (channel-blue moved back by hand to release 2's index, whose
+# records are older than the one the pod accepted): refused, still serving
+curl -sf -H "Accept: application/vnd.oci.image.index.v1+json" \
+	"http://127.0.0.1:$REG_PORT/v2/agents/manifests/release-2" >"$T/r2-index.json" || fail "get release 2 index"
+curl -sf -X PUT -H "Content-Type: application/vnd.oci.image.index.v1+json" \
+	--data-binary @"$T/r2-index.json" "http://127.0.0.1:$REG_PORT/v2/agents/manifests/channel-blue" ||
+	fail "move channel-blue by hand"
+wait_for 60 "the pod refuses the replayed tag" sh -c "curl -sf http://$(cat "$T/a.port")/readyz | grep -q '\"state\":\"refused\"'"
+check "the pod keeps serving release 1" [ "$(served_version a)" = 1.0.0 ]
+contains "$T/a.log" "source_refused" "refusal logged"
+contains "$T/a.log" "replayed" "the replay is named in the log"
+"$AF" push --quiet --store "$S" --channel blue "$REG" >/dev/null 2>&1 || fail "push blue back"
+wait_for 60 "the pod is in sync again once the tag is right" sh -c "curl -sf http://$(cat "$T/a.port")/readyz | grep -q '\"state\":\"ok\"'"
 # idle polls: one HEAD each (the registry's access log counts them)
 H0=$(grep -c '"HEAD /v2/agents/manifests/channel-blue' "$T/reg/registry.log" || true)
 G0=$(grep -c '"GET /v2/' "$T/reg/registry.log" || true)

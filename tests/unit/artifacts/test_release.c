@@ -1139,6 +1139,105 @@ static void test_release__kill_during_promote(void **state)
 	remove_dir(dir);
 }
 
+/*
+ * Records moved between stores (a registry pull): art_release_import queues
+ * verified release and channel records into a batch; a newer channel record
+ * is taken, an older one (replay) is refused, the same one is a no-op, a
+ * store with another release under the same number refuses, a release whose
+ * artifacts are missing refuses, a record signed by an unknown key is
+ * refused before the batch; every refusal leaves the store unchanged.
+ */
+static uint64_t import(const char *dir, const char *release_env, const char *channel_env)
+{
+	art_store *s = open_store(dir, 0);
+	art_store_txn *t = NULL;
+	int rc;
+
+	assert_int_equal(art_store_txn_begin(&t, s), 0);
+	rc = art_release_import(t, fx.kr, NOW + HOUR, release_env,
+				release_env ? strlen(release_env) : 0, channel_env,
+				channel_env ? strlen(channel_env) : 0, 0);
+	if (rc < 0)
+		art_store_txn_abort(t);
+	else
+		rc = art_store_txn_commit(t);
+	art_store_close(s);
+	return (uint64_t)(int64_t)rc;
+}
+
+static void test_release__import_between_stores(void **state)
+{
+	char *a = catalogue(), *b = catalogue(), *c = catalogue(), *d = temp_dir();
+	char *rel1 = NULL, *rel2 = NULL, *head = NULL, *rec1, *rec2, *forged;
+	const art_key *stranger = fx.stranger;
+	art_store *s;
+	size_t len;
+
+	(void)state;
+	s = open_store(a, 0);
+	assert_int_equal(create(s, v1, 3, fx.rm1, LATER, NOW), 1);
+	promote(s, "blue", 1, fx.rm1, NOW);
+	assert_int_equal(create(s, v2, 3, fx.rm1, LATER, NOW), 2);
+	promote(s, "blue", 2, fx.rm1, NOW + 60);
+	assert_int_equal(art_release_envelope(&rel1, &len, s, 1), 0);
+	assert_int_equal(art_release_envelope(&rel2, &len, s, 2), 0);
+	assert_int_equal(art_channel_envelope(&head, &len, s, "blue"), 0);
+	assert_int_equal(art_release_envelope(&forged, &len, s, 3), AF_ENOTFOUND);
+	art_store_close(s);
+	rec1 = raw_get(a, "channels", "hist/blue/00000000000000000001");
+	rec2 = raw_get(a, "channels", "hist/blue/00000000000000000002");
+	assert_string_equal(rec2, head);
+
+	/* b has the same artifacts: release 2 and record 2 land in one commit */
+	assert_int_equal(import(b, rel2, NULL), 0);
+	assert_int_equal(import(b, NULL, rec2), 0);
+	s = open_store(b, ART_STORE_RDONLY);
+	assert_int_equal(active(s, fx.kr, "blue", NOW + HOUR), 2);
+	art_store_close(s);
+	/* the same record again: a no-op */
+	assert_int_equal(import(b, rel2, rec2), 0);
+	/* record 1 (release 1) after record 2: a replay */
+	assert_int_equal((int)import(b, rel1, rec1), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "replayed"));
+	s = open_store(b, ART_STORE_RDONLY);
+	assert_int_equal(active(s, fx.kr, "blue", NOW + HOUR), 2);
+	assert_int_equal(release_count(s), 1); /* release 1 was not written either */
+	art_store_close(s);
+
+	/* c made its own release 1 (other pins): a pulled release 1 is refused */
+	s = open_store(c, 0);
+	assert_int_equal(create(s, v2, 3, fx.rm2, LATER, NOW), 1);
+	art_store_close(s);
+	assert_int_equal((int)import(c, rel1, NULL), AF_EEXISTS);
+
+	/* d has no artifacts: the release pins what it lacks */
+	s = open_store(d, ART_STORE_CREATE);
+	art_store_close(s);
+	assert_int_equal((int)import(d, rel1, NULL), AF_ENOTFOUND);
+	s = open_store(d, ART_STORE_RDONLY);
+	assert_int_equal(release_count(s), 0);
+	art_store_close(s);
+
+	/* a channel record signed by a key the keyring does not know */
+	{
+		char *payload = payload_of(rec2), *bad = envelope_by(ART_CHANNEL_PAYLOAD_TYPE, payload,
+								    &stranger, 1);
+
+		assert_true((int)import(b, NULL, bad) < 0);
+		free(payload);
+		free(bad);
+	}
+	free(rel1);
+	free(rel2);
+	free(head);
+	free(rec1);
+	free(rec2);
+	remove_dir(a);
+	remove_dir(b);
+	remove_dir(c);
+	remove_dir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1154,6 +1253,7 @@ int main(void)
 		cmocka_unit_test(test_release__tampered_records_refused),
 		cmocka_unit_test(test_release__audit_trail),
 		cmocka_unit_test(test_release__kill_during_promote),
+		cmocka_unit_test(test_release__import_between_stores),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
