@@ -18,6 +18,7 @@
  * Build and run: see bench/README.md.
  */
 #include "runtime/labguest.h"
+#include "figures.h"
 
 #include "art/error.h"
 #include "art/keyring.h"
@@ -174,6 +175,13 @@ static int warm(const art_wasm_native_v1 *n, const rt_policy *pol, const char *l
 		snprintf(l2, sizeof(l2), "%s: instantiate + _initialize only", label);
 		report(l1, t, iters);
 		report(l2, inst, iters);
+		/* report() sorted both arrays */
+		snprintf(l1, sizeof(l1), "warm invocation p50, %s", label);
+		bench_figure("instantiate", l1, pct(t, iters, 0.5) * 1e6, "us", NULL, 0);
+		snprintf(l1, sizeof(l1), "warm invocation p99, %s", label);
+		bench_figure("instantiate", l1, pct(t, iters, 0.99) * 1e6, "us", NULL, 0);
+		snprintf(l2, sizeof(l2), "instantiate + _initialize p99, %s", label);
+		bench_figure("instantiate", l2, pct(inst, iters, 0.99) * 1e6, "us", NULL, 0);
 	}
 	if (bad)
 		printf("(warning: %zu unexpected answers)\n", bad);
@@ -279,6 +287,8 @@ static int cold(const gen_toolchain *tc, const char *json, size_t json_len)
 	report("... + sealed memfd + dlopen + init + describe (rt_module_from_store)", load, COLD_RUNS);
 	report("first instance answered", first, COLD_RUNS);
 	report("total: store read -> first answer", total, COLD_RUNS);
+	bench_figure("instantiate", "cold load, store read -> first answer, p50", pct(total, COLD_RUNS, 0.5) * 1e3,
+		     "ms", NULL, 0);
 	art_store_close(s);
 	art_keyring_free(kr);
 	art_key_free(key);
@@ -392,14 +402,20 @@ static int overhead(void)
 			 "const t=Number(process.hrtime.bigint()-t0)/1e6;if(t<best)best=t;}"
 			 "console.log(best.toFixed(1));", wasmpath, repeats);
 		if (write_text(path, js, NULL) == 0) {
-			snprintf(cmd, sizeof(cmd), "node %s 2>/dev/null", path);
+			const char *node = getenv("AF_NODE");
+
+			snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", node && *node ? node : "node", path);
 			p = popen(cmd, "r");
 			if (p) {
 				char line[64] = "";
 
-				if (fgets(line, sizeof(line), p) && atof(line) > 0)
+				if (fgets(line, sizeof(line), p) && atof(line) > 0) {
 					printf("| peer: Node's V8 on the same .wasm (instantiate + call) | %.1f | %.3f |\n",
 					       atof(line), atof(line) / (best_native * 1e3));
+					bench_figure("instantiate", "SHA-256 agent in the runtime's sandbox, vs native",
+						     best_sandbox / best_native, "x native", "V8, same .wasm",
+						     atof(line) / (best_native * 1e3));
+				}
 				pclose(p);
 			}
 		}

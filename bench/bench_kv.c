@@ -8,6 +8,7 @@
  * Usage: bench_kv [SECONDS_PER_ROW]   (default 3)
  */
 #include "rt/kv.h"
+#include "figures.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
 	printf("Durable kv_put (synced LMDB commit before each answer), %.1f s a row, %ld cores:\n\n",
 	       secs, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("| writers | puts/s | puts per commit |\n|---|---|---|\n");
+	double rate[sizeof(rows) / sizeof(rows[0])] = {0};
+
 	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		int n = rows[r], i;
 		pthread_t *th = calloc((size_t)n, sizeof(*th));
@@ -80,11 +83,18 @@ int main(int argc, char **argv)
 		}
 		t = now_s() - t0;
 		rt_kv_stats(kv, &commits, &puts);
+		rate[r] = (double)total / t;
 		printf("| %d%s | %.0f | %.1f |\n", n, n == 1 ? " (one commit per put)" : "",
 		       (double)total / t, commits ? (double)puts / (double)commits : 0.0);
 		rt_kv_close(kv);
 		free(th);
 		free(w);
+	}
+	for (r = 1; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "durable kv_put, %d concurrent writers", rows[r]);
+		bench_figure("kv", name, rate[r], "puts/s", "1 writer, one commit per put", rate[0]);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : 1;

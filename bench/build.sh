@@ -45,6 +45,10 @@ t=$(date +%s%N); "$AF" build "${B[@]}" --store "$T/s2" > "$T/inc.json" 2>/dev/nu
 inc_built=$(grep -o '"built": *[0-9]*' "$T/inc.json" | grep -o '[0-9]*$')
 AF_ZSTD_DICT=0 "$AF" build "${B[@]}" --store "$T/s3" -j 2 > /dev/null 2>&1
 
+. "$SRC/bench/lib/figure.sh"
+figure "agents built per minute, full build -j2, $n agents" "$(( n * 60000 / (j2 > 0 ? j2 : 1) ))" "agents/min"
+figure "per agent, clang + wasm2c + cc, mean" "$(( $(avg wasm "$T/j1.json") + $(avg wasm2c "$T/j1.json") + $(avg native "$T/j1.json") ))" "ms"
+figure "rebuild after editing one leaf ($inc_built agent rebuilt)" "$inc" "ms"
 raw=$(stat_of "$T/s1" raw_bytes); dict=$(stat_of "$T/s1" stored_bytes); nodict=$(stat_of "$T/s3" stored_bytes)
 echo "| measure | value |"
 echo "|---|---|"

@@ -79,6 +79,11 @@ row() { # LABEL CONNS WRK-ARGS...
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
 	non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
 	echo "| $label | $c | $rps | $p50 | $p99 | ${non2xx:-0} |"
+	LAST_RPS=$rps LAST_P99=$p99
+}
+. "$SRC/bench/lib/figure.sh"
+to_ms() { # wrk's latency (123.45us, 1.23ms, 1.2s) in ms
+	awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
 
 # Each measured request must succeed once first: a benchmark of error
@@ -100,10 +105,14 @@ echo "|---|---|---|---|---|---|"
 start
 for c in $CONNS; do
 	row "GET /healthz (HTTP floor)" "$c" "$URL/healthz"
+	hz=$LAST_RPS
 	row "invoke senior-reviewer (LLM agent, scripted model)" "$c" -s "$T/llm.lua" \
 		"$URL/v1/agents/senior-reviewer/invoke"
+	figure "invokes/s, senior-reviewer (scripted model), $c connections" "$LAST_RPS" "req/s" "GET /healthz" "$hz"
+	figure "invoke p99, senior-reviewer, $c connections" "$(to_ms "$LAST_P99")" "ms"
 	row "invoke backup-manager (steps, 2 synced kv writes)" "$c" -s "$T/steps.lua" \
 		"$URL/v1/agents/backup-manager/invoke"
+	figure "invokes/s, backup-manager (2 synced kv writes), $c connections" "$LAST_RPS" "req/s" "GET /healthz" "$hz"
 done
 metrics=$(curl -s "$URL/metrics")
 stop

@@ -113,7 +113,9 @@ row() { # LABEL SERVER ARGS...
 	read -r p50 p99 min max c50 c99 <<<"$out"
 	printf '| %s | %s | %s ms | %s ms | %s ms | %s ms | %s / %s ms |\n' "$label" "$N" "$p50" "$p99" \
 		"$min" "$max" "$c50" "$c99"
+	LAST_P50=$p50
 }
+. "$SRC/bench/lib/figure.sh"
 
 echo "Time from \`promote\`/\`rollback\` returning to GET /v1/agents naming the new release"
 echo "($N switches a row, alternating releases $R1 and $R2; $(nproc) cores shared by the"
@@ -122,5 +124,7 @@ echo
 echo "| watcher | switches | p50 | p99 | min | max | promote command p50 / p99 |"
 echo "|---|---|---|---|---|---|---|"
 row "inotify + poll 200 ms (default)"
+ino=$LAST_P50
 AF_WATCH_INOTIFY=0 row "poll only, --poll-ms 200" --poll-ms 200
+figure "promote -> new release served, p50 (inotify watcher)" "$ino" "ms" "poll only, 200 ms" "$LAST_P50"
 AF_WATCH_INOTIFY=0 row "poll only, --poll-ms 50" --poll-ms 50

@@ -10,6 +10,7 @@
  */
 #include "art/bundle.h"
 
+#include "art/attest.h"
 #include "art/error.h"
 #include "art/manifest.h"
 #include "art/util.h"
@@ -26,6 +27,12 @@
 #define TAR_NAME_MAX 99u
 #define OCI_LAYOUT "{\"imageLayoutVersion\":\"1.0.0\"}"
 #define BLOB_DIR "blobs/sha256/"
+/* Detached signatures: SIG_DIR "<hex of the artifact's OCI manifest>" + suffix. */
+#define SIG_DIR "signatures/"
+#define SIG_MANIFEST ".manifest.dsse.json"
+#define SIG_PROVENANCE ".provenance.dsse.json"
+/* pax extended headers larger than this are refused */
+#define PAX_MAX (1024u * 1024u)
 #define MAX_ARTIFACTS 10000u
 
 /* ---- tar: writing -------------------------------------------------------- */
@@ -191,19 +198,79 @@ static int cmp_tar_path(const void *x, const void *y)
 	return strcmp(((const art_tar_entry *)x)->path, ((const art_tar_entry *)y)->path);
 }
 
+/*
+ * Parse the records of a pax extended header ("LEN key=value\n"...). For an
+ * 'x' header, "path" and "size" are returned for the next member (*path is
+ * replaced, caller frees); every other key (times, owners, charset, vendor
+ * keys) only has to be well-formed.
+ */
+static int pax_parse(const uint8_t *data, size_t len, char **path, bool *have_size,
+		     uint64_t *size, bool global)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		size_t rec = 0, i = off, key_start, eq;
+		const char *r = (const char *)data;
+
+		if (data[off] == '\0' && all_zero(data + off, len - off))
+			break; /* NUL padding some writers leave */
+		while (i < len && r[i] >= '0' && r[i] <= '9' && i - off < 8)
+			rec = rec * 10 + (size_t)(r[i++] - '0');
+		if (i == off || i >= len || r[i] != ' ' || rec < 5 || rec > len - off ||
+		    r[off + rec - 1] != '\n')
+			return art_error_set(AF_ECORRUPT, "tar: malformed pax extended header");
+		key_start = i + 1;
+		for (eq = key_start; eq < off + rec - 1 && r[eq] != '='; eq++)
+			;
+		if (eq == key_start || eq >= off + rec - 1)
+			return art_error_set(AF_ECORRUPT, "tar: malformed pax record");
+		if (!global && eq - key_start == 4 && !memcmp(r + key_start, "path", 4)) {
+			size_t vlen = off + rec - 1 - (eq + 1);
+
+			if (vlen == 0 || vlen > 1000 || memchr(r + eq + 1, '\0', vlen))
+				return art_error_set(AF_ECORRUPT, "tar: bad pax path");
+			free(*path);
+			if (!(*path = strndup(r + eq + 1, vlen)))
+				return art_error_set(AF_ENOMEM, "out of memory reading an archive");
+		} else if (!global && eq - key_start == 4 && !memcmp(r + key_start, "size", 4)) {
+			uint64_t v = 0;
+			size_t k;
+
+			for (k = eq + 1; k < off + rec - 1; k++) {
+				if (r[k] < '0' || r[k] > '9' || v > (UINT64_MAX - 9) / 10)
+					return art_error_set(AF_ECORRUPT, "tar: bad pax size");
+				v = v * 10 + (uint64_t)(r[k] - '0');
+			}
+			if (k == eq + 1)
+				return art_error_set(AF_ECORRUPT, "tar: bad pax size");
+			*size = v;
+			*have_size = true;
+		} else if (!global && eq - key_start == 8 && !memcmp(r + key_start, "linkpath", 8)) {
+			return art_error_set(AF_ECORRUPT, "tar: a pax header names a link target; "
+					     "links are refused");
+		}
+		off += rec;
+	}
+	return 0;
+}
+
 int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t len,
 			size_t max_entries)
 {
 	const uint8_t *base = data;
 	art_tar_entry *list = NULL, *grown, *sorted = NULL;
 	size_t count = 0, cap = 0, off = 0, i;
+	char *pending_path = NULL; /* from a pax 'x' or GNU 'L' header */
+	bool pending_size_set = false, pending = false;
+	uint64_t pending_size = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
 	for (;;) {
 		const uint8_t *h = base + off;
-		char name[TAR_NAME_MAX + 1 + 1 + 155 + 2];
+		char name[1024 + 2];
 		uint64_t sum_stored, size;
 		unsigned sum = 0;
 		size_t nlen, plen;
@@ -224,6 +291,11 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 				rc = art_error_set(AF_ECORRUPT, "tar: data after the end of the archive");
 				goto fail;
 			}
+			if (pending) {
+				rc = art_error_set(AF_ECORRUPT, "tar: an extension header at the end "
+						   "describes no member");
+				goto fail;
+			}
 			break;
 		}
 		for (i = 0; i < BLOCK; i++)
@@ -237,27 +309,79 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 			rc = art_error_set(AF_ECORRUPT, "tar: not a ustar header at offset %zu", off);
 			goto fail;
 		}
+		type = h[156];
+		if (!parse_octal(&size, h + 124, 12)) {
+			rc = art_error_set(AF_ECORRUPT, "tar: malformed size at offset %zu", off);
+			goto fail;
+		}
+		if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
+			/* An extension header: its data describes the next member. */
+			size_t pad = (size_t)((BLOCK - size % BLOCK) % BLOCK);
+
+			if (size > PAX_MAX || size > len - off - BLOCK ||
+			    pad > len - off - BLOCK - (size_t)size) {
+				rc = art_error_set(AF_ECORRUPT, "tar: extension header at offset %zu "
+						   "is truncated or over %u bytes", off, PAX_MAX);
+				goto fail;
+			}
+			if (!all_zero(h + BLOCK + size, pad)) {
+				rc = art_error_set(AF_ECORRUPT, "tar: extension header at offset %zu "
+						   "is followed by non-zero padding", off);
+				goto fail;
+			}
+			if (type == 'x' || type == 'g') {
+				rc = pax_parse(h + BLOCK, (size_t)size, &pending_path,
+					       &pending_size_set, &pending_size, type == 'g');
+				if (rc < 0)
+					goto fail;
+				pending |= type == 'x';
+			} else if (type == 'L') {
+				size_t l = strnlen((const char *)h + BLOCK, (size_t)size);
+
+				if (l == 0 || l > 1000) {
+					rc = art_error_set(AF_ECORRUPT, "tar: bad GNU long name");
+					goto fail;
+				}
+				free(pending_path);
+				if (!(pending_path = strndup((const char *)h + BLOCK, l))) {
+					rc = art_error_set(AF_ENOMEM, "out of memory reading an archive");
+					goto fail;
+				}
+				pending = true;
+			} else {
+				pending = true; /* 'K': a long link name; the member it
+						   introduces is a link, refused below */
+			}
+			off += BLOCK + (size_t)size + pad;
+			continue;
+		}
 		nlen = strnlen((const char *)h, 100);
 		plen = h[257 + 5] == '\0' ? strnlen((const char *)h + 345, 155) : 0;
-		if (plen)
+		if (pending_path)
+			snprintf(name, sizeof(name), "%s", pending_path);
+		else if (plen)
 			snprintf(name, sizeof(name), "%.*s/%.*s", (int)plen, (const char *)h + 345,
 				 (int)nlen, (const char *)h);
 		else
 			snprintf(name, sizeof(name), "%.*s", (int)nlen, (const char *)h);
+		if (pending_size_set)
+			size = pending_size;
+		free(pending_path);
+		pending_path = NULL;
+		pending = pending_size_set = false;
 		for (i = 0; name[i]; i++)
 			if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e) {
 				rc = art_error_set(AF_ECORRUPT, "tar: a member name at offset %zu has "
 						   "control or non-ASCII characters", off);
 				goto fail;
 			}
-		type = h[156];
 		if (type != '0' && type != '\0' && type != '5') {
 			rc = art_error_set(AF_ECORRUPT, "tar: '%.120s' is %s; only regular files and "
 					   "directories are accepted", name, type_name(type));
 			goto fail;
 		}
 		dir = type == '5';
-		if (!parse_octal(&size, h + 124, 12) || (dir && size != 0)) {
+		if (dir && size != 0) {
 			rc = art_error_set(AF_ECORRUPT, "tar: '%.120s' has a malformed size", name);
 			goto fail;
 		}
@@ -296,9 +420,9 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 				}
 				list = grown;
 			}
-			list[count].path = dir && name[strlen(name) - 1] != '/'
-						   ? (strcat(name, "/"), strdup(name))
-						   : strdup(name);
+			if (dir && name[strlen(name) - 1] != '/' && strlen(name) + 1 < sizeof(name))
+				strcat(name, "/");
+			list[count].path = strdup(name);
 			list[count].data = h + BLOCK;
 			list[count].size = (size_t)size;
 			list[count].type = dir ? '5' : '0';
@@ -335,6 +459,7 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 	*n = count;
 	return 0;
 fail:
+	free(pending_path);
 	free(sorted);
 	art_bundle_tar_free(list, count);
 	return rc;
@@ -379,12 +504,13 @@ static char *canonical(json_t *root)
 /* ---- export -------------------------------------------------------------- */
 
 typedef struct out_entry {
-	char path[96];
+	char path[128];
 	char type;
 	uint8_t *owned;           /* JSON documents, manifests, envelopes */
 	size_t size;
 	char hex[ART_SHA256_HEX_LEN + 1]; /* parts: read from the store when written */
 	bool from_store;
+	bool signature;           /* under SIG_DIR: detachable */
 } out_entry;
 
 typedef struct out_list {
@@ -428,6 +554,7 @@ static int out_add(out_list *l, const char *path, char type, uint8_t *owned, siz
 	e->type = type;
 	e->owned = owned;
 	e->size = size;
+	e->signature = !strncmp(path, SIG_DIR, strlen(SIG_DIR));
 	if (hex) {
 		memcpy(e->hex, hex, sizeof(e->hex));
 		e->from_store = true;
@@ -464,11 +591,33 @@ static int cmp_out(const void *x, const void *y)
 	return strcmp(((const out_entry *)x)->path, ((const out_entry *)y)->path);
 }
 
-/* Add one artifact's blobs; append its index descriptor to manifests. */
-static int export_artifact(out_list *l, json_t *manifests, const art_store_record *rec)
+/* A detached signature entry SIG_DIR<hex><suffix>, bytes copied. */
+static int out_add_signature(out_list *l, const char *oci_digest, const char *suffix,
+			     const void *data, size_t len)
 {
-	char config[ART_DIGEST_STR_LEN + 1], envd[ART_DIGEST_STR_LEN + 1],
-		ocid[ART_DIGEST_STR_LEN + 1], ref[256], path[96];
+	char path[128];
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return art_error_set(AF_ENOMEM, "out of memory exporting");
+	memcpy(copy, data, len);
+	snprintf(path, sizeof(path), SIG_DIR "%s%s", oci_digest + 7, suffix);
+	return out_add(l, path, '0', copy, len, NULL);
+}
+
+/*
+ * Add one artifact's blobs; append its index descriptor to manifests. The
+ * OCI manifest names only reproducible bytes (the agentfactory manifest and
+ * the parts); the builder envelope and the provenance attestation, which
+ * RSA-PSS randomises, go beside it as detached signature entries named
+ * after the OCI manifest's digest (the cosign model).
+ */
+static int export_artifact(out_list *l, json_t *manifests, const art_store *s,
+			   const art_store_record *rec)
+{
+	char config[ART_DIGEST_STR_LEN + 1], ocid[ART_DIGEST_STR_LEN + 1], ref[256], path[96];
+	char *attestation = NULL;
+	size_t attestation_len = 0;
 	json_t *oci = NULL, *layers, *ann, *desc;
 	art_manifest *m = NULL;
 	char *text = NULL;
@@ -483,8 +632,7 @@ static int export_artifact(out_list *l, json_t *manifests, const art_store_recor
 		rc = art_error_set(rc, "%s: %s", ref, msg);
 		goto cleanup;
 	}
-	if ((rc = out_add_blob(l, rec->manifest, rec->manifest_len, config)) < 0 ||
-	    (rc = out_add_blob(l, rec->envelope, rec->envelope_len, envd)) < 0)
+	if ((rc = out_add_blob(l, rec->manifest, rec->manifest_len, config)) < 0)
 		goto cleanup;
 	oci = json_object();
 	rc = AF_ENOMEM;
@@ -494,8 +642,6 @@ static int export_artifact(out_list *l, json_t *manifests, const art_store_recor
 	    set(oci, "config", descriptor(ART_MANIFEST_PAYLOAD_TYPE, config, rec->manifest_len,
 					  NULL)) ||
 	    set(oci, "layers", layers = json_array()) ||
-	    json_array_append_new(layers, descriptor(ART_MEDIA_DSSE, envd, rec->envelope_len,
-						     "manifest.dsse.json")) ||
 	    set(oci, "annotations", ann = json_object()) ||
 	    set(ann, ART_OCI_REF_ANNOTATION, json_string(ref)))
 		goto oom;
@@ -511,8 +657,16 @@ static int export_artifact(out_list *l, json_t *manifests, const art_store_recor
 	}
 	if (!(text = canonical(oci)))
 		goto oom;
-	if ((rc = out_add_blob(l, text, strlen(text), ocid)) < 0)
+	if ((rc = out_add_blob(l, text, strlen(text), ocid)) < 0 ||
+	    (rc = out_add_signature(l, ocid, SIG_MANIFEST, rec->envelope, rec->envelope_len)) < 0)
 		goto cleanup;
+	rc = art_store_get_attestation(&attestation, &attestation_len, s, rec->name, rec->version);
+	if (rc == AF_ENOTFOUND) {
+		art_error_clear(); /* built before attestations: exported without one */
+	} else if (rc < 0 || (rc = out_add_signature(l, ocid, SIG_PROVENANCE, attestation,
+						       attestation_len)) < 0) {
+		goto cleanup;
+	}
 	desc = descriptor(ART_MEDIA_OCI_MANIFEST, ocid, strlen(text), NULL);
 	if (!desc || set(desc, "artifactType", json_string(ART_MEDIA_ARTIFACT)) ||
 	    set(desc, "annotations", ann = json_object()) ||
@@ -527,6 +681,7 @@ static int export_artifact(out_list *l, json_t *manifests, const art_store_recor
 oom:
 	rc = art_error_set(AF_ENOMEM, "out of memory exporting %s", ref);
 cleanup:
+	free(attestation);
 	free(text);
 	json_decref(oci);
 	art_manifest_free(m);
@@ -597,7 +752,8 @@ cleanup:
 	return rc;
 }
 
-static int write_bundle(FILE *f, const art_store *s, out_list *l, art_bundle_stats *st)
+/* which: 0 everything, 1 all but signatures, 2 signatures only */
+static int write_bundle(FILE *f, const art_store *s, out_list *l, art_bundle_stats *st, int which)
 {
 	size_t i;
 	int rc;
@@ -607,6 +763,8 @@ static int write_bundle(FILE *f, const art_store *s, out_list *l, art_bundle_sta
 		uint8_t *data = NULL;
 		size_t len = 0;
 
+		if ((which == 1 && e->signature) || (which == 2 && !e->signature))
+			continue;
 		if (e->from_store) {
 			if ((rc = art_store_get_blob(&data, &len, s, e->hex)) < 0)
 				return rc;
@@ -628,19 +786,72 @@ static int write_bundle(FILE *f, const art_store *s, out_list *l, art_bundle_sta
 	return tar_write_end(f);
 }
 
-int art_bundle_export(art_bundle_stats *stats, const art_store *s, const char *path,
-		      const char *const *refs, size_t n_refs)
+/* Write the entries of l selected by which (see write_bundle) to path, atomically. */
+static int write_tar_file(const char *path, const art_store *s, out_list *l,
+			  art_bundle_stats *st, int which, uint64_t *bytes)
 {
-	art_bundle_stats st = {0, 0, 0};
-	out_list l = {NULL, 0, 0};
-	char **selected = NULL, *index_text = NULL, *tmp = NULL;
-	size_t n_selected = 0, i;
-	json_t *index = NULL, *manifests;
+	char *tmp = NULL;
 	FILE *f = NULL;
 	int rc, fd;
 
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		return art_error_set(AF_ENOMEM, "out of memory exporting");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+		rc = art_error_set(AF_EIO, "cannot create %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto cleanup;
+	}
+	if ((rc = write_bundle(f, s, l, st, which)) < 0)
+		goto cleanup;
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		rc = art_error_set(AF_EIO, "cannot write %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	*bytes = (uint64_t)ftell(f);
+	if (fclose(f) != 0) {
+		f = NULL;
+		rc = art_error_set(AF_EIO, "cannot write %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	f = NULL;
+	if (rename(tmp, path) != 0) {
+		rc = art_error_set(AF_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		goto cleanup;
+	}
+	free(tmp);
+	return 0;
+cleanup:
+	if (f)
+		fclose(f);
+	unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int art_bundle_export(art_bundle_stats *stats, const art_store *s, const char *path,
+		      const char *const *refs, size_t n_refs)
+{
+	return art_bundle_export_ex(stats, s, path, NULL, refs, n_refs);
+}
+
+int art_bundle_export_ex(art_bundle_stats *stats, const art_store *s, const char *path,
+			 const char *signatures_path, const char *const *refs, size_t n_refs)
+{
+	art_bundle_stats st;
+	out_list l = {NULL, 0, 0};
+	char **selected = NULL, *index_text = NULL;
+	size_t n_selected = 0, i;
+	json_t *index = NULL, *manifests;
+	uint64_t sig_bytes = 0;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
 	if (stats)
 		*stats = st;
+	if (signatures_path && !strcmp(signatures_path, path))
+		return art_error_set(AF_EINVAL, "the signatures file must not be the bundle itself");
 	if ((rc = select_refs(&selected, &n_selected, s, refs, n_refs)) < 0)
 		goto cleanup;
 	index = json_object();
@@ -657,7 +868,7 @@ int art_bundle_export(art_bundle_stats *stats, const art_store *s, const char *p
 		*at = '\0';
 		rc = art_store_get_artifact(&rec, s, selected[i], at + 1);
 		*at = '@';
-		if (rc < 0 || (rc = export_artifact(&l, manifests, rec)) < 0) {
+		if (rc < 0 || (rc = export_artifact(&l, manifests, s, rec)) < 0) {
 			art_store_record_free(rec);
 			goto cleanup;
 		}
@@ -668,8 +879,12 @@ int art_bundle_export(art_bundle_stats *stats, const art_store *s, const char *p
 		rc = art_error_set(AF_ENOMEM, "out of memory exporting");
 		goto cleanup;
 	}
+	/* index.json names every OCI manifest, which name every blob: its
+	 * digest is the digest of the bundle's whole content (no signature). */
+	art_manifest_digest(st.content_digest, index_text, strlen(index_text));
 	if ((rc = out_add(&l, "blobs/", '5', NULL, 0, NULL)) < 0 ||
 	    (rc = out_add(&l, BLOB_DIR, '5', NULL, 0, NULL)) < 0 ||
+	    (rc = out_add(&l, SIG_DIR, '5', NULL, 0, NULL)) < 0 ||
 	    (rc = out_add(&l, "index.json", '0', (uint8_t *)index_text, strlen(index_text),
 			  NULL)) < 0)
 		goto cleanup;
@@ -686,48 +901,20 @@ int art_bundle_export(art_bundle_stats *stats, const art_store *s, const char *p
 	}
 	if (l.n > 1)
 		qsort(l.items, l.n, sizeof(*l.items), cmp_out);
+	if (signatures_path) {
+		art_bundle_stats ignored;
 
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		tmp = NULL;
-		rc = art_error_set(AF_ENOMEM, "out of memory exporting");
+		memset(&ignored, 0, sizeof(ignored));
+		if ((rc = write_tar_file(path, s, &l, &st, 1, &st.bytes)) < 0 ||
+		    (rc = write_tar_file(signatures_path, s, &l, &ignored, 2, &sig_bytes)) < 0)
+			goto cleanup;
+	} else if ((rc = write_tar_file(path, s, &l, &st, 0, &st.bytes)) < 0) {
 		goto cleanup;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
-		rc = art_error_set(AF_EIO, "cannot create %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto cleanup;
-	}
-	if ((rc = write_bundle(f, s, &l, &st)) < 0)
-		goto cleanup;
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		rc = art_error_set(AF_EIO, "cannot write %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	st.bytes = (uint64_t)ftell(f);
-	if (fclose(f) != 0) {
-		f = NULL;
-		rc = art_error_set(AF_EIO, "cannot write %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	f = NULL;
-	if (rename(tmp, path) != 0) {
-		rc = art_error_set(AF_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-		goto cleanup;
-	}
-	free(tmp);
-	tmp = NULL;
 	if (stats)
 		*stats = st;
 	rc = 0;
 cleanup:
-	if (f)
-		fclose(f);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
 	free(index_text);
 	json_decref(index);
 	for (i = 0; i < n_selected; i++)
@@ -750,6 +937,8 @@ typedef struct in_artifact {
 	art_manifest *manifest;
 	const char *envelope; /* points into the archive */
 	size_t envelope_len;
+	const char *attestation; /* provenance attestation, or NULL; into the archive */
+	size_t attestation_len;
 	const uint8_t **parts; /* per manifest part, into the archive */
 } in_artifact;
 
@@ -811,18 +1000,34 @@ static int check_layout(importer *im)
 		const art_tar_entry *e = &im->entries[i];
 
 		if (e->type == '5') {
-			if (strcmp(e->path, "blobs/") && strcmp(e->path, BLOB_DIR))
+			if (strcmp(e->path, "blobs/") && strcmp(e->path, BLOB_DIR) &&
+			    strcmp(e->path, SIG_DIR))
 				return art_error_set(AF_ECORRUPT, "unexpected directory '%.120s' in "
 						     "the bundle", e->path);
 			continue;
 		}
 		if (!strcmp(e->path, "oci-layout") || !strcmp(e->path, "index.json"))
 			continue;
+		if (!strncmp(e->path, SIG_DIR, strlen(SIG_DIR))) {
+			const char *rest = e->path + strlen(SIG_DIR);
+
+			if (strlen(rest) <= ART_SHA256_HEX_LEN ||
+			    (strcmp(rest + ART_SHA256_HEX_LEN, SIG_MANIFEST) &&
+			     strcmp(rest + ART_SHA256_HEX_LEN, SIG_PROVENANCE)) ||
+			    strspn(rest, "0123456789abcdef") != ART_SHA256_HEX_LEN)
+				return art_error_set(AF_ECORRUPT, "unexpected entry '%.120s' in the "
+						     "bundle (signatures/<hex>%s or %s)", e->path,
+						     SIG_MANIFEST, SIG_PROVENANCE);
+			if (e->size > ART_SIG_ENVELOPE_MAX)
+				return art_error_set(AF_ETOOBIG, "'%.120s' is over %u bytes", e->path,
+						     ART_SIG_ENVELOPE_MAX);
+			continue;
+		}
 		if (strncmp(e->path, BLOB_DIR, strlen(BLOB_DIR)) ||
 		    !is_hex64(e->path + strlen(BLOB_DIR)))
 			return art_error_set(AF_ECORRUPT, "unexpected entry '%.120s' in the bundle "
-					     "(only oci-layout, index.json and blobs/sha256/<hex>)",
-					     e->path);
+					     "(only oci-layout, index.json, blobs/sha256/<hex> and "
+					     "signatures/)", e->path);
 		if (e->size > ART_BLOB_MAX)
 			return art_error_set(AF_ETOOBIG, "blob %.16s... is over the size limit",
 					     e->path + strlen(BLOB_DIR));
@@ -888,17 +1093,32 @@ static int descriptor_blob(const in_blob **out, const importer *im, json_t *d,
 }
 
 /* Verify one index entry completely; fill a. Messages name the artifact. */
-static int verify_entry(importer *im, in_artifact *a, json_t *desc, const art_keyring *kr,
-			time_t now)
+/* The detached signature entry of the OCI manifest oci_digest, or NULL. */
+static const art_tar_entry *signature_entry(const importer *im, const char *oci_digest,
+					    const char *suffix)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), SIG_DIR "%.64s%s", oci_digest + 7, suffix);
+	return entry_find(im, path);
+}
+
+static int verify_entry(importer *im, in_artifact *a, json_t *desc, const char *outer_ref,
+			const art_keyring *kr, time_t now)
 {
 	const char *ref = str_at(json_object_get(desc, "annotations"), ART_OCI_REF_ANNOTATION);
 	const in_blob *oci_blob, *config, *envelope = NULL, *b;
+	const art_tar_entry *detached = NULL, *attestation = NULL;
+	const char *env_data;
+	size_t env_len, n_dsse = 0;
 	json_t *oci = NULL, *layers, *layer;
 	char signed_ref[256];
 	art_manifest *m = NULL;
 	size_t i, j;
 	int rc;
 
+	if (!ref)
+		ref = outer_ref; /* a nested index annotated on its parent's descriptor */
 	snprintf(a->ref, sizeof(a->ref), "%.200s", ref ? ref : "(unnamed)");
 	for (i = 0; a->ref[i]; i++) /* untrusted: keep messages printable */
 		if ((unsigned char)a->ref[i] < 0x20 || (unsigned char)a->ref[i] > 0x7e)
@@ -937,15 +1157,28 @@ static int verify_entry(importer *im, in_artifact *a, json_t *desc, const art_ke
 			if ((rc = descriptor_blob(&envelope, im, layer, ART_MEDIA_DSSE,
 						  "envelope")) < 0)
 				goto cleanup;
+			n_dsse++;
 		}
 	}
-	if (!envelope) {
-		rc = art_error_set(AF_ESIGNATURE, "no builder signature envelope");
+	/* The builder envelope: detached (this layout) or a layer (the first one). */
+	detached = signature_entry(im, str_at(desc, "digest"), SIG_MANIFEST);
+	if (envelope && detached) {
+		rc = art_error_set(AF_ECORRUPT, "two builder signature envelopes (a layer and a "
+				   "detached one)");
 		goto cleanup;
 	}
+	if (!envelope && !detached) {
+		rc = art_error_set(AF_ESIGNATURE, "no builder signature envelope (%s%.16s...%s is "
+				   "missing: a bundle exported with detached signatures needs "
+				   "its signatures file)", SIG_DIR, str_at(desc, "digest") + 7,
+				   SIG_MANIFEST);
+		goto cleanup;
+	}
+	env_data = envelope ? (const char *)envelope->data : (const char *)detached->data;
+	env_len = envelope ? envelope->size : detached->size;
 	/* Nothing in the manifest is read before its signature verified. */
-	rc = art_manifest_verify_signed(&m, NULL, kr, config->data, config->size,
-					(const char *)envelope->data, envelope->size, now);
+	rc = art_manifest_verify_signed(&m, NULL, kr, config->data, config->size, env_data,
+					env_len, now);
 	if (rc < 0)
 		goto cleanup;
 	snprintf(signed_ref, sizeof(signed_ref), "%s@%s", m->name, m->version);
@@ -954,9 +1187,9 @@ static int verify_entry(importer *im, in_artifact *a, json_t *desc, const art_ke
 				   "is %s", ref, signed_ref);
 		goto cleanup;
 	}
-	if (json_array_size(layers) != m->n_parts + 1) {
+	if (json_array_size(layers) != m->n_parts + n_dsse) {
 		rc = art_error_set(AF_ECORRUPT, "%zu layers for %zu parts",
-				   json_array_size(layers) - 1, m->n_parts);
+				   json_array_size(layers) - n_dsse, m->n_parts);
 		goto cleanup;
 	}
 	if (!(a->parts = calloc(m->n_parts ? m->n_parts : 1, sizeof(*a->parts)))) {
@@ -997,10 +1230,22 @@ static int verify_entry(importer *im, in_artifact *a, json_t *desc, const art_ke
 			rc = art_error_set(AF_ECORRUPT, "part '%s' is missing", m->parts[j].name);
 			goto cleanup;
 		}
+	/* The provenance attestation, when there is one: signed by a builder,
+	 * about exactly these parts, the statement the manifest covers. */
+	attestation = signature_entry(im, str_at(desc, "digest"), SIG_PROVENANCE);
+	if (attestation) {
+		rc = art_attest_verify_provenance(NULL, NULL, NULL, kr, m,
+						  (const char *)attestation->data,
+						  attestation->size, now);
+		if (rc < 0)
+			goto cleanup;
+		a->attestation = (const char *)attestation->data;
+		a->attestation_len = attestation->size;
+	}
 	a->manifest = m;
 	m = NULL;
-	a->envelope = (const char *)envelope->data;
-	a->envelope_len = envelope->size;
+	a->envelope = env_data;
+	a->envelope_len = env_len;
 	rc = 0;
 cleanup:
 	art_manifest_free(m);
@@ -1008,10 +1253,68 @@ cleanup:
 	return rc;
 }
 
+#define MAX_INDEX_DEPTH 4
+
+/*
+ * Append [descriptor, ref-or-null] for every image manifest below manifests,
+ * following nested image indexes (as registries and tools write them) up to
+ * MAX_INDEX_DEPTH levels. A nested index with exactly one manifest passes
+ * its own ref annotation down.
+ */
+static int flatten_index(const importer *im, json_t *manifests, const char *ref,
+			 unsigned depth, json_t *flat)
+{
+	json_t *desc, *nested = NULL;
+	size_t i;
+	int rc;
+
+	if (!json_is_array(manifests))
+		return art_error_set(AF_ECORRUPT, "an index has no manifests array");
+	json_array_foreach(manifests, i, desc) {
+		const char *mt = str_at(desc, "mediaType");
+		const char *own = str_at(json_object_get(desc, "annotations"),
+					 ART_OCI_REF_ANNOTATION);
+		const in_blob *b;
+
+		if (json_array_size(flat) > MAX_ARTIFACTS)
+			return art_error_set(AF_ETOOBIG, "more than %u artifacts", MAX_ARTIFACTS);
+		if (mt && !strcmp(mt, ART_MEDIA_OCI_INDEX)) {
+			json_t *inner;
+
+			if (depth >= MAX_INDEX_DEPTH)
+				return art_error_set(AF_ECORRUPT, "image indexes nested deeper than "
+						     "%u levels", MAX_INDEX_DEPTH);
+			if ((rc = descriptor_blob(&b, im, desc, ART_MEDIA_OCI_INDEX,
+						  "nested index")) < 0 ||
+			    (rc = load_json(&nested, b->data, b->size, ART_BUNDLE_INDEX_MAX,
+					    "a nested index")) < 0)
+				return rc;
+			inner = json_object_get(nested, "manifests");
+			rc = flatten_index(im, inner, json_array_size(inner) == 1 ? (own ? own : ref)
+										: NULL,
+					   depth + 1, flat);
+			json_decref(nested);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		{
+			json_t *pair = json_array();
+
+			if (!pair || json_array_append(pair, desc) ||
+			    json_array_append_new(pair, ref ? json_string(ref) : json_null()) ||
+			    json_array_append_new(flat, pair))
+				return art_error_set(AF_ENOMEM, "out of memory importing");
+		}
+	}
+	return 0;
+}
+
 static int verify_bundle(importer *im, const art_keyring *kr, time_t now)
 {
 	const art_tar_entry *layout, *index_entry;
-	json_t *layout_json = NULL, *index = NULL, *manifests, *desc;
+	json_t *layout_json = NULL, *index = NULL, *manifests, *desc, *pair,
+	       *flat = json_array();
 	size_t i, j;
 	int rc;
 
@@ -1040,14 +1343,23 @@ static int verify_bundle(importer *im, const art_keyring *kr, time_t now)
 				   "required", MAX_ARTIFACTS);
 		goto cleanup;
 	}
-	if (!(im->arts = calloc(json_array_size(manifests), sizeof(*im->arts)))) {
+	if ((rc = flatten_index(im, manifests, NULL, 0, flat)) < 0)
+		goto cleanup;
+	if (json_array_size(flat) == 0 || json_array_size(flat) > MAX_ARTIFACTS) {
+		rc = art_error_set(AF_ECORRUPT, "index.json: 1..%u artifacts required",
+				   MAX_ARTIFACTS);
+		goto cleanup;
+	}
+	if (!(im->arts = calloc(json_array_size(flat), sizeof(*im->arts)))) {
 		rc = art_error_set(AF_ENOMEM, "out of memory importing");
 		goto cleanup;
 	}
-	json_array_foreach(manifests, i, desc) {
+	json_array_foreach(flat, i, pair) {
 		in_artifact *a = &im->arts[im->n_arts++];
 
-		if ((rc = verify_entry(im, a, desc, kr, now)) < 0) {
+		desc = json_array_get(pair, 0);
+		if ((rc = verify_entry(im, a, desc, json_string_value(json_array_get(pair, 1)), kr,
+				       now)) < 0) {
 			char msg[1024];
 
 			snprintf(msg, sizeof(msg), "%s", art_error_last());
@@ -1062,6 +1374,7 @@ static int verify_bundle(importer *im, const art_keyring *kr, time_t now)
 	}
 	rc = 0;
 cleanup:
+	json_decref(flat);
 	json_decref(layout_json);
 	json_decref(index);
 	return rc;
@@ -1082,7 +1395,8 @@ static int write_bundle_to_store(importer *im, art_store *s)
 			if ((rc = art_store_put_blob(txn, a->parts[j],
 						     (size_t)a->manifest->parts[j].size, NULL)) < 0)
 				goto fail;
-		if ((rc = art_store_put_artifact(txn, a->manifest, a->envelope, a->envelope_len)) < 0)
+		if ((rc = art_store_put_artifact_ex(txn, a->manifest, a->envelope, a->envelope_len,
+						    a->attestation, a->attestation_len)) < 0)
 			goto fail;
 	}
 	return art_store_txn_commit(txn);
@@ -1093,6 +1407,63 @@ fail:
 
 int art_bundle_import_mem(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
 			  time_t now, const void *data, size_t len, const char *name)
+{
+	return art_bundle_import_mem_ex(stats, s, kr, now, data, len, NULL, 0, name);
+}
+
+/* Append the signatures file's entries (only signatures/ ones) to im's. */
+static int merge_signatures(importer *im, const void *sigs, size_t sigs_len)
+{
+	art_tar_entry *extra = NULL, *all;
+	size_t n_extra = 0, i, j;
+	int rc;
+
+	if (sigs_len > ART_BUNDLE_MAX)
+		return art_error_set(AF_ETOOBIG, "the signatures file is over %llu bytes",
+				     (unsigned long long)ART_BUNDLE_MAX);
+	if ((rc = art_bundle_tar_read(&extra, &n_extra, sigs, sigs_len,
+				      ART_BUNDLE_MAX_ENTRIES)) < 0)
+		return rc;
+	for (i = 0; i < n_extra; i++) {
+		if (strncmp(extra[i].path, SIG_DIR, strlen(SIG_DIR)) != 0) {
+			rc = art_error_set(AF_ECORRUPT, "the signatures file holds '%.120s' (only "
+					   "signatures/ entries belong there)", extra[i].path);
+			goto fail;
+		}
+		for (j = 0; j < im->n_entries; j++)
+			if (!strcmp(im->entries[j].path, extra[i].path) &&
+			    strcmp(extra[i].path, SIG_DIR) != 0) {
+				rc = art_error_set(AF_ECORRUPT, "'%.120s' is both in the bundle and "
+						   "in the signatures file", extra[i].path);
+				goto fail;
+			}
+	}
+	if (im->n_entries + n_extra > ART_BUNDLE_MAX_ENTRIES) {
+		rc = art_error_set(AF_ETOOBIG, "more than %u entries", ART_BUNDLE_MAX_ENTRIES);
+		goto fail;
+	}
+	if (!(all = realloc(im->entries, (im->n_entries + n_extra + 1) * sizeof(*all)))) {
+		rc = art_error_set(AF_ENOMEM, "out of memory importing");
+		goto fail;
+	}
+	im->entries = all;
+	for (i = 0; i < n_extra; i++) {
+		if (!strcmp(extra[i].path, SIG_DIR) && entry_find(im, SIG_DIR)) {
+			free(extra[i].path);
+			continue;
+		}
+		im->entries[im->n_entries++] = extra[i];
+	}
+	free(extra); /* the paths moved into im->entries */
+	return 0;
+fail:
+	art_bundle_tar_free(extra, n_extra);
+	return rc;
+}
+
+int art_bundle_import_mem_ex(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
+			     time_t now, const void *data, size_t len, const void *sigs,
+			     size_t sigs_len, const char *name)
 {
 	importer im;
 	size_t i;
@@ -1109,6 +1480,7 @@ int art_bundle_import_mem(art_bundle_stats *stats, art_store *s, const art_keyri
 	}
 	if ((rc = art_bundle_tar_read(&im.entries, &im.n_entries, data, len,
 				      ART_BUNDLE_MAX_ENTRIES)) < 0 ||
+	    (sigs && (rc = merge_signatures(&im, sigs, sigs_len)) < 0) ||
 	    (rc = verify_bundle(&im, kr, now)) < 0 || (rc = write_bundle_to_store(&im, s)) < 0) {
 		char msg[1024];
 
@@ -1120,6 +1492,8 @@ int art_bundle_import_mem(art_bundle_stats *stats, art_store *s, const art_keyri
 		stats->artifacts = im.n_arts;
 		stats->blobs = im.n_blobs;
 		stats->bytes = len;
+		for (i = 0; i < im.n_arts; i++)
+			stats->attestations += im.arts[i].attestation != NULL;
 	}
 cleanup:
 	for (i = 0; i < im.n_arts; i++) {
@@ -1135,15 +1509,27 @@ cleanup:
 int art_bundle_import(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
 		      time_t now, const char *path)
 {
-	char *data = NULL;
-	size_t len = 0;
+	return art_bundle_import_ex(stats, s, kr, now, path, NULL);
+}
+
+int art_bundle_import_ex(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
+			 time_t now, const char *path, const char *signatures_path)
+{
+	char *data = NULL, *sigs = NULL;
+	size_t len = 0, sigs_len = 0;
 	int rc;
 
 	if (stats)
 		memset(stats, 0, sizeof(*stats));
 	if ((rc = art_file_read(&data, &len, path, ART_BUNDLE_MAX)) < 0)
 		return rc;
-	rc = art_bundle_import_mem(stats, s, kr, now, data, len, path);
+	if (signatures_path &&
+	    (rc = art_file_read(&sigs, &sigs_len, signatures_path, ART_BUNDLE_MAX)) < 0) {
+		free(data);
+		return rc;
+	}
+	rc = art_bundle_import_mem_ex(stats, s, kr, now, data, len, sigs, sigs_len, path);
 	free(data);
+	free(sigs);
 	return rc;
 }

@@ -459,7 +459,9 @@ static int parse_key_entry(art_keyring *kr, json_t *obj, size_t index, const cha
 		char why[512]; /* copied: art_error_set overwrites the slot it would read */
 
 		snprintf(why, sizeof(why), "%s", art_error_last());
-		return art_error_set(AF_ECORRUPT, "%s: %s: public_key: %s", name, where, why);
+		/* Out of memory says nothing about the key: keep it apart. */
+		return art_error_set(rc == AF_ENOMEM ? AF_ENOMEM : AF_ECORRUPT,
+				     "%s: %s: public_key: %s", name, where, why);
 	}
 	if (strcmp(art_key_id(key), id) != 0) {
 		rc = art_error_set(AF_ECORRUPT,

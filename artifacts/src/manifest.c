@@ -542,6 +542,8 @@ static const char *known_media_type(const char *part_name)
 		return ART_MEDIA_SOURCE;
 	if (!strcmp(part_name, ART_PART_PROVENANCE))
 		return ART_MEDIA_PROVENANCE;
+	if (!strcmp(part_name, ART_PART_SBOM))
+		return ART_MEDIA_SBOM;
 	if (!strncmp(part_name, ART_PART_NATIVE_PREFIX, 7))
 		return ART_MEDIA_NATIVE;
 	return NULL;
@@ -1151,13 +1153,64 @@ static json_t *resource(const char *name, const char *uri, const char *algo, con
 	return r;
 }
 
+static bool hex_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!s || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[n] == '\0';
+}
+
+/* Check the optional lists of a provenance info. */
+static int provenance_info_check(const art_provenance_extra *prov)
+{
+	size_t i;
+
+	if (prov->template_path && !text_valid(prov->template_path, 1024, true))
+		return art_error_set(AF_EINVAL, "provenance: template_path must be printable ASCII");
+	if (prov->n_templates > ART_PROVENANCE_MAX_FILES ||
+	    prov->n_components > ART_PROVENANCE_MAX_FILES || (prov->n_templates && !prov->templates) ||
+	    (prov->n_components && !prov->components))
+		return art_error_set(AF_EINVAL, "provenance: at most %u templates and components",
+				     ART_PROVENANCE_MAX_FILES);
+	for (i = 0; i < prov->n_templates; i++) {
+		const art_provenance_file *f = &prov->templates[i];
+
+		if (!text_valid(f->path, 1024, true) || !hex_valid(f->sha256_hex, 64) ||
+		    (f->git_blob && !hex_valid(f->git_blob, 40)))
+			return art_error_set(AF_EINVAL, "provenance: template %zu needs a path, a "
+					     "sha256 and optionally a git blob id (lower-case hex)", i);
+	}
+	for (i = 0; i < prov->n_components; i++) {
+		const art_sbom_component *c = &prov->components[i];
+
+		if (!text_valid(c->type, 64, false) || !text_valid(c->name, 256, true) ||
+		    (c->version && !text_valid(c->version, 256, true)) ||
+		    (c->purl && !text_valid(c->purl, 1024, false)) ||
+		    (c->sha256_hex && !hex_valid(c->sha256_hex, 64)) ||
+		    (c->description && !text_valid(c->description, 1024, true)))
+			return art_error_set(AF_EINVAL, "provenance: component %zu is malformed "
+					     "(type, name required; printable ASCII; sha256 hex)", i);
+	}
+	return 0;
+}
+
 int art_manifest_provenance(char **out, size_t *out_len, const art_manifest *m,
 			    const art_provenance_info *prov)
 {
+	return art_manifest_provenance_ex(out, out_len, m, prov, NULL);
+}
+
+int art_manifest_provenance_ex(char **out, size_t *out_len, const art_manifest *m,
+			       const art_provenance_info *prov, const art_provenance_extra *extra)
+{
+	static const art_provenance_extra none;
 	json_t *root = NULL, *subjects, *pred, *bdef, *ext, *internal, *deps, *run, *builder,
-	       *subj, *dig, *tc;
+	       *subj, *dig, *tc, *ann;
 	char subject_name[256], toolchain_hex[ART_SHA256_HEX_LEN + 1], native[ART_PART_NAME_MAX];
-	size_t i;
+	size_t i, n_deps = 4;
 	int rc, bad;
 
 	*out = NULL;
@@ -1166,6 +1219,10 @@ int art_manifest_provenance(char **out, size_t *out_len, const art_manifest *m,
 	    !text_valid(prov->builder_id, 1024, false))
 		return art_error_set(AF_EINVAL, "provenance: repo, rev and builder_id are required "
 				     "(printable ASCII)");
+	if (!extra)
+		extra = &none;
+	if ((rc = provenance_info_check(extra)) < 0)
+		return rc;
 	art_manifest_native_part_name(native, m->native_compat_id);
 	if (!art_manifest_part_get(m, ART_PART_WASM) || !art_manifest_part_get(m, ART_PART_SOURCE) ||
 	    !art_manifest_part_get(m, native))
@@ -1176,10 +1233,12 @@ int art_manifest_provenance(char **out, size_t *out_len, const art_manifest *m,
 	bad = !root || set(root, "_type", json_string(ART_SIG_STATEMENT_TYPE)) ||
 	      set(root, "predicateType", json_string(ART_SLSA_PREDICATE_TYPE)) ||
 	      set(root, "subject", subjects = json_array());
+	/* The subjects are the build's outputs: not the provenance itself, nor
+	 * the SBOM (which describes them). */
 	for (i = 0; !bad && i < m->n_parts; i++) {
 		const art_manifest_part *p = &m->parts[i];
 
-		if (!strcmp(p->name, ART_PART_PROVENANCE))
+		if (!strcmp(p->name, ART_PART_PROVENANCE) || !strcmp(p->name, ART_PART_SBOM))
 			continue;
 		snprintf(subject_name, sizeof(subject_name), "%s@%s/%s", m->name, m->version, p->name);
 		bad = json_array_append_new(subjects, subj = json_object()) || !subj ||
@@ -1191,11 +1250,14 @@ int art_manifest_provenance(char **out, size_t *out_len, const art_manifest *m,
 	      set(pred, "buildDefinition", bdef = json_object()) ||
 	      set(bdef, "buildType", json_string(ART_SLSA_BUILD_TYPE)) ||
 	      set(bdef, "externalParameters", ext = json_object()) ||
-	      set(ext, "repo", json_string(prov->repo)) || set(ext, "rev", json_string(prov->rev)) ||
+	      set(ext, "repository", json_string(prov->repo)) ||
+	      set(ext, "ref", json_string(prov->rev)) ||
 	      set(ext, "agent", json_string(m->name)) ||
+	      (extra->template_path && set(ext, "templatePath", json_string(extra->template_path))) ||
 	      set(bdef, "internalParameters", internal = json_object()) ||
 	      set(internal, "target_triple", json_string(m->target_triple)) ||
 	      set(internal, "native_compat_id", json_string(m->native_compat_id)) ||
+	      set(internal, "toolchain_id", json_string(m->toolchain_id)) ||
 	      set(internal, "guest_abi_version", json_integer(m->guest_abi_version)) ||
 	      set(bdef, "resolvedDependencies", deps = json_array()) ||
 	      json_array_append_new(deps, resource("repository", prov->repo, "gitCommit",
@@ -1204,13 +1266,37 @@ int art_manifest_provenance(char **out, size_t *out_len, const art_manifest *m,
 						   m->resolved_template_digest + 7)) ||
 	      json_array_append_new(deps, resource("policy", NULL, "sha256", m->policy_digest + 7)) ||
 	      json_array_append_new(deps, tc = resource("toolchain", NULL, "sha256", toolchain_hex)) ||
-	      !tc || set(tc, "annotations", ext = json_object()) ||
-	      set(ext, "id", json_string(m->toolchain_id)) ||
-	      set(pred, "runDetails", run = json_object()) ||
+	      !tc || set(tc, "annotations", ann = json_object()) ||
+	      set(ann, "id", json_string(m->toolchain_id));
+	for (i = 0; !bad && i < extra->n_templates; i++) {
+		const art_provenance_file *f = &extra->templates[i];
+		json_t *r = resource(f->path, NULL, "sha256", f->sha256_hex);
+
+		bad = !r || (f->git_blob && set(json_object_get(r, "digest"), "gitBlob",
+						json_string(f->git_blob))) ||
+		      json_array_append_new(deps, r);
+		n_deps++;
+	}
+	for (i = 0; !bad && i < extra->n_components; i++) {
+		const art_sbom_component *c = &extra->components[i];
+		json_t *r;
+
+		if (!c->sha256_hex && !c->purl)
+			continue; /* a resource descriptor needs a uri or a digest */
+		r = c->sha256_hex ? resource(c->name, c->purl, "sha256", c->sha256_hex)
+				  : json_object();
+		bad = !r || (!c->sha256_hex && (set(r, "name", json_string(c->name)) ||
+						set(r, "uri", json_string(c->purl)))) ||
+		      (c->version && (set(r, "annotations", ann = json_object()) ||
+				      set(ann, "version", json_string(c->version)))) ||
+		      json_array_append_new(deps, r);
+		n_deps++;
+	}
+	bad = bad || set(pred, "runDetails", run = json_object()) ||
 	      set(run, "builder", builder = json_object()) ||
 	      set(builder, "id", json_string(prov->builder_id));
 	/* A failed append leaves a short array: check the length too. */
-	if (bad || json_array_size(deps) != 4) {
+	if (bad || json_array_size(deps) != n_deps) {
 		rc = art_error_set(AF_ENOMEM, "out of memory building provenance");
 		goto cleanup;
 	}

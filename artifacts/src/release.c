@@ -1938,3 +1938,394 @@ int art_release_set_threshold(art_channel **out, art_store *s, const art_keyring
 {
 	return change_run(out, s, kr, keys, n_keys, channel, CHANGE_THRESHOLD, 0, threshold, now);
 }
+
+/* ---- moving records between stores (a registry pull, art/oci.h) ---------- */
+
+int art_release_envelope(char **out, size_t *len, const art_store *s, uint64_t number)
+{
+	char key[KEY_MAX];
+	MDB_txn *txn;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	num_key(key, sizeof(key), REL_PREFIX, number);
+	if ((rc = art_store__read_begin(s, &txn)) < 0)
+		return rc;
+	rc = get_copy(s, txn, ART_STORE__DB_RELEASES, key, out, len);
+	art_store__read_end(s, txn);
+	if (rc == AF_ENOTFOUND)
+		rc = art_error_set(AF_ENOTFOUND, "release %llu does not exist in store %s",
+				   (unsigned long long)number, art_store_path(s));
+	return rc;
+}
+
+int art_channel_envelope(char **out, size_t *len, const art_store *s, const char *channel)
+{
+	char key[KEY_MAX];
+	MDB_txn *txn;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (!art_channel_name_valid(channel))
+		return art_error_set(AF_EINVAL, "invalid channel name '%.80s'", channel ? channel : "");
+	snprintf(key, sizeof(key), HEAD_PREFIX "%s", channel);
+	if ((rc = art_store__read_begin(s, &txn)) < 0)
+		return rc;
+	rc = get_copy(s, txn, ART_STORE__DB_CHANNELS, key, out, len);
+	art_store__read_end(s, txn);
+	if (rc == AF_ENOTFOUND)
+		rc = art_error_set(AF_ENOTFOUND, "no channel named '%s' in store %s", channel,
+				   art_store_path(s));
+	return rc;
+}
+
+int art_release_verify_envelope(art_release **out, const art_keyring *kr, const char *env,
+				size_t len, time_t now, bool check_expiry)
+{
+	art_release *r = NULL;
+	art_sig_info info;
+	uint8_t *payload = NULL;
+	size_t payload_len;
+	char when[21];
+	int rc;
+
+	*out = NULL;
+	if (!kr || !env)
+		return art_error_set(AF_EINVAL, "a keyring and an envelope are required");
+	rc = art_sig_verify_payload(&info, &payload, &payload_len, kr, ART_ROLE_RELEASE_MANAGER,
+				    ART_RELEASE_PAYLOAD_TYPE, env, len, now);
+	if (rc < 0)
+		return with_context(rc, "release record");
+	if (!(r = calloc(1, sizeof(*r)))) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	memcpy(r->signer, info.keyid, sizeof(r->signer));
+	if ((rc = release_parse(r, payload, payload_len)) < 0)
+		goto cleanup;
+	if (check_expiry && now > r->expires) {
+		art_time_format(when, r->expires);
+		rc = art_error_set(AF_EEXPIRED, "release %llu expired at %s (freeze protection)",
+				   (unsigned long long)r->number, when);
+		goto cleanup;
+	}
+	r->verified = true;
+	*out = r;
+	r = NULL;
+cleanup:
+	art_release_free(r);
+	free(payload);
+	return rc;
+}
+
+int art_channel_verify_envelope(art_channel **out, const art_keyring *kr, const char *channel,
+				const char *env, size_t len, time_t now, unsigned min_threshold)
+{
+	art_channel *c = NULL;
+	sig_count count;
+	uint8_t *payload = NULL;
+	size_t payload_len;
+	unsigned need;
+	char what[128];
+	int rc;
+
+	*out = NULL;
+	memset(&count, 0, sizeof(count));
+	if (!kr || !env || !art_channel_name_valid(channel))
+		return art_error_set(AF_EINVAL, "a keyring, a channel name and an envelope are "
+				     "required");
+	rc = verify_signatures(&payload, &payload_len, &count, kr, ART_CHANNEL_PAYLOAD_TYPE, env,
+			       len, now);
+	if (rc < 0) {
+		rc = with_context(rc, "channel %s", channel);
+		goto cleanup;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = channel_parse(c, payload, payload_len)) < 0) {
+		rc = with_context(rc, "channel %s", channel);
+		goto cleanup;
+	}
+	if (strcmp(c->name, channel) != 0) {
+		rc = art_error_set(AF_ESIGNATURE, "a record offered for channel %s is signed for "
+				   "channel %s", channel, c->name);
+		goto cleanup;
+	}
+	need = c->required > min_threshold ? c->required : min_threshold;
+	if (count.n < need) {
+		snprintf(what, sizeof(what), "channel %s (record %llu)", channel,
+			 (unsigned long long)c->seq);
+		rc = threshold_error(&count, need, what);
+		goto cleanup;
+	}
+	c->signers = count.ids;
+	c->n_signers = count.n;
+	count.ids = NULL;
+	c->verified = true;
+	*out = c;
+	c = NULL;
+	rc = 0;
+cleanup:
+	art_channel_free(c);
+	free(count.ids);
+	free(payload);
+	return rc;
+}
+
+/* What art_release_import writes, verified before the transaction. */
+typedef struct import_ctx {
+	char *release_env, *channel_env;
+	size_t release_len, channel_len;
+	art_release *release;
+	art_channel *channel;
+} import_ctx;
+
+static void import_free(void *vctx)
+{
+	import_ctx *c = vctx;
+
+	if (!c)
+		return;
+	free(c->release_env);
+	free(c->channel_env);
+	art_release_free(c->release);
+	art_channel_free(c->channel);
+	free(c);
+}
+
+/* The release record in txn; write it and its pins if absent. */
+static int import_release(art_store *s, MDB_txn *txn, const import_ctx *c)
+{
+	const art_release *r = c->release;
+	char key[KEY_MAX], ref[REF_MAX], digest[ART_DIGEST_STR_LEN + 1], *existing = NULL;
+	char *pin_text = NULL;
+	json_t *pin;
+	size_t len, i;
+	MDB_val k, v;
+	int mrc, rc;
+
+	num_key(key, sizeof(key), REL_PREFIX, r->number);
+	rc = get_copy(s, txn, ART_STORE__DB_RELEASES, key, &existing, &len);
+	if (rc == 0) {
+		bool same = len == c->release_len && memcmp(existing, c->release_env, len) == 0;
+		art_release *mine = NULL;
+
+		free(existing);
+		if (same)
+			return 0;
+		/* the same record with its signatures in another order is the same release */
+		if (release_read(&mine, s, txn, NULL, r->number, 0, false, NULL) == 0 &&
+		    strcmp(mine->digest, r->digest) == 0) {
+			art_release_free(mine);
+			return 0;
+		}
+		art_release_free(mine);
+		return art_error_set(AF_EEXISTS, "store %s already has another release %llu: a "
+				     "store that pulls releases must not make its own (pull into a "
+				     "fresh store)", art_store_path(s),
+				     (unsigned long long)r->number);
+	}
+	if (rc != AF_ENOTFOUND)
+		return rc;
+	for (i = 0; i < r->n_pins; i++) {
+		snprintf(ref, sizeof(ref), "%s@%s", r->pins[i].name, r->pins[i].version);
+		rc = art_store__record_digest(s, txn, ref, digest);
+		if (rc == AF_ENOTFOUND)
+			return art_error_set(AF_ENOTFOUND, "release %llu pins %s, which is not in the "
+					     "store", (unsigned long long)r->number, ref);
+		if (rc < 0)
+			return rc;
+		if (strcmp(digest, r->pins[i].manifest_digest) != 0)
+			return art_error_set(AF_ESIGNATURE, "release %llu pins %s as %.19s..., the "
+					     "store has %.19s...", (unsigned long long)r->number, ref,
+					     r->pins[i].manifest_digest, digest);
+		snprintf(key, sizeof(key), PIN_PREFIX "%s", ref);
+		rc = get_copy(s, txn, ART_STORE__DB_RELEASES, key, &existing, &len);
+		if (rc == 0) {
+			pin = json_loads(existing, JSON_REJECT_DUPLICATES, NULL);
+			free(existing);
+			existing = NULL;
+			rc = !json_string_value(json_object_get(pin, "manifest_digest")) ||
+			     strcmp(json_string_value(json_object_get(pin, "manifest_digest")),
+				    r->pins[i].manifest_digest) != 0;
+			json_decref(pin);
+			if (rc)
+				return art_error_set(AF_EEXISTS, "%s was released in this store with "
+						     "another manifest", ref);
+			continue;
+		}
+		if (rc != AF_ENOTFOUND)
+			return rc;
+	}
+	k = sval(key);
+	num_key(key, sizeof(key), REL_PREFIX, r->number);
+	k = sval(key);
+	v.mv_data = c->release_env;
+	v.mv_size = c->release_len;
+	if ((mrc = mdb_put(txn, art_store__dbi(s, ART_STORE__DB_RELEASES), &k, &v,
+			   MDB_NOOVERWRITE)) != 0)
+		return art_store__lmdb_error(s, mrc, "cannot write the release");
+	for (i = 0; i < r->n_pins; i++) {
+		snprintf(key, sizeof(key), PIN_PREFIX "%s@%s", r->pins[i].name, r->pins[i].version);
+		pin = json_object();
+		if (!pin || json_object_set_new(pin, "manifest_digest",
+						json_string(r->pins[i].manifest_digest)) ||
+		    json_object_set_new(pin, "release", json_integer((json_int_t)r->number)) ||
+		    !(pin_text = canonical(pin))) {
+			json_decref(pin);
+			return art_error_set(AF_ENOMEM, "out of memory writing a pin");
+		}
+		json_decref(pin);
+		k = sval(key);
+		v = sval(pin_text);
+		mrc = mdb_put(txn, art_store__dbi(s, ART_STORE__DB_RELEASES), &k, &v,
+			      MDB_NOOVERWRITE);
+		free(pin_text);
+		pin_text = NULL;
+		if (mrc && mrc != MDB_KEYEXIST)
+			return art_store__lmdb_error(s, mrc, "cannot write a pin");
+	}
+	return 0;
+}
+
+/* The channel record: newer than the store's head, its release present. */
+static int import_channel(art_store *s, MDB_txn *txn, const import_ctx *c)
+{
+	const art_channel *ch = c->channel;
+	art_channel *head = NULL;
+	art_release *rel = NULL;
+	char key[KEY_MAX], *env = NULL;
+	size_t env_len;
+	MDB_val k, v;
+	int mrc, rc;
+
+	snprintf(key, sizeof(key), HEAD_PREFIX "%s", ch->name);
+	rc = channel_read_claimed(&head, s, txn, key, &env, &env_len);
+	if (rc < 0 && rc != AF_ENOTFOUND)
+		goto cleanup;
+	if (head && head->seq > ch->seq) {
+		rc = art_error_set(AF_EDENIED, "channel %s: the offered record %llu is older than "
+				   "record %llu in the store: a replayed record is refused",
+				   ch->name, (unsigned long long)ch->seq,
+				   (unsigned long long)head->seq);
+		goto cleanup;
+	}
+	if (head && head->seq == ch->seq) {
+		if (env_len == c->channel_len && memcmp(env, c->channel_env, env_len) == 0) {
+			rc = 0; /* already there */
+			goto cleanup;
+		}
+		rc = art_error_set(AF_EDENIED, "channel %s: record %llu in the store differs from "
+				   "the offered record %llu", ch->name, (unsigned long long)head->seq,
+				   (unsigned long long)ch->seq);
+		goto cleanup;
+	}
+	if (ch->release) {
+		rc = release_read(&rel, s, txn, NULL, ch->release, 0, false, ch->release_digest);
+		if (rc < 0) {
+			rc = with_context(rc, "channel %s", ch->name);
+			goto cleanup;
+		}
+	}
+	k = sval(key);
+	v.mv_data = c->channel_env;
+	v.mv_size = c->channel_len;
+	if ((mrc = mdb_put(txn, art_store__dbi(s, ART_STORE__DB_CHANNELS), &k, &v, 0)) != 0) {
+		rc = art_store__lmdb_error(s, mrc, "cannot write the channel record");
+		goto cleanup;
+	}
+	snprintf(key, sizeof(key), HIST_PREFIX "%s/%020llu", ch->name, (unsigned long long)ch->seq);
+	k = sval(key);
+	mrc = mdb_put(txn, art_store__dbi(s, ART_STORE__DB_CHANNELS), &k, &v, MDB_NOOVERWRITE);
+	if (mrc && mrc != MDB_KEYEXIST) {
+		rc = art_store__lmdb_error(s, mrc, "cannot write the channel history");
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	art_channel_free(head);
+	art_release_free(rel);
+	free(env);
+	return rc;
+}
+
+static int import_body(art_store *s, MDB_txn *txn, void *vctx)
+{
+	const import_ctx *c = vctx;
+	int rc;
+
+	if (c->release && (rc = import_release(s, txn, c)) < 0)
+		return rc;
+	if (c->channel && (rc = import_channel(s, txn, c)) < 0)
+		return rc;
+	return 0;
+}
+
+int art_release_import(art_store_txn *txn, const art_keyring *kr, time_t now,
+		       const char *release_env, size_t release_len, const char *channel_env,
+		       size_t channel_len, unsigned min_threshold)
+{
+	import_ctx *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return art_error_set(AF_ENOMEM, "out of memory");
+	if (!txn || !kr || (!release_env && !channel_env)) {
+		rc = art_error_set(AF_EINVAL, "nothing to import");
+		goto fail;
+	}
+	if (release_env &&
+	    (rc = art_release_verify_envelope(&c->release, kr, release_env, release_len, now,
+					      false)) < 0)
+		goto fail;
+	if (channel_env) {
+		if ((rc = envelope_claims((uint8_t **)&c->channel_env, &c->channel_len, NULL, NULL,
+					  channel_env, channel_len)) < 0)
+			goto fail;
+		{
+			/* the channel's name is in the payload: verify for that name */
+			art_channel tmp;
+
+			memset(&tmp, 0, sizeof(tmp));
+			rc = channel_parse(&tmp, (const uint8_t *)c->channel_env, c->channel_len);
+			free(c->channel_env);
+			c->channel_env = NULL;
+			if (rc < 0)
+				goto fail;
+			if ((rc = art_channel_verify_envelope(&c->channel, kr, tmp.name, channel_env,
+							      channel_len, now, min_threshold)) < 0)
+				goto fail;
+		}
+		if (c->release && c->channel->release == c->release->number &&
+		    strcmp(c->channel->release_digest, c->release->digest) != 0) {
+			rc = art_error_set(AF_ESIGNATURE, "channel %s names release %llu with another "
+					   "digest than the release offered with it",
+					   c->channel->name, (unsigned long long)c->release->number);
+			goto fail;
+		}
+		if (!(c->channel_env = malloc(channel_len + 1))) {
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(c->channel_env, channel_env, channel_len);
+		c->channel_env[channel_len] = '\0';
+		c->channel_len = channel_len;
+	}
+	if (release_env) {
+		if (!(c->release_env = malloc(release_len + 1))) {
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(c->release_env, release_env, release_len);
+		c->release_env[release_len] = '\0';
+		c->release_len = release_len;
+	}
+	return art_store__txn_hook(txn, import_body, c, import_free);
+fail:
+	import_free(c);
+	return rc;
+}

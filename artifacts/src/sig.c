@@ -155,7 +155,10 @@ int art_sig_sign_payload(char **out_json, const art_key *key, const char *payloa
 	int rc;
 
 	*out_json = NULL;
-	if ((rc = art_sig_predicate_type(&pred, payload_type)) < 0)
+	/* Our own statements carry a typed payload; a standard in-toto
+	 * attestation (e.g. SLSA provenance) carries the in-toto type. */
+	if ((!payload_type || strcmp(payload_type, ART_SIG_TYPE_INTOTO) != 0) &&
+	    (rc = art_sig_predicate_type(&pred, payload_type)) < 0)
 		goto cleanup;
 	if (payload_len > ART_SIG_ENVELOPE_MAX) {
 		rc = art_error_set(AF_ETOOBIG, "payload of %zu bytes is too large to sign "

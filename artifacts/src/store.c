@@ -25,6 +25,7 @@
  */
 #include "art/store.h"
 
+#include "art/attest.h"
 #include "art/error.h"
 #include "art/util.h"
 #include "store_internal.h"
@@ -42,10 +43,14 @@
 #include <zdict.h>
 #include <zstd.h>
 
+/* DB_ATTEST came later: a store written by an older version has none, and a
+ * read-only handle then simply sees no attestations (DB_OPTIONAL on). */
 enum { DB_BLOBS, DB_ARTIFACTS, DB_NAMES, DB_CACHE, DB_META, DB_RELEASES, DB_CHANNELS, DB_AUDIT,
-       DB_COUNT };
+       DB_ATTEST, DB_COUNT };
+#define DB_OPTIONAL DB_ATTEST
 static const char *const db_names[DB_COUNT] = {"blobs", "artifacts", "names", "cache",
-					       "meta", "releases", "channels", "audit"};
+					       "meta", "releases", "channels", "audit",
+					       "attestations"};
 
 #define META_FORMAT "format"
 #define META_DICT_CURRENT "dict.current"
@@ -71,6 +76,7 @@ typedef struct ddict_entry {
 struct art_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
+	bool has_attest; /* the attestations database exists (see DB_OPTIONAL) */
 	unsigned flags;
 	char *path;
 	pthread_rwlock_t resize_lock;
@@ -95,6 +101,8 @@ typedef struct pending_artifact {
 	size_t manifest_len;
 	char *envelope;
 	size_t envelope_len;
+	char *attestation; /* provenance DSSE envelope, or NULL */
+	size_t attestation_len;
 } pending_artifact;
 
 typedef struct pending_audit {
@@ -115,6 +123,13 @@ struct art_store_txn {
 	uint8_t *dict; /* a dictionary trained for this batch, or NULL */
 	size_t dict_len;
 	uint32_t dict_id;
+	/* other modules' writes run inside the batch's transaction (store_internal.h) */
+	struct {
+		art_store__write_fn fn;
+		void *ctx;
+		void (*free_ctx)(void *);
+	} hooks[4];
+	size_t n_hooks;
 };
 
 typedef struct store_counters {
@@ -233,7 +248,8 @@ static int make_ref(char out[REF_MAX], const char *name, const char *version)
 		return art_error_set(AF_EINVAL, "invalid agent name '%.80s'", name ? name : "");
 	if (!art_manifest_version_valid(version))
 		return art_error_set(AF_EINVAL, "invalid version '%.80s' for %s", version, name);
-	snprintf(out, REF_MAX, "%s@%s", name, version);
+	if ((size_t)snprintf(out, REF_MAX, "%s@%s", name, version) >= REF_MAX)
+		return art_error_set(AF_EINVAL, "'%.80s@%.80s' is too long", name, version);
 	return 0;
 }
 
@@ -330,6 +346,11 @@ static int open_dbs(art_store *s, bool create)
 		return rc;
 	for (i = 0; i < DB_COUNT; i++) {
 		mrc = mdb_dbi_open(txn, db_names[i], rdonly ? 0 : MDB_CREATE, &s->dbi[i]);
+		if (i == DB_OPTIONAL) {
+			s->has_attest = mrc == 0;
+			if (mrc == MDB_NOTFOUND)
+				continue;
+		}
 		if (mrc == MDB_NOTFOUND) {
 			rc = art_error_set(AF_ECORRUPT, "%s is not an agentfactory store (no '%s' "
 					   "database)", s->path, db_names[i]);
@@ -1098,6 +1119,81 @@ cleanup:
 	return rc;
 }
 
+/* The attestation stored with ref, borrowed from txn; AF_ENOTFOUND if none. */
+static int get_attestation(const art_store *s, MDB_txn *txn, const char *ref, MDB_val *v)
+{
+	MDB_val k = sval(ref);
+	int mrc;
+
+	if (!s->has_attest)
+		return AF_ENOTFOUND;
+	mrc = mdb_get(txn, s->dbi[DB_ATTEST], &k, v);
+	if (mrc == MDB_NOTFOUND)
+		return AF_ENOTFOUND;
+	if (mrc)
+		return lmdb_error(s, mrc, "cannot read an attestation");
+	if (v->mv_size == 0 || v->mv_size > ART_SIG_ENVELOPE_MAX)
+		return art_error_set(AF_ECORRUPT, "%s: damaged attestation record", ref);
+	return 0;
+}
+
+/* After verify_ref succeeded: the provenance attestation, when there is one. */
+static int verify_attestation_ref(const art_store *s, MDB_txn *txn, const char *ref,
+				  const art_keyring *kr, time_t now)
+{
+	art_manifest *m = NULL;
+	record_view view;
+	MDB_val v;
+	int rc;
+
+	rc = get_attestation(s, txn, ref, &v);
+	if (rc == AF_ENOTFOUND)
+		return 0; /* built before attestations: the manifest signature still covers all */
+	if (rc < 0)
+		return rc;
+	if ((rc = get_record(s, txn, ref, &view)) < 0 ||
+	    (rc = art_manifest_parse(&m, view.manifest, view.manifest_len)) < 0)
+		return with_ref(rc, ref);
+	rc = art_attest_verify_provenance(NULL, NULL, NULL, kr, m, v.mv_data, v.mv_size, now);
+	art_manifest_free(m);
+	return rc < 0 ? with_ref(rc, ref) : 0;
+}
+
+int art_store_get_attestation(char **out, size_t *out_len, const art_store *s, const char *name,
+			      const char *version)
+{
+	char ref[REF_MAX];
+	MDB_txn *txn;
+	MDB_val v;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((rc = rd_begin(s, &txn)) < 0)
+		return rc;
+	if ((rc = resolve_ref(s, txn, name, version, ref)) < 0)
+		goto cleanup;
+	rc = get_attestation(s, txn, ref, &v);
+	if (rc == AF_ENOTFOUND) {
+		rc = art_error_set(AF_ENOTFOUND, "%s has no provenance attestation (built by an "
+				   "older version, or imported from a bundle without one): "
+				   "rebuild it to get one", ref);
+		goto cleanup;
+	}
+	if (rc < 0)
+		goto cleanup;
+	if (!(*out = malloc(v.mv_size + 1))) {
+		rc = art_error_set(AF_ENOMEM, "out of memory reading an attestation");
+		goto cleanup;
+	}
+	memcpy(*out, v.mv_data, v.mv_size);
+	(*out)[v.mv_size] = '\0';
+	*out_len = v.mv_size;
+cleanup:
+	txn_close(s, txn);
+	return rc;
+}
+
 typedef struct verify_result {
 	char *ref;
 	char *reason;
@@ -1144,6 +1240,8 @@ int art_store_verify_all(const art_store *s, const art_keyring *kr, time_t now,
 			one = art_error_set(AF_ECORRUPT, "%s: malformed artifact key", ref);
 		else
 			one = verify_ref(s, txn, ref, kr, now, NULL, NULL, 0);
+		if (one == 0)
+			one = verify_attestation_ref(s, txn, ref, kr, now);
 		results[count].rc = one;
 		results[count].ref = strdup(ref);
 		{
@@ -1401,6 +1499,7 @@ void art_store_txn_abort(art_store_txn *t)
 		art_manifest_free(t->arts[i].manifest);
 		free(t->arts[i].manifest_json);
 		free(t->arts[i].envelope);
+		free(t->arts[i].attestation);
 	}
 	free(t->arts);
 	for (i = 0; i < t->n_audits; i++) {
@@ -1411,6 +1510,9 @@ void art_store_txn_abort(art_store_txn *t)
 		free(t->audits[i].details);
 	}
 	free(t->audits);
+	for (i = 0; i < t->n_hooks; i++)
+		if (t->hooks[i].free_ctx)
+			t->hooks[i].free_ctx(t->hooks[i].ctx);
 	free(t->dict);
 	free(t);
 }
@@ -1536,8 +1638,11 @@ static int envelope_carries(const char *envelope, size_t envelope_len, const cha
 			      ART_MANIFEST_PAYLOAD_TYPE);
 		goto cleanup;
 	}
-	if (art_base64_decode(&decoded, &decoded_len, payload) < 0 || decoded_len != len ||
-	    memcmp(decoded, bytes, len) != 0) {
+	if (art_base64_decode(&decoded, &decoded_len, payload) == AF_ENOMEM) {
+		rc = AF_ENOMEM; /* not the envelope's fault (art_base64_decode set the message) */
+		goto cleanup;
+	}
+	if (!decoded || decoded_len != len || memcmp(decoded, bytes, len) != 0) {
 		art_error_set(rc, "the envelope does not carry this manifest's canonical bytes");
 		goto cleanup;
 	}
@@ -1551,15 +1656,39 @@ cleanup:
 int art_store_put_artifact(art_store_txn *t, const art_manifest *m, const char *envelope,
 			   size_t envelope_len)
 {
+	return art_store_put_artifact_ex(t, m, envelope, envelope_len, NULL, 0);
+}
+
+int art_store_put_artifact_ex(art_store_txn *t, const art_manifest *m, const char *envelope,
+			      size_t envelope_len, const char *attestation,
+			      size_t attestation_len)
+{
 	pending_artifact *grown, *a;
 	char *bytes = NULL, ref[REF_MAX];
 	size_t len = 0, i;
 	art_manifest *copy = NULL;
-	char *env_copy = NULL;
+	char *env_copy = NULL, *att_copy = NULL;
 	int rc;
 
+	if (attestation && attestation_len) {
+		json_t *root = attestation_len <= ART_SIG_ENVELOPE_MAX
+				       ? json_loadb(attestation, attestation_len, 0, NULL)
+				       : NULL;
+		const char *type = json_string_value(json_object_get(root, "payloadType"));
+		bool ok = type && strcmp(type, ART_SIG_TYPE_INTOTO) == 0;
+
+		json_decref(root);
+		if (!ok)
+			return art_error_set(AF_EINVAL, "the attestation is not a DSSE envelope of "
+					     "type %s (at most %u bytes)", ART_SIG_TYPE_INTOTO,
+					     ART_SIG_ENVELOPE_MAX);
+		if (!(att_copy = malloc(attestation_len + 1)))
+			return art_error_set(AF_ENOMEM, "out of memory queuing an artifact");
+		memcpy(att_copy, attestation, attestation_len);
+		att_copy[attestation_len] = '\0';
+	}
 	if ((rc = art_manifest_serialize(&bytes, &len, m)) < 0)
-		return rc;
+		goto fail;
 	if ((rc = envelope_carries(envelope, envelope_len, bytes, len)) < 0)
 		goto fail;
 	snprintf(ref, sizeof(ref), "%s@%s", m->name, m->version);
@@ -1590,12 +1719,15 @@ int art_store_put_artifact(art_store_txn *t, const art_manifest *m, const char *
 	a->manifest_len = len;
 	a->envelope = env_copy;
 	a->envelope_len = envelope_len;
+	a->attestation = att_copy;
+	a->attestation_len = att_copy ? attestation_len : 0;
 	return 0;
 fail:
 	if (rc == AF_ENOMEM)
 		art_error_set(rc, "out of memory queuing an artifact");
 	art_manifest_free(copy);
 	free(env_copy);
+	free(att_copy);
 	free(bytes);
 	return rc;
 }
@@ -1604,10 +1736,19 @@ int art_store_put_build(art_store_txn *txn, art_manifest **out, const art_manife
 			const art_provenance_info *prov, const art_build_parts *parts,
 			const art_key *builder)
 {
+	return art_store_put_build_ex(txn, out, info, prov, NULL, parts, builder);
+}
+
+int art_store_put_build_ex(art_store_txn *txn, art_manifest **out, const art_manifest_info *info,
+			   const art_provenance_info *prov, const art_provenance_extra *extra,
+			   const art_build_parts *parts, const art_key *builder)
+{
 	char wasm[ART_SHA256_HEX_LEN + 1], native[ART_SHA256_HEX_LEN + 1],
-		source[ART_SHA256_HEX_LEN + 1], provd[ART_SHA256_HEX_LEN + 1];
-	char *provenance = NULL, *bytes = NULL, *envelope = NULL;
-	size_t provenance_len = 0, len = 0;
+		source[ART_SHA256_HEX_LEN + 1], provd[ART_SHA256_HEX_LEN + 1],
+		sbomd[ART_SHA256_HEX_LEN + 1];
+	char *provenance = NULL, *bytes = NULL, *envelope = NULL, *sbom = NULL,
+	     *attestation = NULL;
+	size_t provenance_len = 0, len = 0, sbom_len = 0;
 	art_manifest *m = NULL;
 	int rc;
 
@@ -1623,14 +1764,20 @@ int art_store_put_build(art_store_txn *txn, art_manifest **out, const art_manife
 					  parts->native_len)) < 0 ||
 	    (rc = art_manifest_add_part(m, ART_PART_SOURCE, ART_MEDIA_SOURCE, source,
 					parts->source_len)) < 0 ||
-	    (rc = art_manifest_provenance(&provenance, &provenance_len, m, prov)) < 0 ||
+	    (rc = art_attest_sbom(&sbom, &sbom_len, m, extra)) < 0 ||
+	    (rc = art_store_put_blob(txn, sbom, sbom_len, sbomd)) < 0 ||
+	    (rc = art_manifest_add_part(m, ART_PART_SBOM, ART_MEDIA_SBOM, sbomd, sbom_len)) < 0 ||
+	    (rc = art_manifest_provenance_ex(&provenance, &provenance_len, m, prov, extra)) < 0 ||
 	    (rc = art_store_put_blob(txn, provenance, provenance_len, provd)) < 0 ||
 	    (rc = art_manifest_add_part(m, ART_PART_PROVENANCE, ART_MEDIA_PROVENANCE, provd,
 					provenance_len)) < 0 ||
 	    (rc = art_manifest_serialize(&bytes, &len, m)) < 0 ||
 	    (rc = art_sig_sign_payload(&envelope, builder, ART_MANIFEST_PAYLOAD_TYPE, bytes,
 				       len)) < 0 ||
-	    (rc = art_store_put_artifact(txn, m, envelope, strlen(envelope))) < 0)
+	    (rc = art_attest_sign_provenance(&attestation, builder, provenance, provenance_len,
+					     extra)) < 0 ||
+	    (rc = art_store_put_artifact_ex(txn, m, envelope, strlen(envelope), attestation,
+					    strlen(attestation))) < 0)
 		goto cleanup;
 	if (out) {
 		*out = m;
@@ -1639,6 +1786,8 @@ int art_store_put_build(art_store_txn *txn, art_manifest **out, const art_manife
 cleanup:
 	art_manifest_free(m);
 	free(provenance);
+	free(sbom);
+	free(attestation);
 	free(bytes);
 	free(envelope);
 	return rc;
@@ -2002,6 +2151,17 @@ static int apply_artifact(art_store *s, MDB_txn *w, const pending_artifact *a)
 	free(record);
 	if (rc < 0)
 		return rc;
+	/* The attestation goes with this record; a record without one (an
+	 * import of an older bundle) must not keep a stale one. */
+	if (a->attestation) {
+		v = mval(a->attestation, a->attestation_len);
+		if ((rc = put_val(s, w, DB_ATTEST, &k, &v, 0, "cannot write an attestation")) < 0)
+			return rc;
+	} else if (s->has_attest) {
+		mrc = mdb_del(w, s->dbi[DB_ATTEST], &k, NULL);
+		if (mrc && mrc != MDB_NOTFOUND)
+			return lmdb_error(s, mrc, "cannot remove an attestation");
+	}
 	/* names: name -> highest version */
 	k = sval(m->name);
 	mrc = mdb_get(w, s->dbi[DB_NAMES], &k, &v);
@@ -2083,6 +2243,9 @@ static int apply_batch(art_store_txn *t, const uint8_t *dict, size_t dict_len, u
 	}
 	for (i = 0; i < t->n_arts; i++)
 		if ((rc = apply_artifact(s, w, &t->arts[i])) < 0)
+			goto fail;
+	for (i = 0; i < t->n_hooks; i++)
+		if ((rc = t->hooks[i].fn(s, w, t->hooks[i].ctx)) < 0)
 			goto fail;
 	for (i = 0; i < t->n_audits; i++) {
 		const pending_audit *pa = &t->audits[i];
@@ -2201,6 +2364,26 @@ int art_store__write(art_store *s, art_store__write_fn fn, void *ctx)
 		rc = AF_ETOOBIG;
 	}
 	return rc;
+}
+
+int art_store__txn_hook(art_store_txn *t, art_store__write_fn fn, void *ctx,
+			void (*free_ctx)(void *))
+{
+	if (t->n_hooks == sizeof(t->hooks) / sizeof(t->hooks[0])) {
+		if (free_ctx)
+			free_ctx(ctx);
+		return art_error_set(AF_EINTERNAL, "too many writes hooked into one batch");
+	}
+	t->hooks[t->n_hooks].fn = fn;
+	t->hooks[t->n_hooks].ctx = ctx;
+	t->hooks[t->n_hooks].free_ctx = free_ctx;
+	t->n_hooks++;
+	return 0;
+}
+
+art_store *art_store__txn_store(const art_store_txn *t)
+{
+	return t->s;
 }
 
 int art_store__record_digest(const art_store *s, MDB_txn *txn, const char *ref,

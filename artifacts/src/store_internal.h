@@ -63,6 +63,21 @@ typedef int (*art_store__write_fn)(art_store *s, MDB_txn *txn, void *ctx);
 int art_store__write(art_store *s, art_store__write_fn fn, void *ctx);
 
 /**
+ * Run fn inside the LMDB write transaction that commits the batch t, after
+ * the batch's blobs and artifacts are written (fn sees them) and before its
+ * audit entries: whatever fn writes exists exactly when the batch does; an
+ * error from fn aborts the whole batch. Like any write body, fn may run more
+ * than once. ctx belongs to the batch from now on: free_ctx (may be NULL)
+ * releases it when the batch is committed or aborted (also on error here).
+ * @return 0 or AF_EINTERNAL (more than 4 hooks)
+ */
+int art_store__txn_hook(art_store_txn *t, art_store__write_fn fn, void *ctx,
+			void (*free_ctx)(void *));
+
+/** The store a batch writes to. */
+art_store *art_store__txn_store(const art_store_txn *t);
+
+/**
  * The manifest digest ("sha256:...") of the artifact record stored under
  * ref ("name@version") as seen by txn. Not a verification.
  * @return 0, AF_ENOTFOUND or AF_ECORRUPT

@@ -435,7 +435,7 @@ int af_json_is_integer(const af_json *j, int t)
 	frac_len = fb ? (long)(fe - fb) : 0;
 	for (d = fb ? fe : ie; d > ib;) {
 		d--;
-		if (d == fb - 1 && fb) /* skip the '.' */
+		if (fb && d == fb - 1) /* skip the '.' (fb first: NULL - 1 is undefined) */
 			continue;
 		if (*d != '0') {
 			all_zero = 0;

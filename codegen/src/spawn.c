@@ -8,7 +8,7 @@
  * thread cannot inherit it and keep it open; posix_spawn itself is
  * thread-safe. environ is not read (only getenv("PATH")).
  */
-#include "spawn.h"
+#include "gen_spawn.h"
 
 #include "art/error.h"
 

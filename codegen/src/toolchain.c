@@ -17,7 +17,7 @@
 #include "gen/abi.h"
 #include "gen/cgen.h"
 #include "gen/embed.h"
-#include "spawn.h"
+#include "gen_spawn.h"
 
 #include <errno.h>
 #include <stdio.h>

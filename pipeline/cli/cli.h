@@ -25,6 +25,9 @@ int cmd_check(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_hooks(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 /**
  * Print "agentfactory <cmd>: <message>" and a pointer to --help on stderr.

@@ -21,7 +21,8 @@ static void build_usage(FILE *out)
 	fprintf(out,
 		"usage: agentfactory build --repo DIR [--rev REV] --keyring FILE --builder-key KEY\n"
 		"                          --store DIR [-j N] [--policies DIR] [--dir SUBDIR]\n"
-		"                          [--keep-workdir] [--json]\n\n"
+		"                          [--keep-workdir] [--json] [--builder-id URI]\n"
+		"                          [--source-uri URI] [--metrics-file F]\n\n"
 		"Runs the front end (signatures, schema, inheritance, policy) on revision REV\n"
 		"of the git repository DIR and builds nothing if it has a finding. Then every\n"
 		"concrete template becomes generated C -> WebAssembly (clang, wasm32-wasi) ->\n"
@@ -40,7 +41,14 @@ static void build_usage(FILE *out)
 		"  --policies DIR      policy directory (env AF_POLICIES)\n"
 		"  --dir SUBDIR        template folder inside the repository\n"
 		"  --keep-workdir      keep generated sources and objects, print where\n"
+		"  --builder-id URI    provenance builder id (default: env AF_BUILDER_ID, the\n"
+		"                      GitHub workflow or GitLab CI config, else a local id)\n"
+		"  --source-uri URI    provenance source (default: the CI's repository URL,\n"
+		"                      else the origin remote; never a local path)\n"
 		"  --json              machine-readable report on stdout\n"
+		"  --metrics-file F    write the build's metrics to F in the Prometheus text\n"
+		"                      format (node_exporter textfile collector; replaced\n"
+		"                      atomically): stage durations, cache hits, built/failed\n"
 		"  -h, --help          this help\n\n"
 		"Toolchain: WASI_SDK_PATH (wasi-sdk layout) if set, else Debian's clang-19,\n"
 		"wasm-ld-19, wasi-libc; wasm2c and wasm-validate from wabt; the host cc.\n\n"
@@ -131,6 +139,97 @@ static void print_text(const pipe_build_report *rep)
 		       rep->total_ms / 1000.0, rep->jobs);
 }
 
+/* A label value: our names are [a-z0-9-] and versions semver, but escape anyway. */
+static int put_label(art_buf *b, const char *v)
+{
+	int rc = 0;
+
+	for (; v && *v && rc == 0; v++)
+		rc = (*v == '\\' || *v == '"') ? art_buf_printf(b, "\\%c", *v)
+		     : *v == '\n'               ? art_buf_puts(b, "\\n")
+						: art_buf_append(b, v, 1);
+	return rc;
+}
+
+/*
+ * The textfile-collector view of a build: what the last run did and how
+ * long each stage took. Gauges (each run replaces the file): a collector
+ * scrapes the last build, and the timestamp tells how old it is.
+ */
+static int write_metrics(const char *path, const pipe_build_report *rep, time_t now)
+{
+	static const char *const stages[] = {"codegen", "wasm", "wasm2c", "native"};
+	art_buf b = ART_BUF_INIT;
+	double stage_s[4] = {0, 0, 0, 0};
+	size_t i, k;
+	int rc;
+
+	for (i = 0; i < rep->n; i++) {
+		const gen_stage_times *t = &rep->items[i].times;
+		stage_s[0] += t->codegen_ms / 1e3;
+		stage_s[1] += t->wasm_ms / 1e3;
+		stage_s[2] += t->wasm2c_ms / 1e3;
+		stage_s[3] += t->native_ms / 1e3;
+	}
+	rc = art_buf_printf(&b,
+		"# HELP agentfactory_build_last_run_timestamp_seconds When the last build ran (Unix time).\n"
+		"# TYPE agentfactory_build_last_run_timestamp_seconds gauge\n"
+		"agentfactory_build_last_run_timestamp_seconds %lld\n"
+		"# HELP agentfactory_build_success 1 when the last build stored its agents, 0 when a finding or a failed agent stopped it.\n"
+		"# TYPE agentfactory_build_success gauge\n"
+		"agentfactory_build_success %d\n"
+		"# HELP agentfactory_build_duration_seconds Wall time of the last build.\n"
+		"# TYPE agentfactory_build_duration_seconds gauge\n"
+		"agentfactory_build_duration_seconds %.6f\n"
+		"# HELP agentfactory_build_compile_seconds Time the last build spent compiling (all workers).\n"
+		"# TYPE agentfactory_build_compile_seconds gauge\n"
+		"agentfactory_build_compile_seconds %.6f\n"
+		"# HELP agentfactory_build_agents Agents of the last build, by result (built, cached: a cache hit, failed).\n"
+		"# TYPE agentfactory_build_agents gauge\n"
+		"agentfactory_build_agents{result=\"built\"} %zu\n"
+		"agentfactory_build_agents{result=\"cached\"} %zu\n"
+		"agentfactory_build_agents{result=\"failed\"} %zu\n"
+		"# HELP agentfactory_build_cache_hits Agents of the last build served from the cache (nothing compiled).\n"
+		"# TYPE agentfactory_build_cache_hits gauge\n"
+		"agentfactory_build_cache_hits %zu\n"
+		"# HELP agentfactory_build_jobs Parallel workers of the last build.\n"
+		"# TYPE agentfactory_build_jobs gauge\n"
+		"agentfactory_build_jobs %u\n"
+		"# HELP agentfactory_build_stage_seconds Time of each stage in the last build, summed over its agents.\n"
+		"# TYPE agentfactory_build_stage_seconds gauge\n",
+		(long long)now, !rep->frontend_failed && rep->n_failed == 0, rep->total_ms / 1e3,
+		rep->compile_ms / 1e3, rep->n_built, rep->n_cached, rep->n_failed, rep->n_cached,
+		rep->jobs);
+	for (k = 0; k < 4 && rc == 0; k++)
+		rc = art_buf_printf(&b, "agentfactory_build_stage_seconds{stage=\"%s\"} %.6f\n",
+				    stages[k], stage_s[k]);
+	if (rc == 0)
+		rc = art_buf_puts(&b, "# HELP agentfactory_build_agent_seconds Build time of each agent "
+				      "compiled by the last build.\n"
+				      "# TYPE agentfactory_build_agent_seconds gauge\n");
+	for (i = 0; i < rep->n && rc == 0; i++) {
+		const pipe_build_item *it = &rep->items[i];
+
+		if (it->status != PIPE_BUILD_BUILT)
+			continue;
+		rc = art_buf_puts(&b, "agentfactory_build_agent_seconds{agent=\"");
+		if (rc == 0)
+			rc = put_label(&b, it->name);
+		if (rc == 0)
+			rc = art_buf_puts(&b, "\",version=\"");
+		if (rc == 0)
+			rc = put_label(&b, it->version);
+		if (rc == 0)
+			rc = art_buf_printf(&b, "\"} %.6f\n", it->times.total_ms / 1e3);
+	}
+	if (rc == 0)
+		rc = art_file_write_atomic(path, b.data, b.len, 0644);
+	else
+		art_error_set(AF_ENOMEM, "out of memory");
+	art_buf_free(&b);
+	return rc;
+}
+
 int cmd_build(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -139,8 +238,12 @@ int cmd_build(int argc, char **argv)
 		{"store", required_argument, NULL, 's'}, {"jobs", required_argument, NULL, 'j'},
 		{"policies", required_argument, NULL, 'p'}, {"dir", required_argument, NULL, 'd'},
 		{"keep-workdir", no_argument, NULL, 'K'}, {"json", no_argument, NULL, 'J'},
+		{"builder-id", required_argument, NULL, 'B'},
+		{"source-uri", required_argument, NULL, 'U'},
+		{"metrics-file", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *keyring_path = NULL, *key_path = NULL, *store = NULL, *policies = NULL;
+	const char *metrics_file = NULL;
 	pipe_build_opts o;
 	pipe_build_report *rep = NULL;
 	art_keyring *kr = NULL;
@@ -164,7 +267,10 @@ int cmd_build(int argc, char **argv)
 		case 'p': policies = optarg; break;
 		case 'd': o.subdir = optarg; break;
 		case 'K': o.keep_workdir = true; break;
+		case 'B': o.builder_id = optarg; break;
+		case 'U': o.source_uri = optarg; break;
 		case 'J': json = 1; break;
+		case 'M': metrics_file = optarg; break;
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
 			if (*end || jobs < 1 || jobs > 256)
@@ -216,6 +322,9 @@ int cmd_build(int argc, char **argv)
 	else
 		print_text(rep);
 	rc = (rep->frontend_failed || rep->n_failed) ? CLI_FINDINGS : CLI_OK;
+	if (metrics_file && write_metrics(metrics_file, rep, o.now) < 0)
+		rc = cli_fail(CLI_USAGE, "build", "--metrics-file %s: %s", metrics_file,
+			      art_error_last());
 cleanup:
 	pipe_build_report_free(rep);
 	pipe_diags_free(&pd);

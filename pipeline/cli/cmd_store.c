@@ -12,6 +12,7 @@
 
 #include "cli.h"
 
+#include "art/attest.h"
 #include "art/bundle.h"
 #include "art/error.h"
 #include "art/keyring.h"
@@ -29,11 +30,13 @@
 /* ---- shared option handling ---------------------------------------------- */
 
 typedef struct store_args {
-	const char *store, *keyring, *out;
+	const char *store, *keyring, *out, *signatures;
 	bool json;
+	int show; /* inspect: SHOW_* */
 } store_args;
 
-enum { OPT_STORE = 1, OPT_KEYRING = 2, OPT_OUT = 4, OPT_JSON = 8 };
+enum { OPT_STORE = 1, OPT_KEYRING = 2, OPT_OUT = 4, OPT_JSON = 8, OPT_SHOW = 16, OPT_SIGS = 32 };
+enum { SHOW_NONE, SHOW_PROVENANCE, SHOW_STATEMENT, SHOW_SBOM };
 
 typedef void (*usage_fn)(FILE *out);
 
@@ -48,6 +51,8 @@ static int parse_args(store_args *a, int argc, char **argv, unsigned accepted, u
 	static const struct option opts[] = {
 		{"store", required_argument, NULL, 's'}, {"keyring", required_argument, NULL, 'k'},
 		{"out", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+		{"provenance", no_argument, NULL, 'P'}, {"statement", no_argument, NULL, 'S'},
+		{"sbom", no_argument, NULL, 'B'}, {"signatures", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *cmd = argv[0];
 	int c;
@@ -58,7 +63,8 @@ static int parse_args(store_args *a, int argc, char **argv, unsigned accepted, u
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		unsigned which = c == 's' ? OPT_STORE : c == 'k' ? OPT_KEYRING : c == 'o' ? OPT_OUT
-			       : c == 'j' ? OPT_JSON : 0;
+			       : c == 'j' ? OPT_JSON : c == 'g' ? OPT_SIGS
+			       : (c == 'P' || c == 'S' || c == 'B') ? OPT_SHOW : 0;
 
 		if (c == 'h') {
 			usage(stdout);
@@ -72,6 +78,13 @@ static int parse_args(store_args *a, int argc, char **argv, unsigned accepted, u
 		case 's': a->store = optarg; break;
 		case 'k': a->keyring = optarg; break;
 		case 'o': a->out = optarg; break;
+		case 'g': a->signatures = optarg; break;
+		case 'P': case 'S': case 'B':
+			if (a->show)
+				return cli_usage_error(cmd, "give one of --provenance, --statement, "
+						       "--sbom");
+			a->show = c == 'P' ? SHOW_PROVENANCE : c == 'S' ? SHOW_STATEMENT : SHOW_SBOM;
+			break;
 		default: a->json = true; break;
 		}
 	}
@@ -239,7 +252,9 @@ cleanup:
 static void inspect_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: agentfactory inspect --store DIR [--keyring FILE] [--json] NAME[@VERSION]\n\n"
+		"usage: agentfactory inspect --store DIR [--keyring FILE] [--json] NAME[@VERSION]\n"
+		"       agentfactory inspect --store DIR [--keyring FILE]\n"
+		"                            --provenance|--statement|--sbom NAME[@VERSION]\n\n"
 		"Shows one artifact (the latest version when VERSION is omitted): its manifest,\n"
 		"the digest, raw and stored (compressed) size of every part, the key id of the\n"
 		"builder signature, and the SLSA provenance. With --keyring the artifact is\n"
@@ -249,6 +264,11 @@ static void inspect_usage(FILE *out)
 		"  --store DIR     the store directory (env AF_STORE)\n"
 		"  --keyring FILE  verify against this keyring (env AF_KEYRING)\n"
 		"  --json          machine-readable output\n"
+		"  --provenance    print only the provenance attestation: the DSSE envelope\n"
+		"                  (application/vnd.in-toto+json) signed by the builder\n"
+		"  --statement     print only the signed in-toto statement (SLSA provenance v1)\n"
+		"  --sbom          print only the CycloneDX 1.5 SBOM\n"
+		"                  (with --keyring each is printed only once it verified)\n"
 		"  -h, --help      this help\n\n"
 		"exit codes: 0 shown (and verified, with --keyring), 1 no such artifact or\n"
 		"            verification failed, 2 usage error or unreadable store\n");
@@ -279,8 +299,13 @@ static void print_provenance(json_t *prov)
 					     json_object_get(json_object_get(pred, "runDetails"),
 							     "builder"), "id")));
 	printf("  build type       %s\n", json_string_value(json_object_get(bdef, "buildType")));
-	printf("  repo             %s\n", json_string_value(json_object_get(ext, "repo")));
-	printf("  rev              %s\n", json_string_value(json_object_get(ext, "rev")));
+	/* "repository"/"ref" since attestations; "repo"/"rev" in older builds */
+	printf("  source           %s\n", json_string_value(json_object_get(ext, "repository"))
+					       ? json_string_value(json_object_get(ext, "repository"))
+					       : json_string_value(json_object_get(ext, "repo")));
+	printf("  ref              %s\n", json_string_value(json_object_get(ext, "ref"))
+					       ? json_string_value(json_object_get(ext, "ref"))
+					       : json_string_value(json_object_get(ext, "rev")));
 	json_array_foreach(deps, i, dep) {
 		const char *k;
 		json_t *v;
@@ -291,6 +316,100 @@ static void print_provenance(json_t *prov)
 	}
 }
 
+static int write_all(const void *data, size_t len)
+{
+	if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+		return cli_fail(CLI_USAGE, "inspect", "cannot write to standard output");
+	return CLI_OK;
+}
+
+/*
+ * inspect --provenance / --statement / --sbom: the bytes alone, for pipes
+ * (cosign, in-toto, CycloneDX tools). With a keyring, nothing is printed
+ * before the artifact and the attestation verified.
+ */
+static int inspect_show(art_store *s, const art_keyring *kr, const char *name,
+			const char *version, int show)
+{
+	const char *part_name = show == SHOW_SBOM ? ART_PART_SBOM : ART_PART_PROVENANCE;
+	const char *parts[1] = {part_name};
+	art_verified_artifact *va = NULL;
+	art_store_record *rec = NULL;
+	art_manifest *m = NULL;
+	char *envelope = NULL, *statement = NULL;
+	size_t envelope_len = 0, statement_len = 0;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = art_store_get_artifact(&rec, s, name, version)) < 0) {
+		rc = cli_fail(exit_for(rc), "inspect", "%s", art_error_last());
+		goto cleanup;
+	}
+	if (kr) {
+		if ((rc = art_store_load_verified_parts(&va, s, kr, rec->name, rec->version,
+							art_time_now(), parts, 1)) < 0) {
+			rc = cli_fail(rc == AF_ENOTFOUND ? CLI_FINDINGS : exit_for(rc), "inspect",
+				      "%s%s", art_error_last(),
+				      rc == AF_ENOTFOUND ? " (built by an older version: rebuild it)"
+							 : "");
+			goto cleanup;
+		}
+	} else if ((rc = art_manifest_parse(&m, rec->manifest, rec->manifest_len)) < 0) {
+		rc = cli_fail(CLI_FINDINGS, "inspect", "%s@%s: %s", rec->name, rec->version,
+			      art_error_last());
+		goto cleanup;
+	}
+	if (show == SHOW_SBOM) {
+		const art_manifest_part *p = art_manifest_part_get(m ? m : va->manifest, part_name);
+
+		if (va) {
+			rc = write_all(va->parts[0].data, va->parts[0].size);
+			goto cleanup;
+		}
+		if (!p) {
+			rc = cli_fail(CLI_FINDINGS, "inspect", "%s@%s has no SBOM (built by an older "
+				      "version): rebuild it", rec->name, rec->version);
+			goto cleanup;
+		}
+		if ((rc = art_store_get_blob(&bytes, &len, s, p->digest + 7)) < 0) {
+			rc = cli_fail(CLI_FINDINGS, "inspect", "%s", art_error_last());
+			goto cleanup;
+		}
+		rc = write_all(bytes, len);
+		goto cleanup;
+	}
+	if ((rc = art_store_get_attestation(&envelope, &envelope_len, s, rec->name,
+					    rec->version)) < 0) {
+		rc = cli_fail(exit_for(rc), "inspect", "%s", art_error_last());
+		goto cleanup;
+	}
+	if (kr) {
+		rc = art_attest_verify_provenance(NULL, &statement, &statement_len, kr, va->manifest,
+						  envelope, envelope_len, art_time_now());
+		if (rc < 0) {
+			rc = cli_fail(CLI_FINDINGS, "inspect", "%s@%s: %s", rec->name, rec->version,
+				      art_error_last());
+			goto cleanup;
+		}
+	} else if ((rc = art_attest_envelope_payload(&statement, &statement_len, envelope,
+						     envelope_len)) < 0) {
+		rc = cli_fail(CLI_FINDINGS, "inspect", "%s@%s: %s", rec->name, rec->version,
+			      art_error_last());
+		goto cleanup;
+	}
+	rc = show == SHOW_PROVENANCE ? write_all(envelope, envelope_len)
+				     : write_all(statement, statement_len);
+cleanup:
+	free(bytes);
+	free(envelope);
+	free(statement);
+	art_manifest_free(m);
+	art_verified_artifact_free(va);
+	art_store_record_free(rec);
+	return rc;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
 	store_args a;
@@ -299,22 +418,30 @@ int cmd_inspect(int argc, char **argv)
 	art_store_record *rec = NULL;
 	art_manifest *m = NULL;
 	art_verified_artifact *va = NULL;
-	json_t *root = NULL, *parts = NULL, *prov = NULL, *keyids = NULL;
+	json_t *root = NULL, *parts = NULL, *prov = NULL, *keyids = NULL,
+	       *attestation_keyids = NULL;
 	char name[128], verify_msg[1024] = "";
 	const char *version;
 	int done, rc, verified = -1;
 	size_t i;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_JSON, inspect_usage,
-			     &done)) || done)
+	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_JSON | OPT_SHOW,
+			     inspect_usage, &done)) || done)
 		return rc;
 	if (optind + 1 != argc)
 		return cli_usage_error(argv[0], "expected exactly one NAME[@VERSION]");
+	if (a.show && a.json)
+		return cli_usage_error(argv[0], "--json does not go with --provenance, --statement "
+				       "or --sbom (they print JSON documents as they are)");
 	split_ref(name, sizeof(name), argv[optind], &version);
 	if ((rc = open_store(&s, argv[0], a.store, ART_STORE_RDONLY)) != CLI_OK)
 		return rc;
 	if (a.keyring && (rc = load_keyring(&kr, argv[0], a.keyring)) != CLI_OK)
 		goto cleanup;
+	if (a.show) {
+		rc = inspect_show(s, kr, name, version, a.show);
+		goto cleanup;
+	}
 	if ((rc = art_store_get_artifact(&rec, s, name, version)) < 0) {
 		rc = cli_fail(exit_for(rc), argv[0], "%s", art_error_last());
 		goto cleanup;
@@ -331,6 +458,15 @@ int cmd_inspect(int argc, char **argv)
 			snprintf(verify_msg, sizeof(verify_msg), "%s", art_error_last());
 	}
 	keyids = envelope_keyids(rec->envelope, rec->envelope_len);
+	{
+		char *att = NULL;
+		size_t att_len = 0;
+
+		if (art_store_get_attestation(&att, &att_len, s, rec->name, rec->version) == 0)
+			attestation_keyids = envelope_keyids(att, att_len);
+		free(att);
+		art_error_clear();
+	}
 	parts = json_array();
 	for (i = 0; i < m->n_parts; i++) {
 		const art_manifest_part *p = &m->parts[i];
@@ -380,6 +516,9 @@ int cmd_inspect(int argc, char **argv)
 		parts = NULL;
 		json_object_set_new(root, "provenance", prov ? prov : json_null());
 		prov = NULL;
+		json_object_set_new(root, "attestation_signatures",
+				    attestation_keyids ? attestation_keyids : json_null());
+		attestation_keyids = NULL;
 		print_json(root);
 		root = NULL;
 	} else {
@@ -436,6 +575,15 @@ int cmd_inspect(int argc, char **argv)
 		}
 		if (prov)
 			print_provenance(prov);
+		if (attestation_keyids) {
+			printf("attestation (%s, detached)\n", ART_SIG_TYPE_INTOTO);
+			json_array_foreach(attestation_keyids, i, o)
+				printf("  signed by key    %s\n", json_string_value(o));
+			printf("  print it with    agentfactory inspect --provenance %s@%s\n",
+			       rec->name, rec->version);
+		} else {
+			printf("attestation        none (built by an older version)\n");
+		}
 	}
 	rc = verified == 0 ? CLI_FINDINGS : CLI_OK;
 cleanup:
@@ -443,6 +591,7 @@ cleanup:
 	json_decref(parts);
 	json_decref(prov);
 	json_decref(keyids);
+	json_decref(attestation_keyids);
 	art_verified_artifact_free(va);
 	art_manifest_free(m);
 	art_store_record_free(rec);
@@ -550,16 +699,22 @@ cleanup:
 static void export_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: agentfactory export --store DIR --out FILE [NAME[@VERSION]...]\n\n"
+		"usage: agentfactory export --store DIR --out FILE [--signatures FILE]\n"
+		"                           [NAME[@VERSION]...]\n\n"
 		"Writes a self-contained, signed bundle: an OCI image layout (oci-layout,\n"
-		"index.json, blobs/sha256/...) in a tar file, holding each artifact's manifest,\n"
-		"builder signature and parts. Without NAMEs, every artifact; NAME alone means\n"
-		"its latest version. The output is deterministic and written atomically.\n"
-		"Import it elsewhere with 'agentfactory import'.\n\n"
+		"index.json, blobs/sha256/...) in a tar file, holding each artifact's manifest\n"
+		"and parts, plus detached signatures (signatures/: the builder envelope and the\n"
+		"provenance attestation of each artifact). Without NAMEs, every artifact; NAME\n"
+		"alone means its latest version. Everything a digest names is reproducible:\n"
+		"two builds of the same commit export the same content digest (printed; the\n"
+		"digest of index.json). With --signatures the signatures go to that second\n"
+		"file and the bundle file itself is byte-identical between such builds.\n"
+		"Written atomically. Import it elsewhere with 'agentfactory import'.\n\n"
 		"options:\n"
-		"  --store DIR   the store directory (env AF_STORE)\n"
-		"  --out FILE    the bundle to write\n"
-		"  -h, --help    this help\n\n"
+		"  --store DIR        the store directory (env AF_STORE)\n"
+		"  --out FILE         the bundle to write\n"
+		"  --signatures FILE  write the detached signatures to FILE, not the bundle\n"
+		"  -h, --help         this help\n\n"
 		"exit codes: 0 written, 1 an artifact is missing or damaged, 2 usage or I/O\n"
 		"            error\n");
 }
@@ -571,14 +726,15 @@ int cmd_export(int argc, char **argv)
 	art_bundle_stats st;
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_OUT, export_usage, &done)) || done)
+	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_OUT | OPT_SIGS, export_usage,
+			     &done)) || done)
 		return rc;
 	if (!a.out)
 		return cli_usage_error(argv[0], "--out FILE is required");
 	if ((rc = open_store(&s, argv[0], a.store, ART_STORE_RDONLY)) != CLI_OK)
 		return rc;
-	rc = art_bundle_export(&st, s, a.out, (const char *const *)argv + optind,
-			       (size_t)(argc - optind));
+	rc = art_bundle_export_ex(&st, s, a.out, a.signatures, (const char *const *)argv + optind,
+				  (size_t)(argc - optind));
 	if (rc < 0) {
 		rc = cli_fail(exit_for(rc), argv[0], "%s", art_error_last());
 	} else {
@@ -587,6 +743,9 @@ int cmd_export(int argc, char **argv)
 		human_size(size, st.bytes);
 		printf("exported %zu artifact%s (%zu blobs, %s) to %s\n", st.artifacts,
 		       st.artifacts == 1 ? "" : "s", st.blobs, size, a.out);
+		printf("content digest %s\n", st.content_digest);
+		if (a.signatures)
+			printf("signatures in %s\n", a.signatures);
 		rc = CLI_OK;
 	}
 	art_store_close(s);
@@ -598,17 +757,20 @@ int cmd_export(int argc, char **argv)
 static void import_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: agentfactory import --store DIR --keyring FILE BUNDLE\n\n"
+		"usage: agentfactory import --store DIR --keyring FILE [--signatures FILE] BUNDLE\n\n"
 		"Imports a bundle written by 'agentfactory export'. The whole bundle is checked\n"
 		"before anything is written: a strict tar reader (no links, devices, absolute\n"
 		"paths or '..'), every blob against its digest, every artifact's builder\n"
 		"signature against FILE and every part against its signed manifest. Then all\n"
 		"artifacts are written in one transaction. One bad artifact refuses the whole\n"
-		"bundle and the store is left unchanged. DIR is created if missing.\n\n"
+		"bundle and the store is left unchanged. DIR is created if missing.\n"
+		"Provenance attestations in the bundle are verified and imported too. Tars\n"
+		"written by other tools (POSIX pax, GNU) and nested OCI indexes are read.\n\n"
 		"options:\n"
-		"  --store DIR     the store directory (env AF_STORE)\n"
-		"  --keyring FILE  the trusted keys (env AF_KEYRING)\n"
-		"  -h, --help      this help\n\n"
+		"  --store DIR         the store directory (env AF_STORE)\n"
+		"  --keyring FILE      the trusted keys (env AF_KEYRING)\n"
+		"  --signatures FILE   the detached signatures ('export --signatures')\n"
+		"  -h, --help          this help\n\n"
 		"exit codes: 0 imported, 1 bundle refused (tampered, unsigned, untrusted,\n"
 		"            malformed), 2 usage error, unreadable bundle, store or keyring\n");
 }
@@ -622,7 +784,8 @@ int cmd_import(int argc, char **argv)
 	struct stat sb;
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING, import_usage, &done)) || done)
+	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_SIGS, import_usage,
+			     &done)) || done)
 		return rc;
 	if (optind + 1 != argc)
 		return cli_usage_error(argv[0], "expected exactly one BUNDLE file");
@@ -634,13 +797,13 @@ int cmd_import(int argc, char **argv)
 		return rc;
 	if ((rc = open_store(&s, argv[0], a.store, ART_STORE_CREATE)) != CLI_OK)
 		goto cleanup;
-	rc = art_bundle_import(&st, s, kr, art_time_now(), argv[optind]);
+	rc = art_bundle_import_ex(&st, s, kr, art_time_now(), argv[optind], a.signatures);
 	if (rc < 0) {
 		rc = cli_fail(exit_for(rc), argv[0], "%s", art_error_last());
 		goto cleanup;
 	}
-	printf("imported %zu artifact%s from %s into %s\n", st.artifacts,
-	       st.artifacts == 1 ? "" : "s", argv[optind], a.store);
+	printf("imported %zu artifact%s (%zu with a provenance attestation) from %s into %s\n",
+	       st.artifacts, st.artifacts == 1 ? "" : "s", st.attestations, argv[optind], a.store);
 	rc = CLI_OK;
 cleanup:
 	art_store_close(s);

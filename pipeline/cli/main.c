@@ -40,12 +40,15 @@ static const command commands[] = {
 	{"verify", cmd_verify, "re-check every artifact in a store: signatures and part digests"},
 	{"export", cmd_export, "write a signed bundle (OCI image layout) of a store's artifacts"},
 	{"import", cmd_import, "verify a bundle and add its artifacts to a store"},
+	{"push", cmd_push, "push artifacts, a release or a channel to an OCI registry"},
+	{"pull", cmd_pull, "verify and pull a channel, release or artifacts from an OCI registry"},
 	{"release", cmd_release, "create a signed, expiring release of exact artifact digests"},
 	{"promote", cmd_promote, "point a channel (blue, green, ...) at a newer release"},
 	{"rollback", cmd_rollback, "point a channel back at an older release (signed, audited)"},
 	{"channel", cmd_channel, "set a channel's signature threshold; show its history"},
 	{"status", cmd_status, "show channels and releases: who signed, expiry, validity"},
 	{"audit", cmd_audit, "show, verify or checkpoint the store's hash-chained audit log"},
+	{"hooks", cmd_hooks, "install git server hooks: check every push, build what is accepted"},
 };
 
 static void usage(FILE *out)

@@ -15,6 +15,7 @@
 #include "art/util.h"
 #include "gen/abi.h"
 #include "gen/cgen.h"
+#include "pipe/provenance.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -26,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUILDER_ID "https://agentfactory.dev/builder/v1"
 
 typedef struct build_job {
 	pipe_build_item *item;
@@ -313,14 +313,24 @@ static void audit_build_alone(art_store *store, const pipe_build_opts *opts,
 }
 
 static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *store,
-			 const gen_toolchain *tc, const pipe_build_opts *opts)
+			 const gen_toolchain *tc, const pipe_build_opts *opts, time_t started)
 {
+	pipe_provenance_lists lists;
+	char *source_uri = NULL, *builder_id = NULL, *invocation_id = NULL;
 	art_store_txn *txn = NULL;
+	time_t finished = time(NULL);
 	size_t i;
 	int rc;
 
+	memset(&lists, 0, sizeof(lists));
+	if ((rc = pipe_provenance_source_uri(&source_uri, opts->repo, opts->source_uri)) < 0 ||
+	    (rc = pipe_provenance_builder_id(&builder_id, opts->builder_id)) < 0 ||
+	    (rc = pipe_provenance_invocation_id(&invocation_id)) < 0 ||
+	    (rc = pipe_provenance_components(&lists, gen_toolchain_id(tc),
+					     "/var/lib/dpkg/status")) < 0)
+		goto out;
 	if ((rc = art_store_txn_begin(&txn, store)) < 0)
-		return rc;
+		goto out;
 	/* A zstd dictionary trained on the catalogue compresses many small,
 	 * similar artifacts far better; AF_ZSTD_DICT=0 turns it off (to measure). */
 	art_store_txn_set_auto_dict(txn, !(getenv("AF_ZSTD_DICT") && strcmp(getenv("AF_ZSTD_DICT"), "0") == 0));
@@ -332,6 +342,7 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 		art_manifest_export *exps = NULL;
 		art_manifest_info info;
 		art_provenance_info prov;
+		art_provenance_extra extra;
 		art_build_parts parts;
 		art_manifest *m = NULL;
 		char **hosts = NULL;
@@ -376,16 +387,29 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 		info.n_capabilities = agent->n_capabilities;
 		info.hosts = (const char *const *)hosts;
 		info.n_hosts = n_hosts;
-		prov.repo = opts->repo;
+		memset(&prov, 0, sizeof(prov));
+		memset(&extra, 0, sizeof(extra));
+		if ((rc = pipe_provenance_templates(&lists, rep->fe, r)) < 0)
+			goto fail_one;
+		prov.repo = source_uri;
 		prov.rev = opts->rev ? opts->rev : "HEAD";
-		prov.builder_id = BUILDER_ID;
+		prov.builder_id = builder_id;
+		extra.template_path = job->entry->path;
+		extra.templates = lists.templates;
+		extra.n_templates = lists.n_templates;
+		extra.components = lists.components;
+		extra.n_components = lists.n_components;
+		extra.invocation_id = invocation_id;
+		extra.started_on = started;
+		extra.finished_on = finished;
 		parts.wasm = job->result->wasm;
 		parts.wasm_len = job->result->wasm_len;
 		parts.native = job->result->so;
 		parts.native_len = job->result->so_len;
 		parts.source = job->result->c_source;
 		parts.source_len = job->result->c_len;
-		rc = art_store_put_build(txn, &m, &info, &prov, &parts, opts->builder_key);
+		rc = art_store_put_build_ex(txn, &m, &info, &prov, &extra, &parts,
+					    opts->builder_key);
 		if (rc == 0) {
 			char *json = NULL;
 			size_t len = 0;
@@ -415,9 +439,15 @@ fail_one:
 		if (rc < 0)
 			goto fail;
 	}
-	return art_store_txn_commit(txn);
+	rc = art_store_txn_commit(txn);
+	goto out;
 fail:
 	art_store_txn_abort(txn);
+out:
+	pipe_provenance_lists_free(&lists);
+	free(source_uri);
+	free(builder_id);
+	free(invocation_id);
 	return rc;
 }
 
@@ -437,6 +467,7 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 	pthread_t *threads = NULL;
 	size_t i, n_threads = 0;
 	double t0 = now_ms(), t_compile;
+	time_t started = time(NULL);
 	char tmpl[4096];
 	int rc;
 
@@ -562,7 +593,7 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 		if (opts->progress)
 			fprintf(opts->progress, "storing %zu artifacts in %s (one transaction)\n",
 				rep->n_built, opts->store_dir);
-		if ((rc = store_results(rep, &ctx, store, tc, opts)) < 0) {
+		if ((rc = store_results(rep, &ctx, store, tc, opts, started)) < 0) {
 			char reason[1024];
 
 			snprintf(reason, sizeof(reason), "%s", art_error_last());

@@ -426,6 +426,60 @@ cleanup:
 	return rc;
 }
 
+/*
+ * Object directories a git hook sees beyond the repository's own: while a
+ * push is being received, git keeps the pushed objects in a quarantine
+ * directory (GIT_QUARANTINE_PATH, also exported as GIT_OBJECT_DIRECTORY)
+ * until pre-receive accepts them, and lists further stores in
+ * GIT_ALTERNATE_OBJECT_DIRECTORIES (':'-separated). git itself honours these
+ * for every command run in that environment; libgit2 does not unless asked,
+ * so without them a hook could not read the revision it must judge. Adding
+ * an object directory only adds content-addressed objects, so it cannot
+ * change what an id resolves to. Missing or non-directory paths are skipped
+ * (the variables may be stale in a child's environment).
+ */
+static int add_one_object_dir(git_odb *odb, const char *dir, const char *where)
+{
+	struct stat st;
+
+	if (!dir || !*dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	/* Loose objects and packs alike (receive-pack indexes a large push into
+	 * a pack inside the quarantine). */
+	if (git_odb_add_disk_alternate(odb, dir) < 0)
+		return git_fail(where, "cannot add the object directory from the environment");
+	return 0;
+}
+
+static int add_env_object_dirs(git_repository *repo, const char *where)
+{
+	const char *quarantine = getenv("GIT_QUARANTINE_PATH");
+	const char *objdir = getenv("GIT_OBJECT_DIRECTORY");
+	const char *alternates = getenv("GIT_ALTERNATE_OBJECT_DIRECTORIES");
+	char *list = NULL, *save = NULL, *dir;
+	git_odb *odb = NULL;
+	int rc = 0;
+
+	if (!(quarantine && *quarantine) && !(objdir && *objdir) && !(alternates && *alternates))
+		return 0;
+	if (git_repository_odb(&odb, repo) < 0)
+		return git_fail(where, "cannot open the object database");
+	rc = add_one_object_dir(odb, quarantine, where);
+	if (rc == 0 && objdir && (!quarantine || strcmp(objdir, quarantine) != 0))
+		rc = add_one_object_dir(odb, objdir, where);
+	if (rc == 0 && alternates && *alternates) {
+		list = strdup(alternates);
+		if (!list)
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+		for (dir = list ? strtok_r(list, ":", &save) : NULL; rc == 0 && dir;
+		     dir = strtok_r(NULL, ":", &save))
+			rc = add_one_object_dir(odb, dir, where);
+	}
+	free(list);
+	git_odb_free(odb);
+	return rc;
+}
+
 /* ---- plain directory ---------------------------------------------------- */
 
 static int dir_read_file(collector *c, int dfd, const char *name, const char *path)
@@ -727,7 +781,9 @@ int pipe_source_read(pipe_source **out, const char *repo_dir, const char *rev,
 	} else if (grc < 0) {
 		rc = git_fail(repo_dir, "cannot open the git repository");
 	} else {
-		rc = read_git(&c, repo, repo_dir, rev, subdir);
+		rc = add_env_object_dirs(repo, repo_dir);
+		if (rc == 0)
+			rc = read_git(&c, repo, repo_dir, rev, subdir);
 	}
 	if (rc < 0)
 		goto cleanup;

@@ -16,7 +16,9 @@
 #include "rt/http.h"
 #include "rt/llm.h"
 #include "rt/log.h"
+#include "rt/source.h"
 #include "rt/tokens.h"
+#include "rt/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +94,19 @@ static void usage(FILE *out)
 		"  --min-threshold K     channel records need at least K release-manager\n"
 		"                        signatures, whatever they say (default: theirs)\n"
 		"  --max-invoke-depth N  agent_invoke chain length limit, 1 .. 16 (default 4)\n"
+		"  --source oci://HOST[:PORT]/REPO  follow --channel C from an OCI registry: poll\n"
+		"                        the tag channel-C (one HEAD when unchanged), pull and verify\n"
+		"                        new releases into --store (the pod-local cache, created if\n"
+		"                        missing) and switch live; registry down: keep serving\n"
+		"                        (env AF_SOURCE; docs/registry.md)\n"
+		"  --source-interval-ms MS  poll interval (default 5000); --source-jitter-ms MS\n"
+		"                        adds 0..MS at random (default a tenth of the interval)\n"
+		"  --source-ca-file FILE, --source-auth-file FILE (docker config.json; default\n"
+		"                        REGISTRY_AUTH_FILE, DOCKER_CONFIG), --source-plain-http\n"
+		"  --otlp-endpoint URL   export OpenTelemetry traces over OTLP/HTTP (JSON) to URL\n"
+		"                        (/v1/traces appended); also OTEL_EXPORTER_OTLP_ENDPOINT,\n"
+		"                        with OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,\n"
+		"                        OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* (docs/observability.md)\n"
 		"\n"
 		RT_LLM_HELP
 		"\n"
@@ -342,7 +357,11 @@ typedef struct serve_args {
 	unsigned long long workers, queue;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
 	const char *channel;                            /* --channel, AF_CHANNEL */
+	const char *otlp_endpoint;                      /* --otlp-endpoint */
 	unsigned long long poll_ms, min_threshold, max_invoke_depth;
+	const char *source, *source_ca, *source_auth;  /* --source oci://... */
+	unsigned long long source_interval_ms, source_jitter_ms;
+	bool source_plain_http;
 } serve_args;
 
 enum {
@@ -350,6 +369,9 @@ enum {
 	O_MAXBODY, O_THREADS, O_WORKERS, O_QUEUE, O_MAXCONN, O_IDLE, O_CACHE, O_TIMEOUT, O_PAGES, O_GRACE
 };
 enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD, O_INVOKE_DEPTH };
+enum { O_SOURCE = 1850, O_SOURCE_INTERVAL, O_SOURCE_JITTER, O_SOURCE_CA, O_SOURCE_AUTH,
+       O_SOURCE_PLAIN };
+enum { O_OTLP_ENDPOINT = 1870 };
 enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
 
 static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
@@ -377,6 +399,13 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"poll-ms", required_argument, NULL, O_POLL_MS},
 		{"min-threshold", required_argument, NULL, O_MIN_THRESHOLD},
 		{"max-invoke-depth", required_argument, NULL, O_INVOKE_DEPTH},
+		{"source", required_argument, NULL, O_SOURCE},
+		{"source-interval-ms", required_argument, NULL, O_SOURCE_INTERVAL},
+		{"source-jitter-ms", required_argument, NULL, O_SOURCE_JITTER},
+		{"source-ca-file", required_argument, NULL, O_SOURCE_CA},
+		{"source-auth-file", required_argument, NULL, O_SOURCE_AUTH},
+		{"source-plain-http", no_argument, NULL, O_SOURCE_PLAIN},
+		{"otlp-endpoint", required_argument, NULL, O_OTLP_ENDPOINT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -443,6 +472,7 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 				bad = "--grace-ms: expected 0 .. 3600000";
 			break;
 		case O_CHANNEL: a->channel = optarg; break;
+		case O_OTLP_ENDPOINT: a->otlp_endpoint = optarg; break;
 		case O_POLL_MS:
 			if (parse_number(optarg, 1, 3600000, false, &a->poll_ms))
 				bad = "--poll-ms: expected 1 .. 3600000";
@@ -454,6 +484,18 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		case O_INVOKE_DEPTH:
 			if (parse_number(optarg, 1, 16, false, &a->max_invoke_depth))
 				bad = "--max-invoke-depth: expected 1 .. 16";
+			break;
+		case O_SOURCE: a->source = optarg; break;
+		case O_SOURCE_CA: a->source_ca = optarg; break;
+		case O_SOURCE_AUTH: a->source_auth = optarg; break;
+		case O_SOURCE_PLAIN: a->source_plain_http = true; break;
+		case O_SOURCE_INTERVAL:
+			if (parse_number(optarg, 50, 86400000, false, &a->source_interval_ms))
+				bad = "--source-interval-ms: expected 50 .. 86400000";
+			break;
+		case O_SOURCE_JITTER:
+			if (parse_number(optarg, 0, 86400000, false, &a->source_jitter_ms))
+				bad = "--source-jitter-ms: expected 0 .. 86400000";
 			break;
 		default:
 			if (c >= O_LLM_BASE && c < O_LLM_BASE + RT_LLM_OPT_COUNT) {
@@ -477,6 +519,9 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		return usage_error("--store DIR (or AF_STORE) is required");
 	if (!a->keyring)
 		return usage_error("--keyring FILE (or AF_KEYRING) is required");
+	a->source = flag_or_env(a->source, "AF_SOURCE");
+	if (a->source && !a->channel)
+		return usage_error("--source needs --channel C: a pod follows one channel");
 	return EXIT_OK;
 }
 
@@ -499,6 +544,7 @@ static int serve(int argc, char **argv)
 	rt_engine_opts eo;
 	rt_http_opts ho;
 	rt_agent_info *agents = NULL;
+	rt_source *source = NULL;
 	size_t n_agents = 0, i, n_ok = 0;
 	FILE *log = stderr;
 	sigset_t sigs;
@@ -519,6 +565,28 @@ static int serve(int argc, char **argv)
 		}
 	}
 	a.llm.log = log;
+	if (a.source) {
+		/* forked first: the follower must not inherit threads or the store */
+		rt_source_opts so;
+
+		memset(&so, 0, sizeof(so));
+		so.url = a.source;
+		so.store_dir = a.store;
+		so.keyring_path = a.keyring;
+		so.channel = a.channel;
+		so.interval_ms = (uint32_t)a.source_interval_ms;
+		so.jitter_ms = (uint32_t)a.source_jitter_ms;
+		so.min_threshold = (unsigned)a.min_threshold;
+		so.oci.ca_file = a.source_ca;
+		so.oci.auth_file = a.source_auth;
+		so.oci.plain_http = a.source_plain_http;
+		so.oci.timeout_s = 10;
+		so.log = log;
+		if (rt_source_start(&source, &so) < 0) {
+			fail("--source: %s", art_error_last());
+			goto cleanup;
+		}
+	}
 	if (rt_llm_open(&llm, &a.llm) < 0) {
 		fail("%s", art_error_last());
 		goto cleanup;
@@ -553,6 +621,23 @@ static int serve(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* after the mask: the exporter thread must not take SIGTERM */
+	{
+		rt_trace_config tc;
+
+		memset(&tc, 0, sizeof(tc));
+		tc.endpoint = a.otlp_endpoint;
+		tc.log = log;
+		rt_trace_config_env(&tc);
+		if (rt_trace_start(&tc) < 0) {
+			fail("tracing: %s", art_error_last());
+			goto cleanup;
+		}
+		if (tc.endpoint)
+			rt_log_printf(log, "info", "tracing", NULL, "exporting traces to %s (sampler %s%s%s)",
+				      tc.endpoint, tc.sampler ? tc.sampler : "parentbased_always_on",
+				      tc.sampler_arg ? " " : "", tc.sampler_arg ? tc.sampler_arg : "");
+	}
 
 	json_path(jstore, sizeof(jstore), a.store);
 	snprintf(fields, sizeof(fields), "\"event\":\"starting\",\"msg\":\"agentfactory-runtime starting\",\"version\":\"%s\",\"store\":%s",
@@ -629,6 +714,8 @@ cleanup:
 			unlink(a.port_file);
 	}
 	rt_engine_close(engine);
+	rt_source_stop(source);
+	rt_trace_stop(); /* export what the last requests traced */
 	rt_llm_provider_free(llm);
 	rt_tokens_free(tokens);
 	if (code != EXIT_USAGE) {

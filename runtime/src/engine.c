@@ -52,6 +52,7 @@
 #include "rt/loader.h"
 #include "rt/log.h"
 #include "rt/metrics.h"
+#include "rt/trace.h"
 #include "rt/sandbox.h"
 
 #include <jansson.h>
@@ -149,6 +150,15 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static int64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 static void copy_text(char *dst, size_t size, const char *src)
@@ -1047,8 +1057,15 @@ static int start_watcher(rt_engine *e, const char *store_dir, const char *keyrin
 
 int rt_engine_open(rt_engine **out, const rt_engine_opts *opts)
 {
+	/* Alerts take increase() of these: every reason exists from the start. */
+	static const char *const reasons[] = {"signature", "digest", "compat", "load", "describe",
+					      "pin", LABEL_RELEASE, LABEL_EXPIRED, LABEL_KEYRING};
+	size_t r;
 	rt_engine *e = NULL;
 	int rc;
+
+	for (r = 0; r < sizeof(reasons) / sizeof(reasons[0]); r++)
+		rt_metrics_touch_label(RT_M_SIGNATURE_FAILURES, reasons[r]);
 
 	if (!out || !opts || !opts->store_dir || !opts->keyring_path)
 		return art_error_set(AF_EINVAL, "engine: a store directory and a keyring are required");
@@ -1159,6 +1176,42 @@ int rt_engine_status_get(rt_engine *e, rt_engine_status *out)
 	pthread_mutex_lock(&e->mu);
 	*out = e->status;
 	pthread_mutex_unlock(&e->mu);
+	return 0;
+}
+
+int rt_engine_stats_get(rt_engine *e, rt_engine_stats *out)
+{
+	view *v;
+	size_t i, n;
+
+	if (!e || !out)
+		return art_error_set(AF_EINVAL, "engine: NULL argument");
+	memset(out, 0, sizeof(*out));
+	v = view_get(e);
+	pthread_mutex_lock(&e->mu);
+	for (i = 0; v && i < v->n_agents; i++) {
+		if (!v->agents[i].latest)
+			continue;
+		if (v->agents[i].state == AGENT_OK)
+			out->agents_served++;
+		else
+			out->agents_refused++;
+	}
+	out->modules_loaded = e->n_loaded;
+	out->module_cache_capacity = e->capacity;
+	pthread_mutex_unlock(&e->mu);
+	n = v && v->kr ? art_keyring_count(v->kr->kr) : 0;
+	for (i = 0; i < n && out->n_keys < RT_ENGINE_KEYS_MAX; i++) {
+		const art_keyring_entry *k = art_keyring_get(v->kr->kr, i);
+
+		if (!k || !k->not_after)
+			continue;
+		snprintf(out->keys[out->n_keys].id, sizeof(out->keys[0].id), "%.16s", k->id);
+		snprintf(out->keys[out->n_keys].role, sizeof(out->keys[0].role), "%s", k->role);
+		out->keys[out->n_keys].not_after = (int64_t)k->not_after;
+		out->n_keys++;
+	}
+	view_put(e, v);
 	return 0;
 }
 
@@ -1282,7 +1335,16 @@ int rt_engine_describe(rt_engine *e, const char *name, const char *version, char
 		goto cleanup;
 	}
 	pthread_mutex_unlock(&e->mu);
-	if ((rc = acquire(e, v, a, &m)) < 0) {
+	{
+		rt_span load;
+
+		rt_span_start(&load, "verify_load", RT_SPAN_INTERNAL);
+		rc = acquire(e, v, a, &m);
+		if (rc < 0)
+			rt_span_set_error(&load, art_error_last());
+		rt_span_end(&load);
+	}
+	if (rc < 0) {
 		if (rc == AF_EDENIED)
 			rc = art_error_set(AF_ESIGNATURE, "%s", art_error_last());
 		goto cleanup;
@@ -1336,7 +1398,8 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 	json_error_t jerr;
 	json_t *req;
 	view *v = NULL;
-	agent *a;
+	agent *a = NULL;
+	int64_t t0 = mono_ns();
 	int rc;
 
 	if (input_len > e->max_request)
@@ -1365,7 +1428,16 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 						version ? version : "");
 		goto cleanup;
 	}
-	if ((rc = acquire(e, v, a, &m)) < 0) {
+	{
+		rt_span load;
+
+		rt_span_start(&load, "verify_load", RT_SPAN_INTERNAL);
+		rc = acquire(e, v, a, &m);
+		if (rc < 0)
+			rt_span_set_error(&load, art_error_last());
+		rt_span_end(&load);
+	}
+	if (rc < 0) {
 		if (rc == AF_EDENIED)
 			rc = rt_invoke_result_set_error(res, "agent_refused", "%s", art_error_last());
 		else
@@ -1376,6 +1448,13 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 	rc = rt_exec_invoke(res, m->native, m->policy, &e->env, input, input_len);
 	rt_module_unref(m);
 cleanup:
+	/* Per-agent series only for an agent of the view served (bounded
+	 * labels); a name that is not served is counted in errors_total only. */
+	if (a) {
+		rt_metrics_agent_invocation(a->name, a->version, res->error_code,
+					    (double)(mono_ns() - t0) / 1e9);
+		rt_span_set_str(rt_span_current(), "agentfactory.agent.version", a->version);
+	}
 	view_put(e, v);
 	return rc;
 }
@@ -1387,12 +1466,29 @@ int rt_engine_invoke(rt_engine *e, const char *name, const char *version, const 
 
 	if (!res)
 		return art_error_set(AF_EINVAL, "engine: NULL result");
+	char span_name[96];
+	rt_span span;
+
 	memset(res, 0, sizeof(*res));
 	rt_metrics_inc(RT_M_INVOCATIONS);
+	/* GenAI semantic conventions: "invoke_agent {gen_ai.agent.name}" */
+	snprintf(span_name, sizeof(span_name), "invoke_agent %.64s", name ? name : "");
+	rt_span_start(&span, span_name, RT_SPAN_INTERNAL);
+	if (rt_span_recording(&span)) {
+		rt_span_set_str(&span, "gen_ai.operation.name", "invoke_agent");
+		rt_span_set_str(&span, "gen_ai.agent.name", name ? name : "");
+		if (version)
+			rt_span_set_str(&span, "agentfactory.agent.version", version);
+	}
 	if (!e)
 		rc = rt_invoke_result_set_error(res, "internal", "no engine");
 	else
 		rc = invoke(e, name, version, input, input_len, res);
+	if (res->error_code) {
+		rt_span_set_str(&span, "error.type", res->error_code);
+		rt_span_set_error(&span, res->error_message ? res->error_message : res->error_code);
+	}
+	rt_span_end(&span);
 	/* Counted here, once per invocation error; the HTTP layer counts only
 	 * its own refusals (auth, routing, body), so nothing is counted twice. */
 	if (res->error_code)

@@ -17,6 +17,7 @@
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
 #include "rt/tools.h"
+#include "rt/trace.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -294,6 +295,10 @@ typedef struct invocation {
 	uint32_t n_llm, n_tool, n_log, n_denied;
 	char stop_msg[256];        /* why a host function stopped the guest */
 	rt_call_chain chain;       /* this invocation's (agent_invoke) */
+	/* spans of the instance: in the record, not on the sandbox stack, so a
+	 * trap that unwinds the guest leaves them for rt_exec_invoke to end */
+	rt_span inst_span, guest_span;
+	uint32_t n_host;
 } invocation;
 
 static int64_t mono_ns(void)
@@ -450,9 +455,43 @@ out:
 	return rc;
 }
 
+/* The client span of a model call, with the OpenTelemetry GenAI attributes
+ * known before the call (the provider adds the response's: model, id,
+ * token usage, finish reasons). Named "chat {gen_ai.request.model}". */
+static void llm_span_start(rt_span *span, const rt_llm_provider *llm, const char *req, size_t len)
+{
+	json_t *root = NULL;
+	const char *model = NULL;
+	char name[128];
+
+	if (rt_span_recording(rt_span_current()))
+		root = json_loadb(req, len, 0, NULL);
+	model = json_string_value(json_object_get(root, "model"));
+	snprintf(name, sizeof(name), "chat%s%.100s", model ? " " : "", model ? model : "");
+	rt_span_start(span, name, RT_SPAN_CLIENT);
+	if (rt_span_recording(span)) {
+		json_t *v;
+
+		rt_span_set_str(span, "gen_ai.operation.name", "chat");
+		rt_span_set_str(span, "gen_ai.system", llm->name ? llm->name : "unknown");
+		if (model)
+			rt_span_set_str(span, "gen_ai.request.model", model);
+		if (json_is_integer(v = json_object_get(root, "max_completion_tokens")) ||
+		    json_is_integer(v = json_object_get(root, "max_tokens")))
+			rt_span_set_int(span, "gen_ai.request.max_tokens", json_integer_value(v));
+		if (json_is_number(v = json_object_get(root, "temperature"))) {
+			char t[32];
+			snprintf(t, sizeof(t), "%g", json_number_value(v));
+			rt_span_set_str(span, "gen_ai.request.temperature", t);
+		}
+	}
+	json_decref(root);
+}
+
 static int32_t h_llm_chat(void *ctx, uint32_t ptr, uint32_t len)
 {
 	invocation *iv = ctx;
+	rt_span span;
 	const rt_llm_provider *llm = iv->env->llm;
 	char *resp = NULL;
 	size_t resp_len = 0;
@@ -480,14 +519,20 @@ static int32_t h_llm_chat(void *ctx, uint32_t ptr, uint32_t len)
 		rc = -2;
 		goto out;
 	}
+	iv->n_host++;
+	llm_span_start(&span, llm, (const char *)req, len);
 	if (rt_llm_chat(llm, &(rt_llm_call){iv->deadline_ms, iv->ref, iv->env->log}, (const char *)req,
 			len, &resp, &resp_len) < 0) {
 		rt_log_printf(iv->env->log, "warn", "llm", iv->ref, "llm_chat via %s failed: %s",
 			      llm->name ? llm->name : "provider", art_error_last());
+		rt_span_set_str(&span, "error.type", "llm_error");
+		rt_span_set_error(&span, art_error_last());
+		rt_span_end(&span);
 		free(resp);
 		rc = -2;
 		goto out;
 	}
+	rt_span_end(&span);
 	if (resp_len > RT_LLM_RESPONSE_MAX) {
 		free(resp);
 		rc = -2;
@@ -521,6 +566,7 @@ static int32_t h_tool_call(void *ctx, uint32_t ptr, uint32_t len)
 	int builtin = -1;
 	rt_tool_result tr;
 	rt_tool_ctx tctx;
+	rt_span span;
 
 	memset(&tr, 0, sizeof(tr));
 	rt_sandbox_host_enter();
@@ -563,7 +609,21 @@ static int32_t h_tool_call(void *ctx, uint32_t ptr, uint32_t len)
 	tctx.policy = iv->pol;
 	tctx.env = iv->env;
 	tctx.chain = &iv->chain;
+	iv->n_host++;
+	{
+		char span_name[80];
+
+		/* GenAI semantic conventions: "execute_tool {gen_ai.tool.name}" */
+		snprintf(span_name, sizeof(span_name), "execute_tool %s", rt_tool_name(builtin));
+		rt_span_start(&span, span_name,
+			      builtin == RT_TOOL_HTTP_FETCH ? RT_SPAN_CLIENT : RT_SPAN_INTERNAL);
+		rt_span_set_str(&span, "gen_ai.operation.name", "execute_tool");
+		rt_span_set_str(&span, "gen_ai.tool.name", rt_tool_name(builtin));
+	}
 	rt_tool_run(&tr, builtin, &tctx, args);
+	if (tr.denied || tr.what[0])
+		rt_span_set_error(&span, tr.what[0] ? tr.what : "denied");
+	rt_span_end(&span);
 	if (tr.what[0])
 		deny(iv, tr.what, "%s", tr.why);
 	if (tr.denied)
@@ -613,11 +673,17 @@ static void guest_entry(void *arg)
 	uint32_t in = 0;
 	uint8_t *dst;
 
+	if (iv->mode == MODE_HANDLE)
+		rt_span_start(&iv->inst_span, "instantiate", RT_SPAN_INTERNAL);
 	n->instantiate(iv->inst, &host_functions, iv);
 	iv->instantiated = true;
 	iv->mem = n->memory(iv->inst);
 	n->initialize(iv->inst);
 	iv->t_inst = mono_ns();
+	if (iv->mode == MODE_HANDLE) {
+		rt_span_end(&iv->inst_span);
+		rt_span_start(&iv->guest_span, "guest", RT_SPAN_INTERNAL);
+	}
 	if (iv->mode == MODE_HANDLE) {
 		in = n->alloc(iv->inst, iv->input_len ? (uint32_t)iv->input_len : 1);
 		if (!in || !(dst = guest_span(iv, in, (uint32_t)iv->input_len))) {
@@ -636,6 +702,10 @@ static void guest_entry(void *arg)
 	else
 		iv->out_ptr = n->describe(iv->inst, iv->len_ptr);
 	iv->returned = true;
+	if (iv->mode == MODE_HANDLE) {
+		rt_span_set_int(&iv->guest_span, "agentfactory.host_calls", iv->n_host);
+		rt_span_end(&iv->guest_span);
+	}
 }
 
 static int instance_alloc(void **out, const art_wasm_native_v1 *n)
@@ -802,6 +872,7 @@ int rt_exec_invoke(rt_invoke_result *res, const art_wasm_native_v1 *native,
 	size_t answer_len = 0;
 	int64_t t0 = mono_ns();
 	int trap, copy_rc = 0, rc;
+	rt_span *outer_span;
 
 	memset(res, 0, sizeof(*res));
 	memset(&iv, 0, sizeof(iv));
@@ -837,7 +908,19 @@ int rt_exec_invoke(rt_invoke_result *res, const art_wasm_native_v1 *native,
 	iv.chain.deadline_ns = t0 + (int64_t)timeout * 1000000;
 	iv.deadline_ms = t0 / 1000000 + timeout + RT_LLM_DEADLINE_SLACK_MS;
 
+	outer_span = rt_span_current();
 	trap = run_instance(&iv, &call, pages, timeout, &answer, &answer_len, &copy_rc, RT_MAX_RESPONSE);
+	/* A trap (or a failed allocation) left the guest early: close its spans. */
+	if (iv.inst_span.pushed) {
+		rt_span_set_error(&iv.inst_span, trap > 0 ? rt_sandbox_trap_name(trap) : "stopped");
+		rt_span_end(&iv.inst_span);
+	}
+	if (iv.guest_span.pushed) {
+		rt_span_set_int(&iv.guest_span, "agentfactory.host_calls", iv.n_host);
+		rt_span_set_error(&iv.guest_span, trap > 0 ? rt_sandbox_trap_name(trap) : "stopped");
+		rt_span_end(&iv.guest_span);
+	}
+	rt_span_set_current(outer_span);
 	if (iv.instantiated) {
 		res->instantiate_seconds = (double)(iv.t_inst - t0) / 1e9;
 		if (iv.t_inst)

@@ -26,6 +26,9 @@
 #include "art/error.h"
 #include "art/util.h"
 #include "rt/metrics.h"
+#include "rt/source.h"
+#include "rt/sandbox.h"
+#include "rt/trace.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -100,6 +103,17 @@ typedef enum route {
 	ROUTE_INVOKE
 } route;
 
+/* The metric label of each route: the template, never the raw path. */
+static const char *const route_label[] = {
+	[ROUTE_NONE] = "other",
+	[ROUTE_HEALTH] = "/healthz",
+	[ROUTE_READY] = "/readyz",
+	[ROUTE_METRICS] = "/metrics",
+	[ROUTE_LIST] = "/v1/agents",
+	[ROUTE_DESCRIBE] = "/v1/agents/{name}",
+	[ROUTE_INVOKE] = "/v1/agents/{name}/invoke",
+};
+
 typedef struct request {
 	rt_http *srv;
 	struct timespec start;
@@ -132,6 +146,7 @@ typedef struct request {
 	rt_invoke_result res;
 	int invoke_rc;
 	char timing[96];      /* Server-Timing */
+	rt_span span;         /* the server span: parent from traceparent, if valid */
 } request;
 
 /* --------------------------------------------------------------------------
@@ -502,7 +517,14 @@ static enum MHD_Result respond(request *r, struct MHD_Connection *c, int status,
 	rt_metrics_inc_label(RT_M_HTTP_STATUS, label);
 	if (r->code && !r->engine_error)
 		rt_metrics_inc_label(RT_M_ERRORS, r->code);
-	rt_metrics_observe(RT_M_HTTP_SECONDS, seconds_since(&r->start));
+	rt_metrics_http_response(route_label[r->route], status, seconds_since(&r->start));
+	if (rt_span_recording(&r->span)) {
+		rt_span_set_int(&r->span, "http.response.status_code", status);
+		if (r->code)
+			rt_span_set_str(&r->span, "error.type", r->code);
+		if (status >= 500)
+			rt_span_set_error(&r->span, r->code ? r->code : "server error");
+	}
 	return ret;
 }
 
@@ -681,9 +703,12 @@ static enum MHD_Result handle_describe(request *r, struct MHD_Connection *c)
 /* Runs on a worker: the invocation itself, then the connection resumes. */
 static void invoke_run(request *r)
 {
+	rt_span *outer = rt_span_set_current(&r->span);
+
 	memset(&r->res, 0, sizeof(r->res));
 	r->invoke_rc = rt_engine_invoke(r->srv->engine, r->name, r->has_version ? r->version : NULL,
 					r->body.data, r->body.len, &r->res);
+	rt_span_set_current(outer);
 	r->job = JOB_DONE;
 	MHD_resume_connection(r->conn);
 }
@@ -797,12 +822,53 @@ static enum MHD_Result handle_invoke(request *r, struct MHD_Connection *c)
 	}
 }
 
+/* The gauges: what is served, the pool, the caches (rt/metrics.h). */
+static int render_gauges(art_buf *b, rt_http *srv)
+{
+	rt_metrics_key_expiry keys[RT_ENGINE_KEYS_MAX];
+	rt_metrics_gauges g;
+	rt_engine_status st;
+	rt_engine_stats es;
+	rt_sandbox_stats ss;
+	size_t i;
+
+	memset(&g, 0, sizeof(g));
+	if (rt_engine_status_get(srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF) {
+		g.channel = st.channel;
+		g.release = st.release;
+		g.seq = st.seq;
+		g.release_expires = st.release ? (int64_t)st.expires : 0;
+	}
+	if (rt_engine_stats_get(srv->engine, &es) == 0) {
+		g.agents_served = es.agents_served;
+		g.agents_refused = es.agents_refused;
+		g.modules_loaded = es.modules_loaded;
+		g.module_cache_capacity = es.module_cache_capacity;
+		for (i = 0; i < es.n_keys; i++)
+			keys[i] = (rt_metrics_key_expiry){es.keys[i].id, es.keys[i].role,
+							  es.keys[i].not_after};
+		g.keys = keys;
+		g.n_keys = es.n_keys;
+	}
+	pthread_mutex_lock(&srv->pool.lock);
+	g.invocations_queued = srv->pool.count;
+	pthread_mutex_unlock(&srv->pool.lock);
+	g.invocations_in_flight = atomic_load(&srv->pool.busy);
+	g.workers = srv->pool.started;
+	g.queue_capacity = srv->pool.cap;
+	g.connections_in_flight = atomic_load(&srv->in_flight);
+	rt_sandbox_stats_get(&ss);
+	g.pool_slots_idle = ss.pooled;
+	g.pool_slots_in_use = ss.reservations > ss.pooled ? ss.reservations - ss.pooled : 0;
+	return rt_metrics_render_gauges(b, &g);
+}
+
 static enum MHD_Result handle_metrics(request *r, struct MHD_Connection *c)
 {
 	art_buf b = ART_BUF_INIT;
 	size_t len;
 
-	if (rt_metrics_render(&b) < 0) {
+	if (rt_metrics_render(&b) < 0 || render_gauges(&b, r->srv) < 0) {
 		art_buf_free(&b);
 		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "cannot render metrics");
 	}
@@ -814,6 +880,7 @@ static enum MHD_Result handle_metrics(request *r, struct MHD_Connection *c)
 static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 {
 	static const char ready[] = "{\"status\":\"ready\"}";
+	char source[8192];
 
 	if (atomic_load(&r->srv->draining))
 		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "shutting down");
@@ -823,8 +890,22 @@ static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF &&
 		    st.state != RT_CHANNEL_OK)
 			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.reason);
+		if (rt_source_describe(source, sizeof(source)))
+			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY,
+					     "no verified release from the registry yet: %s", source);
 		return respond_error(r, c, 503, RT_HTTP_E_NOT_READY,
 				     "no verified agent is loaded yet");
+	}
+	if (rt_source_describe(source, sizeof(source))) {
+		/* ready, and what the registry source says (unreachable: still serving) */
+		art_buf b = ART_BUF_INIT;
+		size_t len;
+
+		if (art_buf_printf(&b, "{\"status\":\"ready\",\"source\":%s}", source) == 0) {
+			len = b.len;
+			return respond(r, c, 200, "application/json", art_buf_detach(&b), len, true);
+		}
+		art_buf_free(&b);
 	}
 	return respond(r, c, 200, "application/json", (char *)ready, sizeof(ready) - 1, false);
 }
@@ -994,6 +1075,30 @@ static void request_init(request *r, rt_http *srv, struct MHD_Connection *c, con
 	}
 }
 
+/* The server span: a child of the caller's traceparent when it is valid,
+ * else the root of a new trace. Named "METHOD route" (never the raw path). */
+static void span_begin(request *r, struct MHD_Connection *c)
+{
+	rt_trace_ctx parent;
+	char name[64];
+	bool remote = rt_trace_parse(&parent,
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"),
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "tracestate")) == 0;
+
+	snprintf(name, sizeof(name), "%s %s", r->method, route_label[r->route]);
+	rt_span_begin(&r->span, name, RT_SPAN_SERVER, remote ? &parent : NULL);
+	if (rt_span_recording(&r->span)) {
+		rt_span_set_str(&r->span, "http.request.method", r->method);
+		rt_span_set_str(&r->span, "http.route", route_label[r->route]);
+		rt_span_set_str(&r->span, "url.path", r->path);
+		rt_span_set_str(&r->span, "agentfactory.request_id", r->id);
+		if (r->remote[0])
+			rt_span_set_str(&r->span, "client.address", r->remote);
+		if (r->name[0])
+			rt_span_set_str(&r->span, "gen_ai.agent.name", r->name);
+	}
+}
+
 /* Everything decided before the body: route, method, auth, size, type. */
 static enum MHD_Result first_call(request *r, struct MHD_Connection *c)
 {
@@ -1074,6 +1179,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
 		atomic_fetch_add(&srv->in_flight, 1);
 		request_init(r, srv, c, url, method);
 		match_route(r, url);
+		span_begin(r, c);
 		return first_call(r, c);
 	}
 	if (r->responded) { /* should not happen: ignore any further data */
@@ -1158,6 +1264,13 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 		if (rc == 0)
 			rc = json_cstr(&b, r->code);
 	}
+	if (rc == 0) {
+		char tid[33], sid[17];
+
+		rt_trace_id_hex(&r->span.ctx, tid);
+		rt_trace_span_hex(&r->span.ctx, sid);
+		rc = art_buf_printf(&b, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"", tid, sid);
+	}
 	if (rc == 0 && r->name[0]) {
 		rc = art_buf_puts(&b, ",\"agent\":");
 		if (rc == 0)
@@ -1181,6 +1294,9 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	if (rc == 0 && term)
 		rc = art_buf_printf(&b, ",\"terminated\":\"%s\"", term);
 	log_emit(srv->log, &b, rc);
+	if (term && !r->responded)
+		rt_span_set_error(&r->span, term);
+	rt_span_end(&r->span);
 	art_buf_free(&r->body);
 	free(r);
 	atomic_fetch_sub(&srv->in_flight, 1);

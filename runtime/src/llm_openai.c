@@ -22,6 +22,7 @@
  *    and nothing else carries over), freed when the thread exits.
  *    CURLOPT_NOSIGNAL is set: the sandbox owns the signals.
  */
+#include "rt/trace.h"
 #include "rt/llm.h"
 
 #include "art/error.h"
@@ -511,6 +512,23 @@ static int take_message(const openai *o, attempt *a, const char *key, char **res
 		goto cleanup;
 	}
 	msg = json_object_get(json_array_get(choices, 0), "message");
+	if (rt_span_recording(rt_span_current())) { /* OpenTelemetry GenAI response attributes */
+		rt_span *span = rt_span_current();
+		json_t *usage = json_object_get(root, "usage"), *v;
+		const char *s;
+
+		if ((s = json_string_value(json_object_get(root, "model"))))
+			rt_span_set_str(span, "gen_ai.response.model", s);
+		if ((s = json_string_value(json_object_get(root, "id"))))
+			rt_span_set_str(span, "gen_ai.response.id", s);
+		if (json_is_integer(v = json_object_get(usage, "prompt_tokens")))
+			rt_span_set_int(span, "gen_ai.usage.input_tokens", json_integer_value(v));
+		if (json_is_integer(v = json_object_get(usage, "completion_tokens")))
+			rt_span_set_int(span, "gen_ai.usage.output_tokens", json_integer_value(v));
+		if ((s = json_string_value(json_object_get(json_array_get(choices, 0), "finish_reason"))))
+			rt_span_add_list(span, "gen_ai.response.finish_reasons", s);
+		rt_span_set_int(span, "http.response.status_code", a->status);
+	}
 	if (!json_is_object(msg)) {
 		endpoint_error(a, key, detail, sizeof(detail));
 		rc = art_error_set(AF_ESYNTAX, "openai: %s answered HTTP %ld without choices[0].message%s%s",
@@ -599,6 +617,20 @@ static int openai_call(void *ctx, const rt_llm_call *call, const char *req, size
 	    (rc = add_header(&headers, "Accept: application/json")) < 0 ||
 	    (rc = add_header(&headers, "Expect:")) < 0 || (auth && (rc = add_header(&headers, auth)) < 0))
 		goto cleanup;
+	/* W3C trace context: the model call continues the invocation's trace */
+	if (rt_span_current()) {
+		char tp[RT_TRACESTATE_MAX + 32];
+
+		snprintf(tp, sizeof(tp), "traceparent: ");
+		rt_trace_format(&rt_span_current()->ctx, tp + strlen(tp));
+		if ((rc = add_header(&headers, tp)) < 0)
+			goto cleanup;
+		if (rt_span_current()->ctx.state[0]) {
+			snprintf(tp, sizeof(tp), "tracestate: %s", rt_span_current()->ctx.state);
+			if ((rc = add_header(&headers, tp)) < 0)
+				goto cleanup;
+		}
+	}
 	/* This call's copy of the key (the file may be reloaded meanwhile). */
 	key = auth ? auth + strlen(AUTH_PREFIX) : NULL;
 

@@ -5,6 +5,8 @@
  */
 #include "rt/log.h"
 
+#include "rt/trace.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -131,6 +133,14 @@ void rt_log_emit(FILE *fp, const char *level, const char *event, const char *age
 	o = put_field(line, o, "event", event ? event : "log", strlen(event ? event : "log"), 64);
 	if (agent)
 		o = put_field(line, o, "agent", agent, strlen(agent), RT_LOG_VALUE_MAX);
+	if (rt_span_current()) { /* the trace of the request this line belongs to */
+		char tid[33], sid[17];
+
+		rt_trace_id_hex(&rt_span_current()->ctx, tid);
+		rt_trace_span_hex(&rt_span_current()->ctx, sid);
+		o = put_field(line, o, "trace_id", tid, 32, 32);
+		o = put_field(line, o, "span_id", sid, 16, 16);
+	}
 	o = put_field(line, o, "msg", msg ? msg : "", msg_len, RT_LOG_MSG_MAX);
 	if (msg_len > RT_LOG_MSG_MAX)
 		o = put(line, o, ",\"truncated\":true");

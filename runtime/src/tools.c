@@ -19,6 +19,7 @@
  * function. The caller's chain reaches the callee's rt_exec_invoke through
  * a thread-local set on that thread only.
  */
+#include "rt/trace.h"
 #include "rt/tools.h"
 
 #include "art/error.h"
@@ -677,6 +678,7 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 	fetch_state f;
 	rt_url *u = NULL, *next = NULL;
 	CURL *c = NULL;
+	struct curl_slist *trace_headers = NULL;
 	CURLcode cc;
 	int64_t deadline = mono_ns() + (int64_t)RT_FETCH_TIMEOUT_MS * 1000000;
 	long status = 0;
@@ -721,6 +723,23 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_socket);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &f);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	/* W3C trace context: the fetch continues the invocation's trace */
+	if (rt_span_current()) {
+		char header[RT_TRACESTATE_MAX + 32];
+		struct curl_slist *more;
+
+		snprintf(header, sizeof(header), "traceparent: ");
+		rt_trace_format(&rt_span_current()->ctx, header + strlen(header));
+		trace_headers = curl_slist_append(NULL, header);
+		if (trace_headers && rt_span_current()->ctx.state[0]) {
+			snprintf(header, sizeof(header), "tracestate: %s", rt_span_current()->ctx.state);
+			if ((more = curl_slist_append(trace_headers, header)))
+				trace_headers = more;
+		}
+		if (trace_headers)
+			curl_easy_setopt(c, CURLOPT_HTTPHEADER, trace_headers);
+		rt_span_set_str(rt_span_current(), "http.request.method", "GET");
+	}
 
 	for (hop = 0;; hop++) {
 		int64_t left_ms = (deadline - mono_ns()) / 1000000;
@@ -741,6 +760,7 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 		f.loopback_host = u->loopback;
 		errbuf[0] = '\0';
 		curl_easy_setopt(c, CURLOPT_URL, where);
+		rt_span_set_str(rt_span_current(), "url.full", where);
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 				 (long)(left_ms < RT_FETCH_CONNECT_TIMEOUT_MS ? left_ms
@@ -766,6 +786,7 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 			goto done;
 		}
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		rt_span_set_int(rt_span_current(), "http.response.status_code", status);
 		if (!is_redirect(status) || curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK ||
 		    !location)
 			break;
@@ -804,6 +825,7 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 done:
 	if (c)
 		curl_easy_cleanup(c);
+	curl_slist_free_all(trace_headers);
 	free(f.body);
 	free(u);
 	free(next);
@@ -825,6 +847,7 @@ typedef struct invoke_job {
 	const char *req;
 	size_t req_len;
 	const rt_call_chain *parent;
+	rt_span *span;             /* the caller's current span: the callee's parent */
 	rt_invoke_result res;
 	int rc;
 } invoke_job;
@@ -834,7 +857,9 @@ static void *invoke_main(void *arg)
 	invoke_job *j = arg;
 
 	tls_parent = j->parent;
+	rt_span_set_current(j->span); /* the trace goes on in this thread */
 	j->rc = rt_engine_invoke(j->engine, j->name, NULL, j->req, j->req_len, &j->res);
+	rt_span_set_current(NULL);
 	tls_parent = NULL;
 	return NULL;
 }
@@ -917,6 +942,7 @@ static int tool_agent_invoke(rt_tool_result *out, const rt_tool_ctx *ctx, json_t
 	job.name = name;
 	job.req_len = strlen(job.req);
 	job.parent = chain;
+	job.span = rt_span_current();
 	if (pthread_create(&thread, NULL, invoke_main, &job) != 0) {
 		free((char *)job.req);
 		return answer_error(out, "unavailable", "agent_invoke: cannot start a thread for %s",

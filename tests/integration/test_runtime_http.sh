@@ -259,7 +259,7 @@ for m in agentfactory_invoke_seconds_bucket agentfactory_instantiate_seconds_buc
 	agentfactory_invocations_total agentfactory_module_cache_hits_total \
 	agentfactory_module_cache_misses_total agentfactory_signature_failures_total \
 	'agentfactory_errors_total{code="not_found"}' 'agentfactory_errors_total{code="invalid_json"}' \
-	'agentfactory_http_responses_total{status="200"}'; do
+	'agentfactory_http_responses_total{code="200"}'; do
 	contains "$T/body" "$m" "metrics has $m"
 done
 # every log line is one JSON object (fully parsed in tests/unit/runtime/test_http.c)

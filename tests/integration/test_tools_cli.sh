@@ -14,7 +14,7 @@ set -euo pipefail
 AF=${AF:?AF must point at the agentfactory binary}
 AF_RUNTIME=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binary}
 SRC=${AF_SRCDIR:?}
-T=$(mktemp -d /tmp/af-tools.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/af-tools.XXXXXX")
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -26,8 +26,29 @@ export AF_POLICIES="$SRC/policies" TMPDIR="$T/tmp"
 mkdir -p "$TMPDIR"
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
+# git sees no configuration of this machine or user (hooks, signing, gc).
+export HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_OPTIONAL_LOCKS=0
+mkdir -p "$HOME"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# A failure says what failed and shows the servers' side of it too.
+fail() {
+	echo "FAIL: $*" >&2
+	for l in "$T/fixture.log" "$T/rt.log"; do
+		[ -s "$l" ] && { echo "--- $l (last 30 lines)" >&2; tail -30 "$l" >&2; }
+	done
+	exit 1
+}
+# wait_for FILE PID WHAT: up to 120 s for FILE to be written by PID (which
+# must stay alive); generous, the machine may be loaded.
+wait_for() {
+	local i
+	for i in $(seq 1 1200); do
+		[ -s "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || fail "$3 exited before it was ready"
+		sleep 0.1
+	done
+	fail "$3 was not ready after 120 s"
+}
 expect() {
 	local want=$1; shift
 	set +e; "$@" > "$T/out" 2> "$T/err"; local got=$?; set -e
@@ -81,8 +102,7 @@ s.serve_forever()
 EOF
 python3 "$T/fixture.py" "$T/fixture.port" 2> "$T/fixture.log" &
 pids+=($!)
-for _ in $(seq 1 100); do [ -s "$T/fixture.port" ] && break; sleep 0.05; done
-[ -s "$T/fixture.port" ] || fail "the fixture server did not start"
+wait_for "$T/fixture.port" $! "the fixture server"
 FIX="http://127.0.0.1:$(cat "$T/fixture.port")"
 
 # ---- a repository built under the default policy --------------------------------
@@ -179,16 +199,23 @@ EOF
 	--listen 127.0.0.1:0 --port-file "$T/rt.port" --log "$T/rt.log" &
 rt_pid=$!
 pids+=($rt_pid)
-for _ in $(seq 1 100); do [ -s "$T/rt.port" ] && break; sleep 0.1; done
-[ -s "$T/rt.port" ] || { cat "$T/rt.log" >&2; fail "the runtime did not start"; }
+wait_for "$T/rt.port" "$rt_pid" "the runtime"
 U="http://$(cat "$T/rt.port")"
-curl -s -H 'Content-Type: application/json' -d '{"inputs":{"release":"r1","summary":"Adds retries."}}' \
-	"$U/v1/agents/release-coordinator/invoke" > "$T/out"
+# http GOT_STATUS URL [curl args]: the body into $T/out, the status checked.
+http() {
+	local want=$1 url=$2 code; shift 2
+	code=$(curl -sS --max-time 300 -o "$T/out" -w '%{http_code}' "$@" "$url" 2> "$T/err") ||
+		{ cat "$T/err" >&2; fail "curl $url failed"; }
+	[ "$code" = "$want" ] || { cat "$T/out" "$T/err" >&2; fail "HTTP $code, expected $want: $url"; }
+}
+http 200 "$U/v1/agents/release-coordinator/invoke" -H 'Content-Type: application/json' \
+	-d '{"inputs":{"release":"r1","summary":"Adds retries."}}'
 has '"ok":true'
 has '"record":{"version":"1.4.0"}'
 has '"verdict":"approve"'
-curl -s "$U/metrics" > "$T/out"
+http 200 "$U/metrics"
 has '^agentfactory_invocations_total 3$'
 kill -TERM "$rt_pid"
-wait "$rt_pid"
+set +e; wait "$rt_pid"; rc=$?; set -e
+[ "$rc" -eq 0 ] || fail "the runtime exited with $rc on SIGTERM"
 echo "OK"

@@ -9,15 +9,27 @@
  *                          artifact, annotated org.opencontainers.image.ref.name
  *                          = "name@version"
  *   blobs/sha256/<hex>     the OCI manifests, the agentfactory manifests (the
- *                          OCI config), the builder DSSE envelopes and the raw
- *                          parts (layers), each named by its SHA-256
+ *                          OCI config) and the raw parts (layers), each named
+ *                          by its SHA-256
+ *   signatures/<hex>.manifest.dsse.json    the builder envelope of the
+ *                          artifact whose OCI manifest has digest sha256:<hex>
+ *   signatures/<hex>.provenance.dsse.json  its provenance attestation
+ *                          (art/attest.h), when it has one
  *
  * Export is deterministic: entries sorted by path, mode 0644/0755, uid/gid 0,
- * mtime 0, canonical JSON; the same artifacts give the same bytes.
+ * mtime 0, canonical JSON. Everything a digest names (index.json, the OCI
+ * manifests, every blob) is reproducible: two builds of the same commit
+ * export byte-identical content. Only the signatures differ (RSA-PSS is
+ * randomised, attestations carry run times): they are detached entries
+ * outside the OCI digest tree (the cosign model), or, with
+ * art_bundle_export_ex, a separate file, so that the bundle file itself is
+ * byte-identical. Bundles of the first layout (the builder envelope as a
+ * layer of the OCI manifest) still import.
  *
  * Import trusts nothing in the archive. It reads the tar strictly (caps on
- * size and entry count; no absolute paths, no "..", no links, devices or
- * extension headers; only the OCI layout's own paths), checks every blob
+ * size and entry count; no absolute paths, no "..", no links or devices;
+ * ustar, POSIX pax and GNU long names accepted; only the OCI layout's own
+ * paths and signatures/; nested OCI indexes followed), checks every blob
  * against its name, then verifies every artifact (builder signature from the
  * keyring at `now`, signed payload = config blob, canonical manifest, index
  * name = signed name@version, every part present with its digest, size and
@@ -59,6 +71,10 @@ typedef struct art_bundle_stats {
 	size_t artifacts; /* artifacts exported / imported */
 	size_t blobs;     /* blobs/sha256 entries written / read */
 	uint64_t bytes;   /* archive size */
+	size_t attestations; /* provenance attestations exported / imported */
+	/* export: "sha256:" of index.json, the digest of everything but the
+	 * signatures (equal for two builds of the same commit) */
+	char content_digest[ART_DIGEST_STR_LEN + 1];
 } art_bundle_stats;
 
 /**
@@ -75,6 +91,16 @@ int art_bundle_export(art_bundle_stats *stats, const art_store *s, const char *p
 		      const char *const *refs, size_t n_refs);
 
 /**
+ * As art_bundle_export; with signatures_path non-NULL the detached
+ * signatures (signatures/ entries) go into that second ustar file instead of
+ * the bundle, which then holds only reproducible bytes. Import the pair with
+ * art_bundle_import_ex.
+ * @return as art_bundle_export; AF_EINVAL when both paths are the same
+ */
+int art_bundle_export_ex(art_bundle_stats *stats, const art_store *s, const char *path,
+			 const char *signatures_path, const char *const *refs, size_t n_refs);
+
+/**
  * Verify a bundle file entirely, then import it in one transaction.
  * @param[out] stats  may be NULL
  * @return 0, or: AF_ENOTFOUND / AF_EIO (cannot read path), AF_ETOOBIG (over
@@ -88,11 +114,23 @@ int art_bundle_import(art_bundle_stats *stats, art_store *s, const art_keyring *
 		      time_t now, const char *path);
 
 /**
+ * As art_bundle_import, with the detached signatures in a second file
+ * (signatures_path NULL: none; it may hold only signatures/ entries).
+ */
+int art_bundle_import_ex(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
+			 time_t now, const char *path, const char *signatures_path);
+
+/**
  * As art_bundle_import, from memory.
  * @param[in] name  used in messages (e.g. the file name)
  */
 int art_bundle_import_mem(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
 			  time_t now, const void *data, size_t len, const char *name);
+
+/** As art_bundle_import_ex, from memory (sigs may be NULL). */
+int art_bundle_import_mem_ex(art_bundle_stats *stats, art_store *s, const art_keyring *kr,
+			     time_t now, const void *data, size_t len, const void *sigs,
+			     size_t sigs_len, const char *name);
 
 /* ---- the ustar layer (also used by tests and tools) ---------------------- */
 
@@ -116,10 +154,14 @@ int art_bundle_tar_write(FILE *f, const art_tar_entry *entries, size_t n);
 /**
  * Read a ustar archive strictly: header checksums, "ustar" magic, octal
  * sizes, data inside the buffer, two zero blocks at the end (zero padding
- * after them is allowed). Refused with AF_ECORRUPT (the message names the
- * entry): absolute paths, ".." or empty path components, backslashes, any
- * type but a regular file or a directory (links, devices, FIFOs, pax or GNU
- * extension headers), duplicate paths, a truncated archive.
+ * after them is allowed). POSIX pax extended headers ('x': their "path" and
+ * "size" apply to the next member, other keys such as times and owners are
+ * ignored; 'g' global headers are ignored) and GNU long names ('L') are
+ * read, as GNU tar, skopeo and umoci write them. Refused with AF_ECORRUPT
+ * (the message names the entry): absolute paths, ".." or empty path
+ * components, backslashes, any type but a regular file or a directory
+ * (links, devices, FIFOs), a malformed or dangling extension header,
+ * duplicate paths, a truncated archive.
  * @param[out] out, n  caller owns; free with art_bundle_tar_free. Entry data
  *                     points into data (valid while data is).
  * @param[in]  max_entries  AF_ETOOBIG beyond this many entries

@@ -48,11 +48,14 @@
 #define ART_MEDIA_NATIVE "application/vnd.agentfactory.native.v1"
 #define ART_MEDIA_SOURCE "application/vnd.agentfactory.source.v1+c"
 #define ART_MEDIA_PROVENANCE "application/vnd.in-toto+json"
+/** CycloneDX JSON (the SBOM part). */
+#define ART_MEDIA_SBOM "application/vnd.cyclonedx+json"
 
 /* Part names. Native parts are "native/<16 hex of sha256(compat id)>". */
 #define ART_PART_WASM "wasm"
 #define ART_PART_SOURCE "source"
 #define ART_PART_PROVENANCE "provenance"
+#define ART_PART_SBOM "sbom"
 #define ART_PART_NATIVE_PREFIX "native/"
 /** Room for any part name, including the NUL. */
 #define ART_PART_NAME_MAX 64u
@@ -71,6 +74,8 @@
 #define ART_MANIFEST_MAX_CAPABILITIES 256u
 #define ART_MANIFEST_MAX_PARTS 64u
 #define ART_MANIFEST_MAX_HOSTS 256u
+/** At most this many templates and components in a provenance or SBOM. */
+#define ART_PROVENANCE_MAX_FILES 256u
 
 /** One module import (wasm import section entry). */
 typedef struct art_manifest_import {
@@ -142,12 +147,46 @@ typedef struct art_manifest_info {
 	size_t n_hosts;
 } art_manifest_info;
 
+/** One source file a build read (a template of the resolved chain). Borrowed. */
+typedef struct art_provenance_file {
+	const char *path;       /* repository-relative, e.g. "templates/tester.yaml" */
+	const char *sha256_hex; /* 64 lower-case hex of the file bytes */
+	const char *git_blob;   /* 40 lower-case hex git blob id, or NULL */
+} art_provenance_file;
+
+/** One component of an SBOM (CycloneDX 1.5 component). Borrowed. */
+typedef struct art_sbom_component {
+	const char *type;        /* CycloneDX type: "library", "application", "file", ... */
+	const char *name;        /* required */
+	const char *version;     /* may be NULL */
+	const char *purl;        /* package URL, may be NULL (also its provenance uri) */
+	const char *sha256_hex;  /* 64 hex, may be NULL */
+	const char *description; /* may be NULL */
+} art_sbom_component;
+
 /** The provenance facts that are not in the manifest. Borrowed. */
 typedef struct art_provenance_info {
-	const char *repo;       /* externalParameters.repo, e.g. the repository URL or path */
-	const char *rev;        /* externalParameters.rev as requested (branch, tag, sha) */
-	const char *builder_id; /* runDetails.builder.id, e.g. "https://agentfactory.dev/builder/v1" */
+	const char *repo;       /* canonical source URI (the remote URL, never a local path) */
+	const char *rev;        /* the revision as requested (branch, tag, sha) */
+	const char *builder_id; /* runDetails.builder.id */
 } art_provenance_info;
+
+/**
+ * More provenance facts, all optional (zero = absent). Borrowed.
+ * Everything but the last three fields goes into the reproducible statement
+ * (the "provenance" part) and the SBOM; invocation_id, started_on and
+ * finished_on go only into the signed attestation (art/attest.h), which is
+ * stored detached.
+ */
+typedef struct art_provenance_extra {
+	const char *template_path;              /* externalParameters.templatePath */
+	const art_provenance_file *templates;   /* the template and its ancestors */
+	size_t n_templates;
+	const art_sbom_component *components;   /* toolchain and libraries (SBOM too) */
+	size_t n_components;
+	const char *invocation_id;              /* e.g. the CI job URL; NULL = none */
+	time_t started_on, finished_on;         /* 0 = absent */
+} art_provenance_extra;
 
 /**
  * A new manifest with no parts yet.
@@ -234,15 +273,21 @@ void art_manifest_digest(char out[ART_DIGEST_STR_LEN + 1], const void *data, siz
 
 /**
  * The SLSA v1 provenance of a build (an in-toto Statement v1 whose subjects
- * are the manifest's wasm, native and source parts), canonical JSON.
+ * are the manifest's parts but "provenance" and "sbom": the wasm, native and
+ * source parts), canonical JSON. docs/provenance.md shows every field.
  * Needs those parts already added; add the result with
  * art_manifest_add_part(m, ART_PART_PROVENANCE, ART_MEDIA_PROVENANCE, ...).
  * Contains no time and no host name: reproducible.
  * @param[out] out, out_len  caller owns out (NUL-terminated); free()
- * @return 0, AF_EINVAL (missing part, empty repo/rev/builder_id) or AF_ENOMEM
+ * @return 0, AF_EINVAL (missing part, empty repo/rev/builder_id, a malformed
+ *         template or component) or AF_ENOMEM
  */
 int art_manifest_provenance(char **out, size_t *out_len, const art_manifest *m,
 			    const art_provenance_info *prov);
+
+/** As art_manifest_provenance, with the optional facts of extra (may be NULL). */
+int art_manifest_provenance_ex(char **out, size_t *out_len, const art_manifest *m,
+			       const art_provenance_info *prov, const art_provenance_extra *extra);
 
 /**
  * Verify a stored or received (manifest bytes, envelope) pair:

@@ -261,4 +261,63 @@ void art_release_list_free(art_release **list, size_t n);
 /** Frees the array and its records. NULL-safe. */
 void art_channel_list_free(art_channel **list, size_t n);
 
+/* ---- moving records between stores (a registry push and pull) ---------- */
+
+/**
+ * The signed envelope of release `number` exactly as stored (not verified).
+ * @param[out] out, len  caller owns out (NUL-terminated); free()
+ * @return 0, AF_ENOTFOUND or a store error
+ */
+int art_release_envelope(char **out, size_t *len, const art_store *s, uint64_t number);
+
+/**
+ * The signed envelope of channel's current record exactly as stored (not
+ * verified).
+ * @param[out] out, len  caller owns out (NUL-terminated); free()
+ * @return 0, AF_ENOTFOUND, AF_EINVAL (bad name) or a store error
+ */
+int art_channel_envelope(char **out, size_t *len, const art_store *s, const char *channel);
+
+/**
+ * Verify a release envelope received from elsewhere: a release-manager
+ * signature of kr valid at now, a well-formed canonical record and, with
+ * check_expiry, now <= expires (AF_EEXPIRED).
+ * @param[out] out  caller owns; verified is true
+ * @return 0, the errors of art_sig_verify_payload, AF_ECORRUPT, AF_EEXPIRED
+ */
+int art_release_verify_envelope(art_release **out, const art_keyring *kr, const char *env,
+				size_t len, time_t now, bool check_expiry);
+
+/**
+ * Verify a channel envelope received from elsewhere for channel: at least
+ * max(required, min_threshold) distinct valid release-manager signatures
+ * (as art_release_channel_resolve) and a well-formed record signed for this
+ * channel (AF_ESIGNATURE otherwise).
+ * @param[out] out  caller owns
+ */
+int art_channel_verify_envelope(art_channel **out, const art_keyring *kr, const char *channel,
+				const char *env, size_t len, time_t now, unsigned min_threshold);
+
+/**
+ * Queue into a store batch the signed release and/or channel records that
+ * came from elsewhere (a registry pull): both are verified now (the release
+ * without its expiry, the channel with min_threshold), and are written when
+ * the batch commits, in its LMDB transaction, after its artifacts:
+ *  - the release under its own number with its pins; every pinned
+ *    name@version must then be in the store (or the batch) with the pinned
+ *    manifest (AF_ENOTFOUND / AF_ESIGNATURE); a store that already has
+ *    another release with that number refuses (AF_EEXISTS); the same one is
+ *    kept as it is;
+ *  - the channel record as the channel's head (and in its history) when it
+ *    is newer than the store's head; an older record is a replay (AF_EDENIED,
+ *    the store's head is the sequence floor), the same record is a no-op;
+ *    the release it names must be in the store with its digest.
+ * Any refusal at commit aborts the whole batch: the store is unchanged.
+ * @param[in] release_env, channel_env  either may be NULL (not both); copied
+ * @return 0, a verification error, AF_EINVAL or AF_ENOMEM
+ */
+int art_release_import(art_store_txn *txn, const art_keyring *kr, time_t now,
+		       const char *release_env, size_t release_len, const char *channel_env,
+		       size_t channel_len, unsigned min_threshold);
+
 #endif

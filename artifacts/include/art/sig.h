@@ -34,6 +34,10 @@
 
 /** Payload type of template signatures (NAME.yaml.sig). */
 #define ART_SIG_TYPE_TEMPLATE "application/vnd.agentfactory.template.v1+json"
+/** Payload type of a standard in-toto attestation (a Statement v1 of any
+ *  predicate, e.g. SLSA provenance): accepted by art_sig_sign_payload and
+ *  art_sig_verify_payload besides the agentfactory types. */
+#define ART_SIG_TYPE_INTOTO "application/vnd.in-toto+json"
 /** The statement's _type. */
 #define ART_SIG_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
 /** An envelope larger than this is refused (AF_ECORRUPT) before parsing. */
@@ -82,7 +86,8 @@ int art_sig_sign(char **out_json, const art_key *key, const char *payload_type,
 
 /**
  * Wrap an arbitrary payload in a one-signature envelope (the lower layer of
- * art_sig_sign, for callers that build their own statements).
+ * art_sig_sign, for callers that build their own statements). payload_type
+ * is an agentfactory type or ART_SIG_TYPE_INTOTO.
  * @return 0, AF_EINVAL, AF_ETOOBIG (envelope over ART_SIG_ENVELOPE_MAX),
  *         AF_ENOMEM or AF_ECRYPTO
  */

@@ -137,6 +137,20 @@ int art_store_put_artifact(art_store_txn *txn, const art_manifest *m, const char
 			   size_t envelope_len);
 
 /**
+ * As art_store_put_artifact, with the artifact's provenance attestation (a
+ * DSSE envelope of type application/vnd.in-toto+json, art/attest.h), kept
+ * in the store's "attestations" database under name@version, outside the
+ * record the manifest digest names. attestation NULL (or length 0) stores
+ * none, and removes a stale one of an earlier build of name@version.
+ * Only the envelope's form is checked here; art_store_verify_all and
+ * art_attest_verify_provenance check its signature and subjects.
+ * @return as art_store_put_artifact; AF_EINVAL for a malformed attestation
+ */
+int art_store_put_artifact_ex(art_store_txn *txn, const art_manifest *m, const char *envelope,
+			      size_t envelope_len, const char *attestation,
+			      size_t attestation_len);
+
+/**
  * Train a zstd dictionary (ZDICT_trainFromBuffer, ART_STORE_DICT_SIZE) from
  * samples and make it the store's current dictionary: the blobs of this
  * batch and of later batches are compressed with it. Earlier blobs keep
@@ -184,9 +198,10 @@ typedef struct art_build_parts {
 
 /**
  * Everything for one agent build in one call: queue the wasm, native and
- * source parts, build the manifest and its SLSA provenance (queued as the
- * "provenance" part), sign the canonical manifest with the builder key and
- * queue the artifact.
+ * source parts, build the manifest, its CycloneDX SBOM (the "sbom" part) and
+ * its SLSA provenance (the "provenance" part), sign the canonical manifest
+ * with the builder key, sign the provenance as a DSSE in-toto attestation
+ * (art_attest_sign_provenance, detached) and queue the artifact.
  * @param[out] out      may be NULL; else the manifest (caller owns)
  * @param[in]  builder  a private key (trusted as builder by the verifiers)
  * @return 0 or the errors of art_manifest_new, art_store_put_blob,
@@ -195,6 +210,11 @@ typedef struct art_build_parts {
 int art_store_put_build(art_store_txn *txn, art_manifest **out, const art_manifest_info *info,
 			const art_provenance_info *prov, const art_build_parts *parts,
 			const art_key *builder);
+
+/** As art_store_put_build, with the optional provenance facts of extra (may be NULL). */
+int art_store_put_build_ex(art_store_txn *txn, art_manifest **out, const art_manifest_info *info,
+			   const art_provenance_info *prov, const art_provenance_extra *extra,
+			   const art_build_parts *parts, const art_key *builder);
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -246,6 +266,21 @@ int art_store_get_artifact(art_store_record **out, const art_store *s, const cha
 
 /** NULL-safe. */
 void art_store_record_free(art_store_record *r);
+
+/**
+ * The provenance attestation of an artifact, as stored: the DSSE envelope
+ * bytes (JSON), NOT verified (art_attest_verify_provenance does that with
+ * the verified manifest). For export: bundles, OCI referrers.
+ * The SBOM and the unsigned provenance statement are parts: read them with
+ * art_store_load_verified_parts(..., {"sbom"} / {"provenance"}).
+ * @param[out] out, out_len  caller owns out (NUL-terminated); free()
+ * @param[in]  version       NULL for the latest
+ * @return 0, AF_ENOTFOUND (no such artifact, or it has no attestation: built
+ *         by an older version or imported without one), AF_EINVAL,
+ *         AF_ECORRUPT or AF_ENOMEM
+ */
+int art_store_get_attestation(char **out, size_t *out_len, const art_store *s, const char *name,
+			      const char *version);
 
 /** One listed artifact. */
 typedef struct art_store_entry {
@@ -299,8 +334,10 @@ typedef void (*art_store_verify_cb)(void *ctx, const char *name, const char *ver
 /**
  * Verify every artifact in one snapshot: builder signature (kr, role
  * builder, at now), the envelope's payload equal to the stored manifest,
- * the manifest canonical and stored under its own name@version, and every
- * part present, decompressing cleanly, with its digest and size.
+ * the manifest canonical and stored under its own name@version, every
+ * part present, decompressing cleanly, with its digest and size, and the
+ * provenance attestation, when the artifact has one
+ * (art_attest_verify_provenance: signature, subjects, statement).
  * One failing artifact does not stop the others.
  * @param[in]  cb                may be NULL
  * @param[out] n_ok, n_failed    may be NULL

@@ -32,6 +32,10 @@ typedef struct pipe_build_opts {
 	FILE *progress;                   /* NULL: silent */
 	bool progress_tty;                /* one rewritten line instead of a line per agent */
 	bool keep_workdir;                /* keep the generated sources and objects */
+	const char *builder_id;           /* provenance builder.id; NULL: from the CI's
+					     environment (pipe/provenance.h) */
+	const char *source_uri;           /* provenance source; NULL: CI, then the origin
+					     remote; never a local path */
 } pipe_build_opts;
 
 typedef enum pipe_build_status {

@@ -74,7 +74,12 @@ typedef struct pipe_source {
  *                       working-tree access. NULL: when repo_dir is a git
  *                       repository, HEAD is read the same way (uncommitted
  *                       changes are NOT seen); otherwise the directory is
- *                       read as it is on disk.
+ *                       read as it is on disk. Object directories named by
+ *                       git's hook environment (GIT_QUARANTINE_PATH,
+ *                       GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES)
+ *                       are added to the repository's object database, so a
+ *                       pre-receive hook reads the quarantined, not yet
+ *                       accepted objects of a push.
  * @param[in]  subdir    the templates folder, repository-relative ("a/b",
  *                       no "..", no leading '/'; "" or "." = the root). NULL
  *                       means PIPE_SOURCE_DEFAULT_SUBDIR, falling back to the

@@ -188,6 +188,29 @@ typedef struct rt_engine_status {
  */
 int rt_engine_status_get(rt_engine *e, rt_engine_status *out);
 
+#define RT_ENGINE_KEYS_MAX 32
+
+/** Counts for /metrics (rt_engine_stats_get). */
+typedef struct rt_engine_stats {
+	size_t agents_served;          /* agents of the snapshot served that verified */
+	size_t agents_refused;         /* and those refused */
+	size_t modules_loaded;         /* modules in the cache now */
+	size_t module_cache_capacity;
+	size_t n_keys;                 /* keys of the snapshot's keyring with an expiry (at most
+					  RT_ENGINE_KEYS_MAX) */
+	struct {
+		char id[17];           /* the first 16 hex digits of the key id */
+		char role[24];
+		int64_t not_after;     /* Unix seconds */
+	} keys[RT_ENGINE_KEYS_MAX];
+} rt_engine_stats;
+
+/**
+ * Sample the counts above (a consistent snapshot of each, not of all).
+ * @return 0, AF_EINVAL (NULL argument)
+ */
+int rt_engine_stats_get(rt_engine *e, rt_engine_stats *out);
+
 /** "off", "ok", "no_release" or "expired". Static string. */
 const char *rt_channel_state_name(rt_channel_state s);
 

@@ -304,12 +304,29 @@ static json_t *index_desc(json_t *index, const char *ref)
 	return NULL;
 }
 
-/* Replace ref's OCI manifest by oci (taken), re-pointing the index at it. */
+/* Replace ref's OCI manifest by oci (taken), re-pointing the index at it
+ * and renaming its detached signatures after the new digest, as an attacker
+ * would (so that the checks behind the signature lookup are reached). */
 static void edit_replace_oci(edit *ed, json_t *index, const char *ref, json_t *oci)
 {
 	char *text = json_dumps(oci, JSON_COMPACT | JSON_SORT_KEYS);
 	const char *digest = edit_add_blob(ed, text);
 	json_t *d = index_desc(index, ref);
+	const char *old = json_string_value(json_object_get(d, "digest"));
+	const char *suffixes[] = {".manifest.dsse.json", ".provenance.dsse.json"};
+	char path[160];
+	size_t k;
+
+	for (k = 0; k < 2; k++) {
+		art_tar_entry *e;
+
+		snprintf(path, sizeof(path), "signatures/%s%s", old + 7, suffixes[k]);
+		if ((e = edit_find(ed, path))) {
+			free(e->path);
+			snprintf(path, sizeof(path), "signatures/%s%s", digest + 7, suffixes[k]);
+			e->path = strdup(path);
+		}
+	}
 
 	json_object_set_new(d, "digest", json_string(digest));
 	json_object_set_new(d, "size", json_integer((json_int_t)strlen(text)));
@@ -393,6 +410,26 @@ static uint8_t *with_member(const char *name, char type, const char *data, const
 	return out;
 }
 
+/* The bundle with an extension header (type ext, data ext_data) and then a
+ * member appended before the end marker. */
+static uint8_t *with_extended(char ext, const char *ext_data, const char *name, char type,
+			      const char *data, size_t *len)
+{
+	size_t body = fx.len - 1024, elen = strlen(ext_data), dlen = data ? strlen(data) : 0;
+	size_t epad = (elen + 511) / 512 * 512, dpad = (dlen + 511) / 512 * 512;
+	uint8_t *out = calloc(1, body + 512 + epad + 512 + dpad + 1024);
+
+	assert_non_null(out);
+	memcpy(out, fx.bytes, body);
+	raw_header(out + body, "PaxHeaders/x", ext, elen, NULL);
+	memcpy(out + body + 512, ext_data, elen);
+	raw_header(out + body + 512 + epad, name, type, dlen, NULL);
+	if (dlen)
+		memcpy(out + body + 512 + epad + 512, data, dlen);
+	*len = body + 512 + epad + 512 + dpad + 1024;
+	return out;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_bundle__round_trip_into_fresh_store(void **state)
@@ -410,11 +447,17 @@ static void test_bundle__round_trip_into_fresh_store(void **state)
 	assert_int_equal(art_bundle_tar_read(&entries, &n, fx.bytes, fx.len, 1000), 0);
 	assert_string_equal(entries[0].path, "blobs/");
 	assert_string_equal(entries[1].path, "blobs/sha256/");
-	assert_string_equal(entries[n - 2].path, "index.json");
-	assert_string_equal(entries[n - 1].path, "oci-layout");
-	assert_memory_equal(entries[n - 1].data, "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
-	assert_non_null(memmem(entries[n - 2].data, entries[n - 2].size,
+	assert_string_equal(entries[n - 9].path, "index.json");
+	assert_string_equal(entries[n - 8].path, "oci-layout");
+	assert_memory_equal(entries[n - 8].data, "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
+	assert_non_null(memmem(entries[n - 9].data, entries[n - 9].size,
 			       "\"org.opencontainers.image.ref.name\":\"alpha@1.1.0\"", 49));
+	/* then the detached signatures: a builder envelope and a provenance
+	 * attestation per artifact, none of them named by any digest */
+	assert_string_equal(entries[n - 7].path, "signatures/");
+	assert_non_null(strstr(entries[n - 6].path, ".manifest.dsse.json"));
+	assert_non_null(strstr(entries[n - 5].path, ".provenance.dsse.json"));
+	assert_null(memmem(entries[n - 9].data, entries[n - 9].size, "dsse", 4));
 	art_bundle_tar_free(entries, n);
 
 	/* deterministic: a second export is byte-identical */
@@ -600,6 +643,230 @@ static void test_bundle__dropped_or_foreign_layer_refused(void **state)
 	free(bytes);
 }
 
+/* Export src_dir's store with detached signatures into dir; returns paths. */
+static void export_detached(const char *store_dir, const char *dir, char **bundle, char **sigs,
+			    art_bundle_stats *st)
+{
+	art_store *s = open_store(store_dir, ART_STORE_RDONLY);
+
+	assert_true(asprintf(bundle, "%s/b.tar", dir) > 0);
+	assert_true(asprintf(sigs, "%s/b.sigs.tar", dir) > 0);
+	assert_int_equal(art_bundle_export_ex(st, s, *bundle, *sigs, NULL, 0), 0);
+	art_store_close(s);
+}
+
+static void test_bundle__detached_signatures(void **state)
+{
+	char *dir = temp_dir(), *bundle = NULL, *sigs = NULL, *data = NULL;
+	art_store *dst;
+	art_bundle_stats st, in;
+	art_tar_entry *e = NULL;
+	size_t n = 0, len = 0, i;
+
+	(void)state;
+	export_detached(fx.src_dir, dir, &bundle, &sigs, &st);
+	assert_int_equal(st.artifacts, 3);
+	assert_int_equal(strncmp(st.content_digest, "sha256:", 7), 0);
+	/* the bundle holds no signature at all; the signatures file nothing else */
+	assert_int_equal(art_file_read(&data, &len, bundle, ART_BUNDLE_MAX), 0);
+	assert_int_equal(art_bundle_tar_read(&e, &n, data, len, 1000), 0);
+	for (i = 0; i < n; i++)
+		assert_null(strstr(e[i].path, "signatures"));
+	art_bundle_tar_free(e, n);
+	free(data);
+	assert_int_equal(art_file_read(&data, &len, sigs, ART_BUNDLE_MAX), 0);
+	assert_int_equal(art_bundle_tar_read(&e, &n, data, len, 1000), 0);
+	assert_int_equal(n, 1 + 3 * 2);
+	for (i = 0; i < n; i++)
+		assert_int_equal(strncmp(e[i].path, "signatures/", 11), 0);
+	art_bundle_tar_free(e, n);
+	free(data);
+	/* without its signatures the bundle is refused, naming what is missing */
+	dst = open_store(dir, ART_STORE_CREATE);
+	assert_int_equal(art_bundle_import_ex(&in, dst, fx.kr, NOW, bundle, NULL), AF_ESIGNATURE);
+	assert_non_null(strstr(art_error_last(), "signatures file"));
+	/* a signatures file cannot bring other entries */
+	assert_int_equal(art_bundle_import_ex(&in, dst, fx.kr, NOW, bundle, bundle), AF_ECORRUPT);
+	assert_non_null(strstr(art_error_last(), "only signatures/"));
+	/* the pair imports, attestations included */
+	assert_int_equal(art_bundle_import_ex(&in, dst, fx.kr, NOW, bundle, sigs), 0);
+	assert_int_equal(in.artifacts, 3);
+	assert_int_equal(in.attestations, 3);
+	{
+		char *att = NULL;
+		size_t att_len = 0;
+
+		assert_int_equal(art_store_get_attestation(&att, &att_len, dst, "beta", NULL), 0);
+		free(att);
+	}
+	unlink(bundle);
+	unlink(sigs);
+	free(bundle);
+	free(sigs);
+	art_store_close(dst);
+	remove_dir(dir);
+}
+
+/* Two builds of the same inputs at other times: the same bytes but signatures. */
+static void test_bundle__reproducible_between_builds(void **state)
+{
+	char *dir = temp_dir(), *other = temp_dir(), *b1 = NULL, *s1 = NULL, *b2 = NULL,
+	     *s2 = NULL, *d1 = NULL, *d2 = NULL, *x1 = NULL, *x2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	art_store *s = open_store(other, ART_STORE_CREATE);
+	art_store_txn *t = NULL;
+	art_bundle_stats st1, st2;
+
+	(void)state;
+	/* the same three artifacts, built again into another store: new
+	 * signatures (RSA-PSS is randomised), same everything else */
+	assert_int_equal(art_store_txn_begin(&t, s), 0);
+	assert_int_equal(put_agent(t, "beta", "2.0.0", fx.builder), 0);
+	assert_int_equal(put_agent(t, "alpha", "1.1.0", fx.builder), 0);
+	assert_int_equal(put_agent(t, "alpha", "1.0.0", fx.builder), 0);
+	assert_int_equal(art_store_txn_commit(t), 0);
+	art_store_close(s);
+	export_detached(fx.src_dir, dir, &b1, &s1, &st1);
+	assert_true(asprintf(&x1, "%s/x", other) > 0);
+	assert_int_equal(mkdir(x1, 0700), 0);
+	export_detached(other, x1, &b2, &s2, &st2);
+	assert_string_equal(st1.content_digest, st2.content_digest);
+	assert_int_equal(art_file_read(&d1, &l1, b1, ART_BUNDLE_MAX), 0);
+	assert_int_equal(art_file_read(&d2, &l2, b2, ART_BUNDLE_MAX), 0);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(d1, d2, l1); /* the bundle files are byte-identical */
+	free(d1);
+	free(d2);
+	assert_int_equal(art_file_read(&d1, &l1, s1, ART_BUNDLE_MAX), 0);
+	assert_int_equal(art_file_read(&d2, &l2, s2, ART_BUNDLE_MAX), 0);
+	assert_true(l1 != l2 || memcmp(d1, d2, l1) != 0); /* the signatures are not */
+	free(d1);
+	free(d2);
+	free(b1);
+	free(b2);
+	free(s1);
+	free(s2);
+	free(x1);
+	free(x2);
+	remove_dir(dir);
+	remove_dir(other);
+}
+
+/* The first layout (builder envelope as a layer, no signatures/) still imports. */
+static void test_bundle__first_layout_still_imports(void **state)
+{
+	edit ed;
+	json_t *index, *d;
+	uint8_t *bytes;
+	size_t len, i, k;
+	const char *refs[] = {"alpha@1.0.0", "alpha@1.1.0", "beta@2.0.0"};
+
+	(void)state;
+	edit_open(&ed);
+	index = edit_json(&ed, "index.json");
+	for (k = 0; k < 3; k++) {
+		json_t *oci = oci_of(&ed, index, refs[k]), *layer, *ann;
+		char path[160], *env;
+		art_tar_entry *e;
+		const char *ed_digest;
+
+		d = index_desc(index, refs[k]);
+		snprintf(path, sizeof(path), "signatures/%s.manifest.dsse.json",
+			 json_string_value(json_object_get(d, "digest")) + 7);
+		e = edit_find(&ed, path);
+		assert_non_null(e);
+		env = strndup((const char *)e->data, e->size);
+		ed_digest = edit_add_blob(&ed, env);
+		layer = json_object();
+		json_object_set_new(layer, "mediaType", json_string(ART_MEDIA_DSSE));
+		json_object_set_new(layer, "digest", json_string(ed_digest));
+		json_object_set_new(layer, "size", json_integer((json_int_t)strlen(env)));
+		json_object_set_new(layer, "annotations", ann = json_object());
+		json_object_set_new(ann, ART_OCI_TITLE_ANNOTATION, json_string("manifest.dsse.json"));
+		json_array_insert_new(json_object_get(oci, "layers"), 0, layer);
+		free(env);
+		edit_replace_oci(&ed, index, refs[k], oci);
+	}
+	/* drop signatures/ entirely */
+	for (i = 0; i < ed.n;) {
+		if (!strncmp(ed.e[i].path, "signatures/", 11)) {
+			free(ed.e[i].path);
+			memmove(&ed.e[i], &ed.e[i + 1], (ed.n - i - 1) * sizeof(*ed.e));
+			ed.n--;
+		} else {
+			i++;
+		}
+	}
+	bytes = edit_close(&ed, index, &len);
+	expect_import(bytes, len, 0, NULL);
+	free(bytes);
+}
+
+/* index.json -> a nested image index -> the artifacts (registry style). */
+static void test_bundle__nested_index_imports(void **state)
+{
+	edit ed;
+	json_t *index, *outer, *arr, *d;
+	char *text;
+	const char *digest;
+	uint8_t *bytes;
+	size_t len;
+
+	(void)state;
+	edit_open(&ed);
+	index = edit_json(&ed, "index.json");
+	text = json_dumps(index, JSON_COMPACT | JSON_SORT_KEYS);
+	digest = edit_add_blob(&ed, text);
+	outer = json_object();
+	json_object_set_new(outer, "schemaVersion", json_integer(2));
+	json_object_set_new(outer, "mediaType", json_string(ART_MEDIA_OCI_INDEX));
+	json_object_set_new(outer, "manifests", arr = json_array());
+	d = json_object();
+	json_object_set_new(d, "mediaType", json_string(ART_MEDIA_OCI_INDEX));
+	json_object_set_new(d, "digest", json_string(digest));
+	json_object_set_new(d, "size", json_integer((json_int_t)strlen(text)));
+	json_array_append_new(arr, d);
+	free(text);
+	json_decref(index);
+	bytes = edit_close(&ed, outer, &len);
+	expect_import(bytes, len, 0, NULL);
+	free(bytes);
+
+	/* an index that contains itself would never end: depth is capped */
+	edit_open(&ed);
+	index = edit_json(&ed, "index.json");
+	json_decref(index);
+	outer = json_object();
+	json_object_set_new(outer, "schemaVersion", json_integer(2));
+	json_object_set_new(outer, "manifests", arr = json_array());
+	{
+		/* five levels of indexes, each pointing at the next */
+		char *level = strdup("{\"manifests\":[],\"schemaVersion\":2}");
+		int k;
+
+		for (k = 0; k < 5; k++) {
+			json_t *idx = json_object(), *m = json_array(), *dd = json_object();
+
+			digest = edit_add_blob(&ed, level);
+			json_object_set_new(dd, "mediaType", json_string(ART_MEDIA_OCI_INDEX));
+			json_object_set_new(dd, "digest", json_string(digest));
+			json_object_set_new(dd, "size", json_integer((json_int_t)strlen(level)));
+			json_array_append_new(m, dd);
+			json_object_set_new(idx, "schemaVersion", json_integer(2));
+			json_object_set_new(idx, "manifests", m);
+			free(level);
+			level = json_dumps(idx, JSON_COMPACT | JSON_SORT_KEYS);
+			if (k == 4)
+				json_array_extend(arr, m);
+			json_decref(idx);
+		}
+		free(level);
+	}
+	bytes = edit_close(&ed, outer, &len);
+	expect_import(bytes, len, AF_ECORRUPT, "nested deeper");
+	free(bytes);
+}
+
 static void test_bundle__unsafe_members_refused(void **state)
 {
 	uint8_t *bytes;
@@ -624,8 +891,30 @@ static void test_bundle__unsafe_members_refused(void **state)
 	bytes = with_member("dev", '3', NULL, NULL, &len);
 	expect_import(bytes, len, AF_ECORRUPT, "device");
 	free(bytes);
+	/* pax and GNU extension headers are read, and what they say is checked
+	 * like any member name: they cannot smuggle a path or a link in */
 	bytes = with_member("pax", 'x', "20 path=/etc/passwd\n", NULL, &len);
+	expect_import(bytes, len, AF_ECORRUPT, "extension header");
+	free(bytes);
+	bytes = with_extended('x', "20 path=/etc/passwd\n", "harmless", '0', "x", &len);
+	expect_import(bytes, len, AF_ECORRUPT, "absolute");
+	free(bytes);
+	bytes = with_extended('L', "../../evil", "harmless", '0', "x", &len);
+	expect_import(bytes, len, AF_ECORRUPT, "traversal");
+	free(bytes);
+	bytes = with_extended('x', "19 linkpath=/etc/x\n", "harmless", '0', "x", &len);
+	expect_import(bytes, len, AF_ECORRUPT, "link");
+	free(bytes);
+	bytes = with_extended('x', "13 size=2000\n", "harmless", '0', "x", &len);
+	expect_import(bytes, len, AF_ECORRUPT, "truncated");
+	free(bytes);
+	bytes = with_extended('x', "9 bogus\n", "harmless", '0', "x", &len);
 	expect_import(bytes, len, AF_ECORRUPT, "pax");
+	free(bytes);
+	/* the name from a pax header wins over the header's: a stray file */
+	bytes = with_extended('x', "30 mtime=1700000000.123456789\n19 path=README.txt\n",
+			      "oci-layout-not", '0', "x", &len);
+	expect_import(bytes, len, AF_ECORRUPT, "'README.txt'");
 	free(bytes);
 	bytes = with_member("README", '0', "hello", NULL, &len);
 	expect_import(bytes, len, AF_ECORRUPT, "unexpected entry");
@@ -762,6 +1051,10 @@ int main(void)
 		cmocka_unit_test(test_bundle__flipped_part_byte_refused),
 		cmocka_unit_test(test_bundle__swapped_manifest_refused),
 		cmocka_unit_test(test_bundle__dropped_or_foreign_layer_refused),
+		cmocka_unit_test(test_bundle__detached_signatures),
+		cmocka_unit_test(test_bundle__reproducible_between_builds),
+		cmocka_unit_test(test_bundle__first_layout_still_imports),
+		cmocka_unit_test(test_bundle__nested_index_imports),
 		cmocka_unit_test(test_bundle__unsafe_members_refused),
 		cmocka_unit_test(test_bundle__truncated_refused),
 		cmocka_unit_test(test_bundle__untrusted_or_expired_builder_refused),

@@ -205,7 +205,7 @@ static void test_manifest__provenance_is_slsa_without_time(void **state)
 	assert_true(found_commit && found_policy && found_template && found_toolchain);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
 				    json_object_get(json_object_get(root, "predicate"), "buildDefinition"),
-				    "externalParameters"), "rev")), "refs/heads/main");
+				    "externalParameters"), "ref")), "refs/heads/main");
 	json_decref(root);
 	free(p);
 	free(p2);

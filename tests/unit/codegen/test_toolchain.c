@@ -16,7 +16,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../../codegen/src/spawn.h"
+#include "../../../codegen/src/gen_spawn.h"
 #include "art/error.h"
 #include "art/util.h"
 #include "gen/abi.h"

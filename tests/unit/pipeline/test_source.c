@@ -1,9 +1,14 @@
 /*
  * test_source.c - reading templates from git revisions and plain directories.
  *
- * Repositories are built in a private temporary folder with the git command
- * line (git is a build dependency), with a fixed identity and no user or
- * system configuration, and removed afterwards.
+ * Repositories are built in a private temporary folder (under $TMPDIR) with
+ * the git command line (git is a build dependency), with a fixed identity, no
+ * user or system configuration, and nothing that runs in the background
+ * (automatic gc and maintenance off, no optional locks, no hooks), so that
+ * the outcome does not depend on the machine's load or configuration. Every
+ * git command's output is captured: a failing command fails the test with
+ * the command, how it ended (exit status, signal, fork failure) and what it
+ * printed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,9 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-static char base_dir[] = "/tmp/af-test-source-XXXXXX";
+static char *base_dir;
 static unsigned dir_counter;
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -98,23 +105,87 @@ static void make_symlink(const char *dir, const char *rel, const char *target)
 	free(path);
 }
 
+/* How a child ended, in words ("exit status 128", "killed by signal 9"). */
+static void describe_status(char *buf, size_t size, int status)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, size, "wait status 0x%x", (unsigned)status);
+}
+
+/* Runs `/bin/sh -c cmd` with stdout and stderr captured; returns its wait
+ * status, the output in *out (caller frees). fork() is retried while the
+ * machine is out of processes (EAGAIN), rather than failing the test. */
+static int run_captured(const char *cmd, char **out)
+{
+	char path[4096];
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	FILE *f;
+	long len;
+	pid_t pid = -1;
+	int fd, status = -1, attempt;
+
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/cmd-output-XXXXXX", base_dir) <
+		    sizeof(path));
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fflush(NULL);
+	for (attempt = 0; attempt < 100; attempt++) {
+		pid = fork();
+		if (pid >= 0 || errno != EAGAIN)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (pid < 0)
+		fail_msg("fork for `%s` failed: %s", cmd, strerror(errno));
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	while (waitpid(pid, &status, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	assert_true(len >= 0);
+	rewind(f);
+	*out = calloc(1, (size_t)len + 1);
+	assert_non_null(*out);
+	assert_int_equal(fread(*out, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	unlink(path);
+	return status;
+}
+
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Runs a shell command that must succeed; on failure the test fails with the
+ * command, how it ended and everything it printed. */
 static void sh(const char *fmt, ...)
 {
-	char *cmd = NULL, *quiet = NULL;
+	char *cmd = NULL, *output = NULL, how[64];
 	va_list ap;
-	int rc;
+	int status;
 
 	va_start(ap, fmt);
 	assert_true(vasprintf(&cmd, fmt, ap) > 0);
 	va_end(ap);
-	assert_true(asprintf(&quiet, "(%s) >/dev/null 2>&1", cmd) > 0);
-	rc = system(quiet);
-	if (rc != 0)
-		fail_msg("command failed (%d): %s", rc, cmd);
+	status = run_captured(cmd, &output);
+	if (status != 0) {
+		describe_status(how, sizeof(how), status);
+		fail_msg("command failed (%s): %s\n--- its output ---\n%s--- end ---", how, cmd,
+			 output);
+	}
+	free(output);
 	free(cmd);
-	free(quiet);
 }
 
 static void git_init(const char *dir)
@@ -127,18 +198,22 @@ static void git_commit_all(const char *dir, const char *msg)
 	sh("git -C '%s' add -A && git -C '%s' commit -q -m '%s'", dir, dir, msg);
 }
 
-/* `git rev-parse REV` into out[41]. */
+/* `git rev-parse --verify REV^{commit}` into out[41]. */
 static void git_rev_parse(const char *dir, const char *rev, char out[41])
 {
-	char *cmd = NULL;
-	FILE *p;
+	char *cmd = NULL, *output = NULL, how[64];
+	int status;
 
-	assert_true(asprintf(&cmd, "git -C '%s' rev-parse '%s'", dir, rev) > 0);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(out, 41, p));
-	assert_int_equal(pclose(p), 0);
-	assert_int_equal(strlen(out), 40);
+	assert_true(asprintf(&cmd, "git -C '%s' rev-parse --verify -q '%s^{commit}'", dir,
+			     rev) > 0);
+	status = run_captured(cmd, &output);
+	if (status != 0 || strlen(output) != 41 || output[40] != '\n') {
+		describe_status(how, sizeof(how), status);
+		fail_msg("`%s` (%s) printed '%s', not one commit id", cmd, how, output);
+	}
+	memcpy(out, output, 40);
+	out[40] = '\0';
+	free(output);
 	free(cmd);
 }
 
@@ -153,31 +228,78 @@ static void assert_file(const pipe_source *s, const char *path, const char *text
 	assert_int_equal(f->data[f->len], '\0');
 }
 
+/* Like assert_int_equal on a return code, but a mismatch names the call and
+ * the error message it left (art_error_last), not just two numbers. */
+#define assert_rc(call, expected) check_rc((call), (expected), #call, __FILE__, __LINE__)
+
+static void check_rc(int got, int expected, const char *call, const char *file, int line)
+{
+	if (got != expected) {
+		print_error("ERROR: %s:%d: %s returned %d, expected %d; error: %s\n", file, line,
+			    call, got, expected, art_error_last() ? art_error_last() : "(none)");
+		_fail(file, line);
+	}
+}
+
 static void assert_error_mentions(const char *needle)
 {
 	if (!strstr(art_error_last(), needle))
 		fail_msg("error '%s' does not mention '%s'", art_error_last(), needle);
 }
 
+/* git configuration for every command: nothing runs detached in the
+ * background after a command returned (automatic gc, maintenance), no
+ * optional locks, no hooks and no file-system monitor from this machine. */
+static const char *const git_settings[][2] = {
+	{ "gc.auto", "0" },
+	{ "gc.autoDetach", "false" },
+	{ "maintenance.auto", "false" },
+	{ "core.hooksPath", "/dev/null" },
+	{ "core.fsmonitor", "false" },
+	{ "core.untrackedCache", "false" },
+	{ "init.defaultBranch", "main" },
+	{ "commit.gpgSign", "false" },
+	{ "tag.gpgSign", "false" },
+};
+
 static int setup(void **state)
 {
-	char *home = NULL;
+	const char *tmp = getenv("TMPDIR");
+	char *home = NULL, name[32], value[8];
+	size_t i;
 
 	(void)state;
-	if (!mkdtemp(base_dir))
+	if (asprintf(&base_dir, "%s/af-test-source-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
+	    !mkdtemp(base_dir))
 		return -1;
 	if (asprintf(&home, "%s/home", base_dir) < 0 || mkdir(home, 0755) < 0)
 		return -1;
 	/* A fixed identity and no configuration from this machine or user. */
 	setenv("HOME", home, 1);
+	setenv("XDG_CONFIG_HOME", home, 1);
 	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
 	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+	setenv("GIT_OPTIONAL_LOCKS", "0", 1);
+	setenv("GIT_TERMINAL_PROMPT", "0", 1);
+	setenv("LC_ALL", "C", 1);
+	unsetenv("GIT_DIR");
+	unsetenv("GIT_WORK_TREE");
+	unsetenv("GIT_INDEX_FILE");
+	unsetenv("GIT_OBJECT_DIRECTORY");
 	setenv("GIT_AUTHOR_NAME", "Test Author", 1);
 	setenv("GIT_AUTHOR_EMAIL", "author@example.org", 1);
 	setenv("GIT_COMMITTER_NAME", "Test Committer", 1);
 	setenv("GIT_COMMITTER_EMAIL", "committer@example.org", 1);
 	setenv("GIT_AUTHOR_DATE", "2025-01-01T00:00:00Z", 1);
 	setenv("GIT_COMMITTER_DATE", "2025-01-01T00:00:00Z", 1);
+	for (i = 0; i < sizeof(git_settings) / sizeof(git_settings[0]); i++) {
+		snprintf(name, sizeof(name), "GIT_CONFIG_KEY_%zu", i);
+		setenv(name, git_settings[i][0], 1);
+		snprintf(name, sizeof(name), "GIT_CONFIG_VALUE_%zu", i);
+		setenv(name, git_settings[i][1], 1);
+	}
+	snprintf(value, sizeof(value), "%zu", i);
+	setenv("GIT_CONFIG_COUNT", value, 1);
 	free(home);
 	return 0;
 }
@@ -186,6 +308,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	rm_rf(base_dir);
+	free(base_dir);
 	return 0;
 }
 
@@ -219,7 +342,7 @@ static void test_source__git_reads_each_revision(void **state)
 	git_rev_parse(dir, "HEAD", head);
 	git_rev_parse(dir, "HEAD~1", parent);
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD~1", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD~1", NULL), 0);
 	assert_int_equal(s->n, 1);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 1.0.0\n");
 	assert_null(pipe_source_find(s, "templates/b.yaml"));
@@ -229,7 +352,7 @@ static void test_source__git_reads_each_revision(void **state)
 	assert_non_null(strstr(s->origin, dir));
 	pipe_source_free(s);
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), 0);
 	assert_int_equal(s->n, 2);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 2.0.0\n");
 	assert_file(s, "templates/b.yaml", "name: b\n");
@@ -237,11 +360,11 @@ static void test_source__git_reads_each_revision(void **state)
 	pipe_source_free(s);
 
 	/* A full and a short commit id name the same commit. */
-	assert_int_equal(pipe_source_read(&s, dir, parent, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, parent, NULL), 0);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 1.0.0\n");
 	pipe_source_free(s);
 	parent[7] = '\0';
-	assert_int_equal(pipe_source_read(&s, dir, parent, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, parent, NULL), 0);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 1.0.0\n");
 	pipe_source_free(s);
 	free(dir);
@@ -257,22 +380,22 @@ static void test_source__git_tags_and_branches(void **state)
 	git_rev_parse(dir, "HEAD", head);
 	git_rev_parse(dir, "HEAD~1", parent);
 
-	assert_int_equal(pipe_source_read(&s, dir, "v1", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "v1", NULL), 0);
 	assert_string_equal(s->commit, parent);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 1.0.0\n");
 	pipe_source_free(s);
 
 	/* An annotated tag is peeled to its commit. */
-	assert_int_equal(pipe_source_read(&s, dir, "v2", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "v2", NULL), 0);
 	assert_string_equal(s->commit, head);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 2.0.0\n");
 	pipe_source_free(s);
 
-	assert_int_equal(pipe_source_read(&s, dir, "old", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "old", NULL), 0);
 	assert_string_equal(s->commit, parent);
 	pipe_source_free(s);
 
-	assert_int_equal(pipe_source_read(&s, dir, "refs/heads/main", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "refs/heads/main", NULL), 0);
 	assert_string_equal(s->commit, head);
 	pipe_source_free(s);
 	free(dir);
@@ -289,8 +412,8 @@ static void test_source__bare_clone_reads_the_same(void **state)
 	assert_true(asprintf(&bare, "%s.git", dir) > 0);
 	sh("git clone -q --bare '%s' '%s'", dir, bare);
 
-	assert_int_equal(pipe_source_read(&a, dir, "v1", NULL), 0);
-	assert_int_equal(pipe_source_read(&b, bare, "v1", NULL), 0);
+	assert_rc(pipe_source_read(&a, dir, "v1", NULL), 0);
+	assert_rc(pipe_source_read(&b, bare, "v1", NULL), 0);
 	assert_int_equal(a->n, b->n);
 	assert_string_equal(a->commit, b->commit);
 	for (i = 0; i < a->n; i++) {
@@ -302,13 +425,60 @@ static void test_source__bare_clone_reads_the_same(void **state)
 	pipe_source_free(b);
 
 	/* Without a revision a bare repository reads HEAD. */
-	assert_int_equal(pipe_source_read(&b, bare, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&b, bare, NULL, NULL), 0);
 	assert_int_equal(b->n, 2);
 	assert_non_null(b->commit);
 	assert_non_null(strstr(b->origin, "@HEAD (commit "));
 	assert_file(b, "templates/a.yaml", "name: a\nversion: 2.0.0\n");
 	pipe_source_free(b);
 	free(bare);
+	free(dir);
+}
+
+/* In a pre-receive hook the pushed objects are in git's quarantine directory,
+ * named by GIT_QUARANTINE_PATH / GIT_OBJECT_DIRECTORY: they must be read. */
+static void test_source__quarantined_objects_are_read(void **state)
+{
+	char *dir = two_commit_repo();
+	char *quarantine = NULL, *missing = NULL;
+	pipe_source *s = NULL;
+
+	(void)state;
+	assert_true(asprintf(&quarantine, "%s.quarantine", dir) > 0);
+	assert_true(asprintf(&missing, "%s.none", dir) > 0);
+	mkdirs(quarantine);
+	write_file(dir, "templates/c.yaml", "name: c\n");
+	sh("cd '%s' && export GIT_OBJECT_DIRECTORY='%s' GIT_ALTERNATE_OBJECT_DIRECTORIES=\"$PWD/.git/objects\" "
+	   "&& git add -A && git commit -q -m quarantined", dir, quarantine);
+
+	/* Without the environment the commit's objects are not in the repository
+	 * (reading it then is a libgit2 error path, which leaks in 1.5: not done). */
+	sh("cd '%s' && ! git cat-file -e HEAD", dir);
+	/* A stale, missing path is ignored, not an error of its own. */
+	setenv("GIT_QUARANTINE_PATH", missing, 1);
+	setenv("GIT_OBJECT_DIRECTORY", quarantine, 1);
+	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_int_equal(s->n, 3);
+	pipe_source_free(s);
+	s = NULL;
+	unsetenv("GIT_OBJECT_DIRECTORY");
+
+	setenv("GIT_QUARANTINE_PATH", quarantine, 1);
+	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_int_equal(s->n, 3);
+	assert_file(s, "templates/c.yaml", "name: c\n");
+	pipe_source_free(s);
+	s = NULL;
+	unsetenv("GIT_QUARANTINE_PATH");
+
+	/* git's own variables for the same directory work too. */
+	setenv("GIT_ALTERNATE_OBJECT_DIRECTORIES", quarantine, 1);
+	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_int_equal(s->n, 3);
+	pipe_source_free(s);
+	unsetenv("GIT_ALTERNATE_OBJECT_DIRECTORIES");
+	free(missing);
+	free(quarantine);
 	free(dir);
 }
 
@@ -322,7 +492,7 @@ static void test_source__git_without_rev_reads_head_not_worktree(void **state)
 	write_file(dir, "templates/untracked.yaml", "untracked\n");
 	sh("rm '%s/templates/b.yaml'", dir);
 
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_non_null(s->commit);
 	assert_int_equal(s->n, 2);
 	assert_file(s, "templates/a.yaml", "name: a\nversion: 2.0.0\n");
@@ -359,7 +529,7 @@ static void test_source__git_selects_files_and_subfolders(void **state)
 	write_file(dir, "other.yaml", "outside the templates folder\n");
 	git_commit_all(dir, "files");
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), 0);
 	assert_int_equal(s->n, sizeof(expected) / sizeof(expected[0]));
 	for (i = 0; i < s->n; i++)
 		assert_string_equal(s->files[i].path, expected[i]);
@@ -381,7 +551,7 @@ static void test_source__no_templates_folder_reads_root(void **state)
 	write_file(dir, ".github/workflow.yaml", "ci, not a template\n");
 	git_commit_all(dir, "root layout");
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), 0);
 	assert_string_equal(s->subdir, "");
 	assert_int_equal(s->n, 2);
 	assert_string_equal(s->files[0].path, "agent.yaml");
@@ -390,7 +560,7 @@ static void test_source__no_templates_folder_reads_root(void **state)
 
 	/* The same rule without git. */
 	sh("rm -rf '%s/.git'", dir);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_null(s->commit);
 	assert_string_equal(s->subdir, "");
 	assert_int_equal(s->n, 2);
@@ -412,38 +582,38 @@ static void test_source__explicit_subdir(void **state)
 	write_file(dir, "file.yaml", "f\n");
 	git_commit_all(dir, "layout");
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "agents/prod/"), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "agents/prod/"), 0);
 	assert_string_equal(s->subdir, "agents/prod");
 	assert_int_equal(s->n, 1);
 	assert_file(s, "agents/prod/p.yaml", "p\n");
 	pipe_source_free(s);
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "."), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "."), 0);
 	assert_int_equal(s->n, 3);
 	pipe_source_free(s);
 
 	/* An explicit folder that does not exist is an error, not the root. */
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "missing"), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "missing"), AF_ENOTFOUND);
 	assert_null(s);
 	assert_error_mentions("missing");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, "missing"), AF_ENOTFOUND);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "file.yaml"), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, NULL, "missing"), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "file.yaml"), AF_EINVAL);
 	assert_error_mentions("not a folder");
 
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "../etc"), AF_EINVAL);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "agents/../.."), AF_EINVAL);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "/etc"), AF_EINVAL);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", "agents//prod"), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "../etc"), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "agents/../.."), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "/etc"), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", "agents//prod"), AF_EINVAL);
 
 	/* Plain directory mode applies the same rules. */
 	sh("rm -rf '%s/.git'", dir);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, "agents/prod"), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, "agents/prod"), 0);
 	assert_int_equal(s->n, 1);
 	assert_file(s, "agents/prod/p.yaml", "p\n");
 	pipe_source_free(s);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, "missing"), AF_ENOTFOUND);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, "file.yaml"), AF_EINVAL);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, "../"), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, NULL, "missing"), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, NULL, "file.yaml"), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, NULL, "../"), AF_EINVAL);
 	free(dir);
 }
 
@@ -453,14 +623,14 @@ static void test_source__unknown_revision(void **state)
 	pipe_source *s = NULL;
 
 	(void)state;
-	assert_int_equal(pipe_source_read(&s, dir, "no-such-branch", NULL), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, "no-such-branch", NULL), AF_ENOTFOUND);
 	assert_null(s);
 	assert_error_mentions("revision 'no-such-branch' not found");
 	assert_error_mentions(dir);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD~5", NULL), AF_ENOTFOUND);
-	assert_int_equal(pipe_source_read(&s, dir, "0000000000000000000000000000000000000000",
+	assert_rc(pipe_source_read(&s, dir, "HEAD~5", NULL), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, "0000000000000000000000000000000000000000",
 					  NULL), AF_ENOTFOUND);
-	assert_int_equal(pipe_source_read(&s, dir, "", NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "", NULL), AF_EINVAL);
 	free(dir);
 }
 
@@ -470,9 +640,9 @@ static void test_source__revision_that_is_not_a_commit(void **state)
 	pipe_source *s = NULL;
 
 	(void)state;
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD^{tree}", NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD^{tree}", NULL), AF_EINVAL);
 	assert_error_mentions("not a commit");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD:templates/a.yaml", NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD:templates/a.yaml", NULL), AF_EINVAL);
 	assert_null(s);
 	free(dir);
 }
@@ -485,9 +655,9 @@ static void test_source__empty_repository(void **state)
 	(void)state;
 	git_init(dir);
 	write_file(dir, "templates/a.yaml", "never committed\n");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_ENOTFOUND);
 	assert_error_mentions("no commit");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_ENOTFOUND);
 	assert_null(s);
 	free(dir);
 }
@@ -499,7 +669,7 @@ static void test_source__not_a_repository_with_rev(void **state)
 
 	(void)state;
 	write_file(dir, "templates/a.yaml", "a\n");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_EINVAL);
 	assert_null(s);
 	assert_error_mentions("not a git repository");
 	assert_error_mentions(dir);
@@ -514,15 +684,15 @@ static void test_source__missing_or_bad_directory(void **state)
 
 	(void)state;
 	assert_true(asprintf(&gone, "%s/does-not-exist", dir) > 0);
-	assert_int_equal(pipe_source_read(&s, gone, NULL, NULL), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, gone, NULL, NULL), AF_ENOTFOUND);
 	assert_error_mentions(gone);
-	assert_int_equal(pipe_source_read(&s, gone, "HEAD", NULL), AF_ENOTFOUND);
+	assert_rc(pipe_source_read(&s, gone, "HEAD", NULL), AF_ENOTFOUND);
 
 	write_file(dir, "plain-file", "x");
 	assert_true(asprintf(&file, "%s/plain-file", dir) > 0);
-	assert_int_equal(pipe_source_read(&s, file, NULL, NULL), AF_EINVAL);
-	assert_int_equal(pipe_source_read(&s, NULL, NULL, NULL), AF_EINVAL);
-	assert_int_equal(pipe_source_read(&s, "", NULL, NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, file, NULL, NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, NULL, NULL, NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, "", NULL, NULL), AF_EINVAL);
 	assert_null(s);
 	free(gone);
 	free(file);
@@ -540,7 +710,7 @@ static void test_source__gitlink_is_skipped(void **state)
 	/* A submodule entry (mode 160000) pointing at some commit. */
 	sh("git -C '%s' update-index --add --cacheinfo 160000,%s,templates/vendored.yaml "
 	   "&& git -C '%s' commit -q -m submodule", dir, head, dir);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), 0);
 	assert_int_equal(s->n, 2);
 	assert_null(pipe_source_find(s, "templates/vendored.yaml"));
 	pipe_source_free(s);
@@ -566,7 +736,7 @@ static void test_source__plain_directory(void **state)
 	write_bytes(dir, "templates/nul.yaml", "a\0b", 3);
 	sh("mkfifo '%s/templates/pipe.yaml'", dir);
 
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_null(s->commit);
 	assert_string_equal(s->subdir, "templates");
 	assert_non_null(strstr(s->origin, "(working directory)"));
@@ -595,11 +765,11 @@ static void test_source__directory_inside_a_work_tree_is_plain(void **state)
 	 * is read as a plain directory. */
 	assert_true(asprintf(&inner, "%s/templates", dir) > 0);
 	write_file(dir, "templates/a.yaml", "on disk\n");
-	assert_int_equal(pipe_source_read(&s, inner, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, inner, NULL, NULL), 0);
 	assert_null(s->commit);
 	assert_file(s, "a.yaml", "on disk\n");
 	pipe_source_free(s);
-	assert_int_equal(pipe_source_read(&s, inner, "HEAD", NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, inner, "HEAD", NULL), AF_EINVAL);
 	free(inner);
 	free(dir);
 }
@@ -616,26 +786,26 @@ static void test_source__file_size_cap(void **state)
 	assert_non_null(big);
 	memset(big, '#', PIPE_SOURCE_MAX_FILE_BYTES + 1);
 	write_bytes(dir, "templates/limit.yaml", big, PIPE_SOURCE_MAX_FILE_BYTES);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_int_equal(s->files[0].len, PIPE_SOURCE_MAX_FILE_BYTES);
 	pipe_source_free(s);
 
 	write_bytes(dir, "templates/huge.yaml", big, PIPE_SOURCE_MAX_FILE_BYTES + 1);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_ETOOBIG);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_ETOOBIG);
 	assert_null(s);
 	assert_error_mentions("templates/huge.yaml");
 
 	/* The same blob in git is refused from its header. */
 	git_init(dir);
 	git_commit_all(dir, "big");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_ETOOBIG);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_ETOOBIG);
 	assert_error_mentions("templates/huge.yaml");
 	assert_error_mentions("@HEAD");
 
 	/* Large files that are not templates are never read. */
 	sh("git -C '%s' mv templates/huge.yaml templates/huge.bin && "
 	   "git -C '%s' commit -q -m rename", dir, dir);
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), 0);
 	assert_int_equal(s->n, 1);
 	pipe_source_free(s);
 	free(big);
@@ -653,12 +823,12 @@ static void test_source__file_count_cap(void **state)
 	mkdirs(tdir);
 	sh("cd '%s' && seq 1 %u | sed 's/$/.yaml/' | xargs touch", tdir,
 	   PIPE_SOURCE_MAX_FILES);
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_int_equal(s->n, PIPE_SOURCE_MAX_FILES);
 	pipe_source_free(s);
 
 	write_file(dir, "templates/one-more.yaml", "x\n");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_ETOOBIG);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_ETOOBIG);
 	assert_null(s);
 	assert_error_mentions("more than 10000");
 	free(tdir);
@@ -678,18 +848,18 @@ static void test_source__depth_cap(void **state)
 		len += (size_t)snprintf(rel + len, sizeof(rel) - len, "/d");
 	snprintf(rel + len, sizeof(rel) - len, "/ok.yaml");
 	write_file(dir, rel, "deep but allowed\n");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_int_equal(s->n, 1);
 	pipe_source_free(s);
 
 	snprintf(rel + len, sizeof(rel) - len, "/d/too-deep.yaml");
 	write_file(dir, rel, "one level too deep\n");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_ETOOBIG);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_ETOOBIG);
 	assert_error_mentions("nested deeper");
 
 	git_init(dir);
 	git_commit_all(dir, "deep");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_ETOOBIG);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_ETOOBIG);
 	assert_error_mentions("nested deeper");
 	free(dir);
 }
@@ -703,7 +873,7 @@ static void test_source__symlinked_template_refused(void **state)
 	write_file(dir, "outside/secret.yaml", "not for reading\n");
 	write_file(dir, "templates/a.yaml", "a\n");
 	make_symlink(dir, "templates/link.yaml", "../outside/secret.yaml");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_EDENIED);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_EDENIED);
 	assert_null(s);
 	assert_error_mentions("templates/link.yaml");
 	assert_error_mentions("symbolic link");
@@ -711,7 +881,7 @@ static void test_source__symlinked_template_refused(void **state)
 	/* Committed, the link is a tree entry of mode 120000: refused as well. */
 	git_init(dir);
 	git_commit_all(dir, "link");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_EDENIED);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_EDENIED);
 	assert_error_mentions("templates/link.yaml");
 	free(dir);
 }
@@ -727,14 +897,14 @@ static void test_source__symlinked_folders_not_followed(void **state)
 	make_symlink(dir, "templates/linked", "../outside");
 	make_symlink(dir, "templates/README", "a.yaml");
 
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_int_equal(s->n, 1);
 	assert_string_equal(s->files[0].path, "templates/a.yaml");
 	pipe_source_free(s);
 
 	git_init(dir);
 	git_commit_all(dir, "linked folder");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), 0);
 	assert_int_equal(s->n, 1);
 	pipe_source_free(s);
 	free(dir);
@@ -748,11 +918,11 @@ static void test_source__symlinked_templates_folder_refused(void **state)
 	(void)state;
 	write_file(dir, "elsewhere/a.yaml", "a\n");
 	make_symlink(dir, "templates", "elsewhere");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_EDENIED);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_EDENIED);
 	assert_error_mentions("symbolic link");
 	git_init(dir);
 	git_commit_all(dir, "linked templates");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_EDENIED);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_EDENIED);
 	assert_null(s);
 	free(dir);
 }
@@ -764,12 +934,12 @@ static void test_source__control_characters_in_names_refused(void **state)
 
 	(void)state;
 	write_file(dir, "templates/bad\nname.yaml", "x\n");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), AF_EINVAL);
 	assert_error_mentions("control characters");
 	assert_null(strchr(art_error_last(), '\n'));
 	git_init(dir);
 	git_commit_all(dir, "ctrl");
-	assert_int_equal(pipe_source_read(&s, dir, "HEAD", NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, dir, "HEAD", NULL), AF_EINVAL);
 	assert_null(s);
 	free(dir);
 }
@@ -784,12 +954,12 @@ static void test_source__find_and_free_are_null_safe(void **state)
 	assert_null(pipe_source_find(NULL, "templates/a.yaml"));
 	write_file(dir, "templates/a.yaml", "a\n");
 	write_file(dir, "templates/c.yaml", "c\n");
-	assert_int_equal(pipe_source_read(&s, dir, NULL, NULL), 0);
+	assert_rc(pipe_source_read(&s, dir, NULL, NULL), 0);
 	assert_null(pipe_source_find(s, NULL));
 	assert_null(pipe_source_find(s, "templates/b.yaml"));
 	assert_null(pipe_source_find(s, "a.yaml"));
 	assert_non_null(pipe_source_find(s, "templates/c.yaml"));
-	assert_int_equal(pipe_source_read(NULL, dir, NULL, NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(NULL, dir, NULL, NULL), AF_EINVAL);
 	pipe_source_free(s);
 	free(dir);
 }
@@ -820,6 +990,7 @@ int main(void)
 		cmocka_unit_test(test_source__symlinked_templates_folder_refused),
 		cmocka_unit_test(test_source__control_characters_in_names_refused),
 		cmocka_unit_test(test_source__find_and_free_are_null_safe),
+		cmocka_unit_test(test_source__quarantined_objects_are_read),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -189,6 +189,15 @@ int rt_engine_status_get(rt_engine *e, rt_engine_status *out)
 	return 0;
 }
 
+int rt_engine_stats_get(rt_engine *e, rt_engine_stats *out)
+{
+	(void)e;
+	memset(out, 0, sizeof(*out));
+	out->agents_served = 2;
+	out->agents_refused = 1;
+	return 0;
+}
+
 const char *rt_channel_state_name(rt_channel_state s)
 {
 	static const char *const names[] = {"off", "ok", "no_release", "expired"};
@@ -802,10 +811,16 @@ static void test_http__metrics_text_counts_requests_and_errors(void **state)
 	assert_non_null(strstr(r.body, "# TYPE agentfactory_http_requests_total counter"));
 	assert_non_null(strstr(r.body, "agentfactory_errors_total{code=\"not_found\"} 1"));
 	assert_non_null(strstr(r.body, "agentfactory_errors_total{code=\"unauthorized\"} 1"));
-	assert_non_null(strstr(r.body, "agentfactory_http_responses_total{status=\"401\"} 1"));
+	assert_non_null(strstr(r.body, "agentfactory_http_responses_total{code=\"401\"} 1"));
 	assert_non_null(strstr(r.body, "# TYPE agentfactory_invoke_seconds histogram"));
 	assert_non_null(strstr(r.body, "# TYPE agentfactory_instantiate_seconds histogram"));
-	assert_non_null(strstr(r.body, "agentfactory_http_request_seconds_count 2"));
+	assert_non_null(strstr(r.body, "agentfactory_http_request_seconds_count{route=\"other\",code=\"404\"} 1"));
+	assert_non_null(strstr(r.body, "agentfactory_http_request_seconds_count{route=\"/v1/agents\",code=\"401\"} 1"));
+	assert_null(strstr(r.body, "/nope"));
+	assert_non_null(strstr(r.body, "agentfactory_build_info{version="));
+	assert_non_null(strstr(r.body, "agentfactory_agents{state=\"served\"} 2\n"));
+	assert_non_null(strstr(r.body, "agentfactory_invocations_in_flight 0"));
+	assert_non_null(strstr(r.body, "process_open_fds "));
 	done(&r);
 }
 

@@ -1,5 +1,7 @@
 /*
- * spawn.h - run a tool without a shell (shared inside codegen/src only).
+ * gen_spawn.h - run a tool without a shell (shared inside codegen/src only).
+ * Named gen_spawn.h, not spawn.h: with -I on this folder a "spawn.h" would
+ * shadow the system <spawn.h> that spawn.c includes.
  */
 #ifndef GEN_SPAWN_H
 #define GEN_SPAWN_H
