@@ -24,10 +24,18 @@
 #               restarting the container): 0 failed requests (retries at
 #               the balancer), p95 printed against the calm one.
 #
-# The source of the agents is $FLEET_SOURCE: `store` (one store shared
-# read-only by every replica, promotions written into it). A registry source
-# (`--source oci://...`, pods pulling their channel) also runs the
-# registry-down scenario when the runtime supports it.
+#   registry-down  (registry source) the registry stopped for
+#               AF_FLEET_OUTAGE_S (default 30) during a promotion: the push
+#               fails, every replica keeps serving what it verified, 0 failed
+#               requests; the registry back, the push lands and every replica
+#               converges on the new release (time printed).
+#
+# The source of the agents is $FLEET_SOURCE: `registry` (the default when
+# the runtime has --source): Debian's docker-registry on a loopback port,
+# the release managers' store pushes to it (`agentfactory push`), each
+# replica follows its channel from it into its own cache store, as the chart
+# renders with source.registry; or `store`: one store shared by every
+# replica, promotions written into it.
 #
 # Failed requests are those wrk sees answered non-2xx or not answered; each
 # scenario prints them with the nginx log's upstream statuses (a retried
@@ -44,7 +52,11 @@ SRC=${AF_SRCDIR:?}
 HELM=${AF_HELM:?AF_HELM must point at helm (make tools)}
 REPLICAS=${AF_FLEET_REPLICAS:-4}
 CHAOS_S=${AF_FLEET_CHAOS_S:-30}
-FLEET_SOURCE=${FLEET_SOURCE:-store}
+OUTAGE_S=${AF_FLEET_OUTAGE_S:-30}
+if [ -z "${FLEET_SOURCE:-}" ]; then
+	FLEET_SOURCE=store
+	case "$("$RT" --help 2>&1 || true)" in *"--source oci://"*) FLEET_SOURCE=registry ;; esac
+fi
 for tool in nginx wrk curl jq python3; do
 	command -v "$tool" >/dev/null || { echo "$tool is required (make deps)" >&2; exit 2; }
 done
@@ -54,6 +66,7 @@ T=$(mktemp -d /tmp/af-fleet.XXXXXX)
 chmod 0755 "$T"
 mkdir -p "$T/pods" "$T/nginx"
 NGINX_PID=""
+PIDS=() # the registry (registry_lib.bash)
 cleanup() {
 	local f
 	set +e
@@ -66,6 +79,7 @@ cleanup() {
 	for f in "$T"/pods/*.pid "$T"/*.bgpid; do
 		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
 	done
+	for f in "${PIDS[@]}"; do kill -KILL "$f" 2>/dev/null; done
 	pkill -KILL -P $$ 2>/dev/null
 	rm -rf "$T"
 }
@@ -82,10 +96,28 @@ report() { REPORT+=("$*"); echo "   $*"; }
 source "$SRC/tests/integration/lib/fixture_store.sh"
 fixture_store "$T/fx" || exit 1
 fx_promote blue 1 && fx_promote green 1 || { echo "promote failed" >&2; exit 1; }
+REGISTRY=""
 case "$FLEET_SOURCE" in
-store) SOURCE_ARGS=(--store "$FX_STORE") ;;
-*) echo "FLEET_SOURCE=$FLEET_SOURCE: only 'store' is wired here" >&2; exit 2 ;;
+store) ;;
+registry)
+	command -v docker-registry >/dev/null || { echo "docker-registry is required (make deps)" >&2; exit 2; }
+	# shellcheck source=registry_lib.bash
+	. "$SRC/tests/integration/registry_lib.bash"
+	start_registry "$T/registry" || exit 1
+	REGISTRY="oci://127.0.0.1:$REG_PORT/agents"
+	;;
+*) echo "FLEET_SOURCE=$FLEET_SOURCE: store or registry" >&2; exit 2 ;;
 esac
+# publish CHANNEL : what the release managers do after promote or rollback
+publish() {
+	[ -n "$REGISTRY" ] || return 0
+	"$AF" push --quiet --store "$FX_STORE" --channel "$1" "$REGISTRY" >"$T/push.out" 2>&1
+}
+promote() { fx_promote "$1" "$2" && publish "$1"; }
+rollback() { fx_rollback "$1" "$2" && publish "$1"; }
+publish blue && publish green || { echo "push failed: $(cat "$T/push.out")" >&2; exit 1; }
+# pod_store ID : the store a replica serves
+pod_store() { if [ -n "$REGISTRY" ]; then echo "$T/pods/$1.store"; else echo "$FX_STORE"; fi; }
 TOKEN=$("$RT" token new --role invoke --name fleet --tokens "$T/tokens" | head -1)
 
 # ---- the Deployments, as the chart renders them ----------------------------------
@@ -93,7 +125,7 @@ cat >"$T/values.yaml" <<EOF
 colors:
   blue: {enabled: true, channel: blue, replicas: $REPLICAS}
   green: {enabled: true, channel: green, replicas: $REPLICAS}
-source: {pollMs: 100}
+source: {pollMs: 100, intervalMs: 250, registry: "$REGISTRY"}
 runtime: {workers: 16, drainSeconds: 5, preStopSleepSeconds: 1}
 EOF
 "$HELM" template fleet "$SRC/helm/agentfactory" -f "$T/values.yaml" >"$T/rendered.yaml"
@@ -105,7 +137,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
         continue
     color = d["metadata"]["labels"]["agentfactory.dev/color"]
     args = [a for a in d["spec"]["template"]["spec"]["containers"][0]["args"]
-            if a != "serve" and not a.split("=")[0] in ("--listen", "--store", "--keyring", "--tokens", "--source")]
+            if a != "serve" and not a.split("=")[0] in ("--listen", "--store", "--keyring", "--tokens")]
     print(color, d["spec"]["replicas"], " ".join(args))
 EOF
 ok
@@ -123,7 +155,7 @@ start_pod() {
 	# started from a subshell: not a job of this shell, so a kill -9 prints
 	# no job notice; its end is read from its log ("stopped", exit code)
 	(
-		"$RT" serve "${SOURCE_ARGS[@]}" --keyring "$FX_RT_KEYRING" --tokens "$T/tokens" \
+		"$RT" serve --store "$(pod_store "$id")" --keyring "$FX_RT_KEYRING" --tokens "$T/tokens" \
 			--listen "127.0.0.1:$port" --port-file "$T/pods/$id.port" --llm-script "$FX_SCRIPT" \
 			--log "$T/pods/$id.log" "$@" 2>>"$T/pods/$id.err" &
 		echo $! >"$T/pods/$id.pid"
@@ -152,7 +184,7 @@ for id in "${PODS[@]}"; do
 	echo "$addr" >"$T/pods/$id.addr"
 done
 echo "-- ${#PODS[@]} replicas started (${REPLICAS} blue, ${REPLICAS} green)"
-report "replicas: ${#PODS[@]} runtime processes (${REPLICAS} per colour), shared store, nginx as the Service"
+report "replicas: ${#PODS[@]} runtime processes (${REPLICAS} per colour), source: $FLEET_SOURCE, nginx as the Service"
 pods_of() { local id; for id in "${PODS[@]}"; do [ "$(cat "$T/pods/$id.color")" = "$1" ] && echo "$id"; done; }
 
 # served ID : "RELEASE VERSION" a pod serves (via its own port)
@@ -317,7 +349,7 @@ load_end calm
 P95_CALM=$P95
 
 echo "-- blue-green: green promoted, checked through preview, live flipped, flipped back"
-fx_promote green 2 || fail "promote green 2"
+promote green 2 || fail "promote green 2: $(cat "$T/push.out")"
 ok
 all_serve green "2 1.1.0" || fail "green serves release 2"
 load_start 20
@@ -337,14 +369,14 @@ echo "-- the runtime following its channel: blue promoted live, then rolled back
 load_start 20
 sleep 2
 t0=$(date +%s%N)
-fx_promote blue 2 || fail "promote blue 2"
+promote blue 2 || fail "promote blue 2: $(cat "$T/push.out")"
 ok
 all_serve blue "2 1.1.0" || fail "every blue replica serves release 2"
 t1=$(date +%s%N)
-report "promote: every one of the $REPLICAS blue replicas served release 2 after $(((t1 - t0) / 1000000)) ms (channel polled every 100 ms)"
+report "promote: every one of the $REPLICAS blue replicas served release 2 $(((t1 - t0) / 1000000)) ms after promote${REGISTRY:+ + push} (source: $FLEET_SOURCE, polled every $([ -n "$REGISTRY" ] && echo 250 || echo 100) ms)"
 sleep 4
 t0=$(date +%s%N)
-fx_rollback blue 1 || fail "rollback blue"
+rollback blue 1 || fail "rollback blue: $(cat "$T/push.out")"
 ok
 all_serve blue "1 1.0.0" || fail "every blue replica serves release 1 after the rollback"
 t1=$(date +%s%N)
@@ -387,10 +419,48 @@ all_serve blue "1 1.0.0" || fail "after the chaos every blue replica serves rele
 ok
 [ "$kills" -gt 0 ] && [ "$restarts" -eq "$kills" ] || fail "kills $kills, restarts $restarts"
 
-if "$RT" --help 2>&1 | grep -q -- '--source'; then
-	echo "-- registry down during a promotion: needs FLEET_SOURCE=registry (not wired in this script yet)"
+if [ -n "$REGISTRY" ]; then
+	echo "-- registry down for ${OUTAGE_S} s during a promotion"
+	load_start $((OUTAGE_S + 15))
+	sleep 2
+	stop_registry
+	t_down=$(date +%s)
+	ok
+	if promote blue 2; then
+		fail "the push succeeded with the registry down"
+	else
+		report "registry down: promote done in the release managers' store, push refused: $(tail -1 "$T/push.out" | cut -c1-160)"
+	fi
+	# nothing served changes while it is down
+	changed=0 samples=0
+	while [ $(($(date +%s) - t_down)) -lt "$OUTAGE_S" ]; do
+		for id in $(pods_of blue); do
+			samples=$((samples + 1))
+			[ "$(served "$id")" = "1 1.0.0" ] || changed=$((changed + 1))
+		done
+		sleep 1
+	done
+	ok
+	[ "$changed" = 0 ] || fail "registry down: $changed of $samples samples served something else than release 1"
+	report "registry down ${OUTAGE_S} s: $samples samples of the blue replicas, $changed serving anything but release 1"
+	# back: same storage, same address
+	docker-registry serve "$T/registry/config.yml" >>"$T/registry/registry.log" 2>&1 &
+	REG_PID=$!
+	PIDS+=("$REG_PID")
+	for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" && break; sleep 0.1; done
+	t0=$(date +%s%N)
+	ok
+	publish blue || fail "push after the outage: $(cat "$T/push.out")"
+	ok
+	all_serve blue "2 1.1.0" || fail "after the outage every blue replica serves release 2"
+	t1=$(date +%s%N)
+	report "registry back: every blue replica served release 2 $(((t1 - t0) / 1000000)) ms after the push"
+	load_end registry-down
+	rollback blue 1 || fail "rollback after the outage: $(cat "$T/push.out")"
+	ok
+	all_serve blue "1 1.0.0" || fail "every blue replica back on release 1"
 else
-	echo "-- registry down during a promotion: not run (this runtime has no --source)"
+	echo "-- registry down during a promotion: not run (source: $FLEET_SOURCE; the runtime has no --source)"
 fi
 
 echo "-- graceful stop: SIGTERM drains every replica"
