@@ -81,7 +81,8 @@ cleanup() {
 	done
 	for f in "${PIDS[@]}"; do kill -KILL "$f" 2>/dev/null; done
 	pkill -KILL -P $$ 2>/dev/null
-	rm -rf "$T"
+	# registry followers end on their runtime's death (a moment later)
+	for _ in 1 2 3 4 5 6 7 8 9 10; do rm -rf "$T" && [ ! -e "$T" ] && break; sleep 0.5; done
 }
 trap cleanup EXIT
 
