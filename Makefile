@@ -275,7 +275,7 @@ image-push: image image-cli
 	skopeo copy $(SKOPEO_FLAGS) oci:$(IMAGE_DIR)/agentfactory:$(VERSION) \
 	  docker://$(REGISTRY)/agentfactory:$(VERSION)
 fleet: all tools
-	@$(TEST_ENV) bash tests/integration/test_fleet.sh
+	@$(TEST_ENV) AF_FLEET_CHAOS_S=$${AF_FLEET_CHAOS_S:-60} bash tests/integration/test_fleet.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentfactory/policies

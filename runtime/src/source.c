@@ -105,7 +105,7 @@ static bool transient(int rc)
 	return rc == AF_EIO || rc == AF_ENOMEM || rc == AF_EINTERNAL;
 }
 
-static void follow(const rt_source_opts *o, int wfd)
+static void follow(const rt_source_opts *o, int wfd, pid_t parent)
 {
 	art_store *s = NULL;
 	art_oci_client *c = NULL;
@@ -179,7 +179,9 @@ static void follow(const rt_source_opts *o, int wfd)
 		}
 		report(wfd, state, polls, pulls, release, detail);
 		sleep_ms(o->interval_ms + (o->jitter_ms ? (uint32_t)rand() % o->jitter_ms : 0));
-		if (getppid() == 1)
+		/* the server is gone (reparented). Not "getppid() == 1": in a
+		 * container the server itself is PID 1 of its PID namespace */
+		if (getppid() != parent)
 			_exit(0);
 	}
 }
@@ -243,7 +245,7 @@ int rt_source_start(rt_source **out, const rt_source_opts *o)
 	rt_source *src;
 	rt_source_opts oo = *o;
 	int fds[2], rc;
-	pid_t pid;
+	pid_t pid, parent;
 
 	*out = NULL;
 	if ((rc = art_oci_ref_parse(&ref, o->url)) < 0)
@@ -266,6 +268,7 @@ int rt_source_start(rt_source **out, const rt_source_opts *o)
 		return art_error_set(AF_EIO, "pipe: %s", strerror(errno));
 	}
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
@@ -278,12 +281,14 @@ int rt_source_start(rt_source **out, const rt_source_opts *o)
 
 		close(fds[0]);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent) /* died before the prctl */
+			_exit(0);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_IGN); /* the parent drains first, then stops us */
 		signal(SIGPIPE, SIG_IGN);
-		follow(&oo, fds[1]);
+		follow(&oo, fds[1], parent);
 		_exit(0);
 	}
 	close(fds[1]);

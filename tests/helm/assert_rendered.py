@@ -106,6 +106,17 @@ for color, d in deps.items():
         check(f"--source={reg}" in args, f"{name}: --source {reg}")
         check("--store=/var/cache/agentfactory/store" in args, f"{name}: store in the cache")
         check("store" not in vols, f"{name}: no store volume with a registry")
+        src = values["source"]
+        check(f"--source-interval-ms={src['intervalMs']}" in args, f"{name}: --source-interval-ms")
+        for what, flag, key in (("authSecret", "--source-auth-file=/etc/agentfactory/registry-auth/config.json", "registry-auth"),
+                                ("caSecret", "--source-ca-file=/etc/agentfactory/registry-ca/ca.crt", "registry-ca")):
+            if src[what]["name"]:
+                check(flag in args and vols[key]["secret"]["secretName"] == src[what]["name"]
+                      and mounts[key].get("readOnly") is True, f"{name}: {what} mounted for {flag}")
+            else:
+                check(key not in vols and not any(a.startswith(flag.split("=")[0]) for a in args),
+                      f"{name}: no {what}")
+        check(("--source-plain-http" in args) == bool(src["plainHttp"]), f"{name}: --source-plain-http iff plainHttp")
     else:
         check(not any(a.startswith("--source") for a in args), f"{name}: no --source")
         check(vols["store"]["persistentVolumeClaim"]["claimName"] == values["store"]["existingClaim"]

@@ -42,6 +42,11 @@ image:
 source:
   registry: oci://registry.example.com:5000/agents/catalogue
   pollMs: 1000
+  intervalMs: 3000
+  authSecret:
+    name: registry-pull
+  caSecret:
+    name: registry-ca
 store:
   existingClaim: ""
 keyring:
@@ -148,7 +153,13 @@ ok
 promtool check rules "$T/rules.yaml" >"$T/promtool.out" 2>&1 ||
 	{ fail "promtool check rules"; sed 's/^/    /' "$T/promtool.out" >&2; }
 ok
-[ "$(grep -c 'alert:' "$T/rules.yaml")" -ge 5 ] || fail "at least 5 alerts"
+[ "$(grep -c 'alert:' "$T/rules.yaml")" -ge 10 ] || fail "at least 10 alerts"
+ok
+cmp -s "$CHART/files/agentfactory-rules.yml" "$SRC/ops/prometheus/agentfactory-rules.yml" ||
+	fail "helm/agentfactory/files/agentfactory-rules.yml differs from ops/prometheus/agentfactory-rules.yml (copy it)"
+ok
+grep -q 'jobLabel: agentfactory.dev/job' "$T/all.out" && grep -q 'agentfactory.dev/job: agentfactory' "$T/all.out" ||
+	fail "the ServiceMonitor labels series job=agentfactory (the rules select it)"
 # every alert names its runbook section, and the section exists
 for a in $(sed -n 's/^ *- alert: //p;s/^ *alert: //p' "$T/rules.yaml"); do
 	ok
@@ -202,6 +213,7 @@ refuse "unknown key" "replicaCount is not allowed" --set replicaCount=3
 refuse "bad digest" "digest" --set image.digest=sha256:xyz
 refuse "registry not oci://" "registry" --set source.registry=https://registry.example.com/agents
 refuse "privileged port" "port" --set runtime.port=80
+refuse "registry poll too fast" "intervalMs" --set source.intervalMs=1
 refuse "bad channel name" "channel" --set 'colors.blue.channel=Blue Channel'
 refuse "extra arg not a flag" "extraArgs" --set 'runtime.extraArgs={rm -rf}'
 refuse "bad egress CIDR" "cidrs" --set 'networkPolicy.egress.llm.cidrs={everywhere}'

@@ -36,7 +36,7 @@ cleanup() {
 	exec 2>/dev/null # no "Killed" job notices
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$T"
+	[ -n "${AF_KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
 }
 trap cleanup EXIT
 
@@ -124,6 +124,7 @@ mkdir -p "$R/proc" "$R/dev"
 cat >"$T/pod.sh" <<'EOF'
 set -e
 R=$1 V=$2
+shift 2
 ip link set lo up
 mount --bind "$R" "$R"
 mount -t proc proc "$R/proc"
@@ -134,11 +135,12 @@ mount -o remount,bind,ro "$R/var/lib/agentfactory"
 mount -t tmpfs -o uid=65532,gid=65532,mode=0755,size=16m tmpfs "$R/var/cache/agentfactory"
 mount -o remount,bind,ro "$R"
 exec chroot --userspec=65532:65532 "$R" /usr/local/bin/agentfactory-runtime serve \
-	--store /var/lib/agentfactory/store --keyring /var/lib/agentfactory/keyring.json \
+	--keyring /var/lib/agentfactory/keyring.json \
 	--channel blue --listen 127.0.0.1:8080 --llm-script /var/lib/agentfactory/script.json \
-	--data /var/cache/agentfactory/data --port-file /var/cache/agentfactory/port --grace-ms 2000
+	--data /var/cache/agentfactory/data --port-file /var/cache/agentfactory/port --grace-ms 2000 "$@"
 EOF
-unshare --net --mount --pid --fork bash "$T/pod.sh" "$R" "$V" >"$T/pod.out" 2>"$T/pod.err" &
+unshare --net --mount --pid --fork bash "$T/pod.sh" "$R" "$V" --store /var/lib/agentfactory/store \
+	>"$T/pod.out" 2>"$T/pod.err" &
 POD=$!
 PIDS+=("$POD")
 in_pod() { nsenter --net="/proc/$POD/ns/net" "$@"; }
@@ -172,6 +174,52 @@ rc=0
 wait "$POD" || rc=$?
 check "SIGTERM: exit 0, got $rc" [ "$rc" = 0 ]
 check "the store was not written" [ "$(stat -c %U "$V/store/lock.mdb")" = root ]
+
+echo "-- the same image following its channel from a registry (the chart's source.registry)"
+# The pod's own network namespace holds a registry (the test's stand-in
+# for the cluster's); the runtime pulls, verifies and caches into the tmpfs
+# at /var/cache/agentfactory as uid 65532, with the root still read-only.
+case "$("$RT" --help 2>&1 || true)" in
+*"--source oci://"*)
+	unshare --net --mount --pid --fork bash "$T/pod.sh" "$R" "$V" --store /var/cache/agentfactory/store \
+		--source oci://127.0.0.1:5000/agents --source-interval-ms 200 >"$T/pod2.out" 2>"$T/pod2.err" &
+	POD=$!
+	PIDS+=("$POD")
+	for _ in $(seq 1 100); do
+		in_pod ip link show lo 2>/dev/null | grep -q UP && break
+		sleep 0.05
+	done
+	mkdir -p "$T/reg"
+	printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:5000\n' \
+		"$T/reg" >"$T/reg.yml"
+	in_pod docker-registry serve "$T/reg.yml" >"$T/reg.log" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 1 100); do in_pod curl -s -o /dev/null http://127.0.0.1:5000/v2/ && break; sleep 0.1; done
+	check "push the channel into the pod's registry" \
+		in_pod "$AF" push --quiet --store "$FX_STORE" --channel blue oci://127.0.0.1:5000/agents
+	got=""
+	for _ in $(seq 1 300); do
+		got="$(code http://127.0.0.1:8080/v1/agents)-$(jq -r '"\(.release) \(.agents[0].version)"' "$T/body" 2>&1)"
+		[ "$got" = "200-1 1.0.0" ] && break
+		kill -0 "$POD" 2>/dev/null || break
+		sleep 0.1
+	done
+	check "serves the pulled release: $got $(head -c 300 "$T/body")" [ "$got" = "200-1 1.0.0" ]
+	check "ready once pulled: $(cat "$T/body")" [ "$(code http://127.0.0.1:8080/readyz)" = 200 ]
+	got=$(code -X POST -H 'Content-Type: application/json' -d "$FX_BODY" \
+		http://127.0.0.1:8080/v1/agents/senior-reviewer/invoke)
+	check "invoke 200 from the pulled agent: $got $(head -c 300 "$T/body")" [ "$got" = 200 ]
+	RTPID=$(pgrep -P "$POD" | head -1)
+	check "the pulling runtime runs as 65532" grep -qE '^Uid:\s+65532\s+65532' "/proc/$RTPID/status"
+	check "the cache store was written by 65532" \
+		[ "$(stat -c %u "/proc/$RTPID/root/var/cache/agentfactory/store/data.mdb")" = 65532 ]
+	kill -TERM "$RTPID"
+	rc=0
+	wait "$POD" || rc=$?
+	check "SIGTERM: exit 0, got $rc" [ "$rc" = 0 ]
+	;;
+*) echo "   (this runtime has no --source: not run)" ;;
+esac
 
 echo "-- no shell to run"
 rc=0
