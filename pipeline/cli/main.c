@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "cmd_release.h"
+#include "cmd_repro.h"
 #include "cmd_store.h"
 
 #include "art/audit.h"
@@ -40,6 +41,8 @@ static const command commands[] = {
 	{"verify", cmd_verify, "re-check every artifact in a store: signatures and part digests"},
 	{"export", cmd_export, "write a signed bundle (OCI image layout) of a store's artifacts"},
 	{"import", cmd_import, "verify a bundle and add its artifacts to a store"},
+	{"verify-reproducible", cmd_verify_reproducible,
+	 "rebuild a revision and compare every digest with a store or bundle"},
 	{"release", cmd_release, "create a signed, expiring release of exact artifact digests"},
 	{"promote", cmd_promote, "point a channel (blue, green, ...) at a newer release"},
 	{"rollback", cmd_rollback, "point a channel back at an older release (signed, audited)"},
