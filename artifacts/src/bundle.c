@@ -1313,8 +1313,7 @@ static int flatten_index(const importer *im, json_t *manifests, const char *ref,
 static int verify_bundle(importer *im, const art_keyring *kr, time_t now)
 {
 	const art_tar_entry *layout, *index_entry;
-	json_t *layout_json = NULL, *index = NULL, *manifests, *desc, *pair,
-	       *flat = json_array();
+	json_t *layout_json = NULL, *index = NULL, *manifests, *desc, *pair, *flat = NULL;
 	size_t i, j;
 	int rc;
 
@@ -1341,6 +1340,10 @@ static int verify_bundle(importer *im, const art_keyring *kr, time_t now)
 	    json_array_size(manifests) > MAX_ARTIFACTS) {
 		rc = art_error_set(AF_ECORRUPT, "index.json: schemaVersion 2 and 1..%u manifests "
 				   "required", MAX_ARTIFACTS);
+		goto cleanup;
+	}
+	if (!(flat = json_array())) {
+		rc = art_error_set(AF_ENOMEM, "out of memory importing");
 		goto cleanup;
 	}
 	if ((rc = flatten_index(im, manifests, NULL, 0, flat)) < 0)

@@ -2112,6 +2112,7 @@ static int apply_artifact(art_store *s, MDB_txn *w, const pending_artifact *a)
 	const art_manifest *m = a->manifest;
 	char cache_key[ART_SHA256_HEX_LEN + 1];
 	uint8_t *record = NULL;
+	bool drop_attestation = false;
 	blob_header h;
 	MDB_val k, v;
 	size_t i, rlen;
@@ -2137,6 +2138,21 @@ static int apply_artifact(art_store *s, MDB_txn *w, const pending_artifact *a)
 	}
 	if ((rc = check_pin(s, w, a)) < 0)
 		return rc;
+	/* Without a new attestation, an existing one stays only if it is about
+	 * this very manifest (a bundle re-imported without its attestations
+	 * must not strip them; a rebuild must not keep a stale one). */
+	k = sval(a->ref);
+	if (!a->attestation && s->has_attest) {
+		record_view old;
+
+		mrc = mdb_get(w, s->dbi[DB_ARTIFACTS], &k, &v);
+		if (mrc && mrc != MDB_NOTFOUND)
+			return lmdb_error(s, mrc, "cannot read an artifact");
+		drop_attestation = mrc != 0 || record_parse(&old, a->ref, &v) < 0 ||
+				   old.manifest_len != a->manifest_len ||
+				   memcmp(old.manifest, a->manifest_json, a->manifest_len) != 0;
+		art_error_clear();
+	}
 	rlen = RECORD_HEADER + a->manifest_len + a->envelope_len;
 	if (!(record = malloc(rlen)))
 		return art_error_set(AF_ENOMEM, "out of memory writing %s", a->ref);
@@ -2151,13 +2167,11 @@ static int apply_artifact(art_store *s, MDB_txn *w, const pending_artifact *a)
 	free(record);
 	if (rc < 0)
 		return rc;
-	/* The attestation goes with this record; a record without one (an
-	 * import of an older bundle) must not keep a stale one. */
 	if (a->attestation) {
 		v = mval(a->attestation, a->attestation_len);
 		if ((rc = put_val(s, w, DB_ATTEST, &k, &v, 0, "cannot write an attestation")) < 0)
 			return rc;
-	} else if (s->has_attest) {
+	} else if (drop_attestation) {
 		mrc = mdb_del(w, s->dbi[DB_ATTEST], &k, NULL);
 		if (mrc && mrc != MDB_NOTFOUND)
 			return lmdb_error(s, mrc, "cannot remove an attestation");

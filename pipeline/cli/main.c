@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "cmd_release.h"
+#include "cmd_repro.h"
 #include "cmd_store.h"
 
 #include "art/audit.h"
@@ -42,6 +43,8 @@ static const command commands[] = {
 	{"import", cmd_import, "verify a bundle and add its artifacts to a store"},
 	{"push", cmd_push, "push artifacts, a release or a channel to an OCI registry"},
 	{"pull", cmd_pull, "verify and pull a channel, release or artifacts from an OCI registry"},
+	{"verify-reproducible", cmd_verify_reproducible,
+	 "rebuild a revision and compare every digest with a store or bundle"},
 	{"release", cmd_release, "create a signed, expiring release of exact artifact digests"},
 	{"promote", cmd_promote, "point a channel (blue, green, ...) at a newer release"},
 	{"rollback", cmd_rollback, "point a channel back at an older release (signed, audited)"},

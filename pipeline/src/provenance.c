@@ -48,9 +48,10 @@ static char *url_clean(const char *url)
 
 	if (!scheme) {
 		/* scp-like "git@host:path" is a remote; "/path" or "C:..." is not */
-		const char *colon = strchr(url, ':');
+		const char *colon = strchr(url, ':'), *first_slash = strchr(url, '/');
 
-		if (url[0] == '/' || url[0] == '.' || !colon || colon == url || strchr(url, '/') < colon)
+		if (url[0] == '/' || url[0] == '.' || !colon || colon == url ||
+		    (first_slash && first_slash < colon))
 			return NULL;
 		at = strchr(url, '@');
 		host = at && at < colon ? at + 1 : url;

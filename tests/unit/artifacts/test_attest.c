@@ -219,8 +219,8 @@ static void test_attest__build_stores_attestation_and_sbom(void **state)
 			    "2026-01-01T00:01:40Z");
 	assert_string_equal(json_string_value(json_object_get(meta, "finishedOn")),
 			    "2026-01-01T00:01:45Z");
-	assert_null(strstr((const char *)prov, "metadata"));
-	assert_null(strstr((const char *)prov, "2026-"));
+	assert_null(memmem(prov, prov_len, "metadata", 8));
+	assert_null(memmem(prov, prov_len, "2026-", 5));
 	deps = json_object_get(json_object_get(json_object_get(st, "predicate"), "buildDefinition"),
 			       "resolvedDependencies");
 	for (i = 0; i < json_array_size(deps); i++) {
@@ -248,8 +248,8 @@ static void test_attest__build_stores_attestation_and_sbom(void **state)
 	assert_int_equal(strncmp(json_string_value(json_object_get(sbom, "serialNumber")),
 				 "urn:uuid:", 9), 0);
 	assert_int_equal(json_array_size(json_object_get(sbom, "components")), 3 + 3);
-	assert_non_null(strstr((const char *)sb, "pkg:deb/debian/wasi-libc@"));
-	assert_non_null(strstr((const char *)sb, GUEST_HEX));
+	assert_non_null(memmem(sb, sb_len, "pkg:deb/debian/wasi-libc@", 25));
+	assert_non_null(memmem(sb, sb_len, GUEST_HEX, 64));
 	json_decref(sbom);
 	free(sb);
 	/* verify_all checks attestations too */
@@ -333,6 +333,13 @@ static void edit_builder(json_t *st)
 	json_object_set_new(json_object_get(json_object_get(json_object_get(st, "predicate"),
 							   "runDetails"), "builder"),
 			    "id", json_string("https://evil.example.com/builder"));
+}
+
+static void unedit_builder(json_t *st)
+{
+	json_object_set_new(json_object_get(json_object_get(json_object_get(st, "predicate"),
+							   "runDetails"), "builder"),
+			    "id", json_string("https://agentfactory.dev/builder/v1"));
 }
 
 static void edit_metadata(json_t *st)
@@ -446,16 +453,53 @@ static void test_attest__verify_all_reports_bad_attestation(void **state)
 			 AF_ESIGNATURE);
 	assert_int_equal(ok, 1);
 	assert_int_equal(failed, 1);
-	/* re-imported without one: the stale attestation is gone, and all verifies */
+	/* the same manifest again without an attestation (a bundle imported
+	 * without its signatures/): the stored one is kept, not stripped */
 	assert_int_equal(art_store_txn_begin(&t, s), 0);
 	assert_int_equal(art_store_put_artifact(t, m, rec->envelope, rec->envelope_len), 0);
 	assert_int_equal(art_store_txn_commit(t), 0);
 	free(env);
 	env = NULL;
-	assert_int_equal(art_store_get_attestation(&env, &len, s, "alpha", NULL), AF_ENOTFOUND);
-	assert_non_null(strstr(art_error_last(), "no provenance attestation"));
+	assert_int_equal(art_store_get_attestation(&env, &len, s, "alpha", NULL), 0);
+	assert_string_equal(env, bad);
+	/* a good attestation replaces it */
+	{
+		char *good = resign(bad, strlen(bad), fx.builder, unedit_builder);
+
+		assert_int_equal(art_store_txn_begin(&t, s), 0);
+		assert_int_equal(art_store_put_artifact_ex(t, m, rec->envelope, rec->envelope_len,
+							   good, strlen(good)), 0);
+		assert_int_equal(art_store_txn_commit(t), 0);
+		free(good);
+	}
 	assert_int_equal(art_store_verify_all(s, fx.kr, NOW, NULL, NULL, &ok, &failed), 0);
 	assert_int_equal(ok, 2);
+	/* another manifest under the same name@version without an attestation
+	 * (a rebuild by an older tool): the old attestation must go */
+	{
+		art_manifest *m2 = manifest_of(s, "alpha");
+		char *bytes = NULL, *env2 = NULL;
+		size_t blen = 0;
+
+		free(m2->toolchain_id);
+		m2->toolchain_id = strdup("af-toolchain/1 another");
+		assert_int_equal(art_manifest_serialize(&bytes, &blen, m2), 0);
+		assert_int_equal(art_sig_sign_payload(&env2, fx.builder, ART_MANIFEST_PAYLOAD_TYPE,
+						      bytes, blen), 0);
+		assert_int_equal(art_store_txn_begin(&t, s), 0);
+		assert_int_equal(art_store_put_artifact(t, m2, env2, strlen(env2)), 0);
+		assert_int_equal(art_store_txn_commit(t), 0);
+		free(env);
+		env = NULL;
+		assert_int_equal(art_store_get_attestation(&env, &len, s, "alpha", NULL),
+				 AF_ENOTFOUND);
+		assert_non_null(strstr(art_error_last(), "no provenance attestation"));
+		assert_int_equal(art_store_verify_all(s, fx.kr, NOW, NULL, NULL, &ok, &failed), 0);
+		assert_int_equal(ok, 2);
+		free(bytes);
+		free(env2);
+		art_manifest_free(m2);
+	}
 	free(bad);
 	art_store_record_free(rec);
 	art_manifest_free(m);
