@@ -1284,7 +1284,7 @@ int rt_engine_describe(rt_engine *e, const char *name, const char *version, char
 	pthread_mutex_unlock(&e->mu);
 	if ((rc = acquire(e, v, a, &m)) < 0) {
 		if (rc == AF_EDENIED)
-			rc = art_error_set(AF_ESIGNATURE, "%s", art_error_last());
+			rc = AF_ESIGNATURE; /* same message, reported as a signature refusal */
 		goto cleanup;
 	}
 	*out = malloc(m->describe_len + 1);

@@ -74,7 +74,7 @@ int rt_policy_set_hosts(rt_policy *p, const char *const *hosts, size_t n)
 	for (i = 0; i < n; i++) {
 		if (rt_host_entry_normalize(norm, sizeof(norm), hosts[i]) < 0) {
 			hosts_free(list, k);
-			return art_error_set(AF_ECORRUPT, "manifest hosts: %s", art_error_last());
+			return art_error_prefix(AF_ECORRUPT, "manifest hosts");
 		}
 		if (!(list[k] = strdup(norm))) {
 			hosts_free(list, k);
