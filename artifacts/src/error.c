@@ -96,6 +96,7 @@ const char *art_strerror(int rc)
 	case AF_EEXPIRED: return "expired or not yet valid";
 	case AF_EREVOKED: return "revoked";
 	case AF_EINTERNAL: return "internal error";
+	case AF_EDAMAGED: return "damaged store";
 	}
 	return "unknown error";
 }

@@ -40,6 +40,7 @@
 #define EXIT_OK 0
 #define EXIT_ABANDONED 1
 #define EXIT_USAGE 2
+#define EXIT_DAMAGED 3 /* the store file is damaged (AF_EDAMAGED) */
 
 #define PROG "agentfactory-runtime"
 
@@ -573,8 +574,10 @@ static int serve(int argc, char **argv)
 	eo.min_threshold = (unsigned)a.min_threshold;
 	eo.max_invoke_depth = (uint32_t)a.max_invoke_depth;
 	eo.llm = llm;
-	if (rt_engine_open(&engine, &eo) < 0) {
+	if ((rc = rt_engine_open(&engine, &eo)) < 0) {
 		fail("%s", art_error_last());
+		if (rc == AF_EDAMAGED)
+			code = EXIT_DAMAGED;
 		goto cleanup;
 	}
 	if (rt_engine_list(engine, &agents, &n_agents) == 0)

@@ -207,6 +207,7 @@ static const struct {
 	{"step_limit", 422},   {"memory_limit", 422},   {"oom", 422},
 	{"trap", 500},         {"internal", 500},       {"llm_error", 502},
 	{"agent_refused", 503}, {"timeout", 504}, {"invalid_output", 502},
+	{"store_corrupt", 503},
 };
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0]))
 

@@ -820,6 +820,8 @@ static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 	if (!rt_engine_ready(r->srv->engine)) {
 		rt_engine_status st;
 
+		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.store_error[0])
+			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.store_error);
 		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF &&
 		    st.state != RT_CHANNEL_OK)
 			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.reason);

@@ -47,6 +47,7 @@ static const struct {
 	{"agentfactory_module_cache_hits_total", "Invocations served by an already loaded module."},
 	{"agentfactory_module_cache_misses_total", "Modules loaded (and verified) from the store."},
 	{"agentfactory_http_requests_total", "HTTP requests answered."},
+	{"agentfactory_store_corrupt_total", "Times the store file (data.mdb) was found damaged: shorter than its LMDB meta pages claim. Restore it."},
 };
 
 static const struct {

@@ -30,7 +30,9 @@ typedef enum art_rc {
 	AF_ESYNTAX = -14,   /* YAML/JSON syntax or schema error */
 	AF_EEXPIRED = -15,  /* key or metadata outside its validity window */
 	AF_EREVOKED = -16,  /* key revoked */
-	AF_EINTERNAL = -17  /* a bug: should not happen */
+	AF_EINTERNAL = -17, /* a bug: should not happen */
+	AF_EDAMAGED = -18   /* a store file is damaged (truncated, its meta pages
+			       disagree with it): not readable at all */
 } art_rc;
 
 /**

@@ -21,6 +21,7 @@ typedef enum rt_counter {
 	RT_M_MODULE_CACHE_HITS,    /* loaded-module LRU hits */
 	RT_M_MODULE_CACHE_MISSES,  /* loads from the store */
 	RT_M_HTTP_REQUESTS,        /* HTTP requests answered */
+	RT_M_STORE_CORRUPT,        /* times the store file was found damaged */
 	RT_M_COUNTER_COUNT
 } rt_counter;
 
