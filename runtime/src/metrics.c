@@ -48,6 +48,7 @@ static const struct {
 	{"agentfactory_module_cache_misses_total", "Modules loaded (and verified) from the store."},
 	{"agentfactory_http_requests_total", "HTTP requests answered."},
 	{"agentfactory_store_corrupt_total", "Times the store file (data.mdb) was found damaged: shorter than its LMDB meta pages claim. Restore it."},
+	{"agentfactory_http_head_timeouts_total", "Connections closed because their request head (request line and headers) was not complete within --header-timeout."},
 };
 
 static const struct {

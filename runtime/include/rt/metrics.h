@@ -22,6 +22,7 @@ typedef enum rt_counter {
 	RT_M_MODULE_CACHE_MISSES,  /* loads from the store */
 	RT_M_HTTP_REQUESTS,        /* HTTP requests answered */
 	RT_M_STORE_CORRUPT,        /* times the store file was found damaged */
+	RT_M_HTTP_HEAD_TIMEOUTS,   /* connections closed: request head not complete in time */
 	RT_M_COUNTER_COUNT
 } rt_counter;
 
