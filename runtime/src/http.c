@@ -51,6 +51,9 @@
 #define DEFAULT_HEADER_TIMEOUT_S 10
 #define DEFAULT_MAX_PER_IP 128
 #define REAPER_PERIOD_MS 250
+/* Access-log lines of refused requests (4xx) per status per second; past
+ * that they are counted, and one summary line per status says how many. */
+#define LOG_REFUSED_PER_S 20
 /* Request-head limits answered with the JSON error body (414, 431). The
  * connection memory libmicrohttpd reads a head into is set well above them,
  * so that these, not its own HTML replies, are what a client meets. */
@@ -107,6 +110,11 @@ struct rt_http {
 	pthread_t reaper;
 	pthread_cond_t reaper_cv;
 	bool reaper_started, reaper_stop; /* under conn_mu */
+	/* access-log rate limit of refused requests (under log_mu) */
+	pthread_mutex_t log_mu;
+	int64_t log_window;               /* the second counted */
+	unsigned log_lines[100];          /* lines of status 400+i this second */
+	unsigned long log_dropped[100];   /* lines not written, by status 400+i */
 };
 
 /* One open connection (libmicrohttpd's socket context). */
@@ -294,6 +302,8 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 /* --------------------------------------------------------------------------
  * Small parsers
  */
+
+static void log_flush_dropped(rt_http *srv);
 
 static int64_t mono_ms(void)
 {
@@ -1234,6 +1244,13 @@ static void *reaper_main(void *arg)
 			log_emit(srv->log, &b, rc);
 			pthread_mutex_lock(&srv->conn_mu);
 		}
+		pthread_mutex_unlock(&srv->conn_mu);
+		pthread_mutex_lock(&srv->log_mu);
+		log_flush_dropped(srv);
+		pthread_mutex_unlock(&srv->log_mu);
+		pthread_mutex_lock(&srv->conn_mu);
+		if (srv->reaper_stop)
+			break;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += REAPER_PERIOD_MS * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
@@ -1344,6 +1361,56 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe)
 	}
 }
 
+/* Writes the summary of access-log lines left out since the last one: one
+ * line per status, with the count. Called by the reaper (each quarter second)
+ * and when a new second starts. Caller holds log_mu. */
+static void log_flush_dropped(rt_http *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < 100; i++) {
+		art_buf b = ART_BUF_INIT;
+		int rc;
+
+		if (!srv->log_dropped[i])
+			continue;
+		rc = log_open(&b, "warn", "http_requests_suppressed",
+			      "access-log lines of refused requests left out (rate limit)");
+		if (rc == 0)
+			rc = art_buf_printf(&b, ",\"status\":%u,\"suppressed\":%lu,\"limit_per_s\":%u",
+					    400 + i, srv->log_dropped[i], LOG_REFUSED_PER_S);
+		log_emit(srv->log, &b, rc);
+		srv->log_dropped[i] = 0;
+	}
+}
+
+/* May the access-log line of a request answered status be written? Every
+ * line of an answer below 400 or of 500 and above is; refused requests (4xx,
+ * what a flood of bad requests produces) at most LOG_REFUSED_PER_S a second
+ * per status, the rest counted (agentfactory_http_responses_total still
+ * counts each). */
+static bool log_allowed(rt_http *srv, int status)
+{
+	int64_t now = mono_ms() / 1000;
+	bool ok;
+
+	if (status < 400 || status >= 500)
+		return true;
+	pthread_mutex_lock(&srv->log_mu);
+	if (now != srv->log_window) {
+		log_flush_dropped(srv);
+		memset(srv->log_lines, 0, sizeof(srv->log_lines));
+		srv->log_window = now;
+	}
+	ok = srv->log_lines[status - 400] < LOG_REFUSED_PER_S;
+	if (ok)
+		srv->log_lines[status - 400]++;
+	else
+		srv->log_dropped[status - 400]++;
+	pthread_mutex_unlock(&srv->log_mu);
+	return ok;
+}
+
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
@@ -1359,6 +1426,8 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (!log_allowed(srv, r->status))
+		goto done;
 	snprintf(summary, sizeof(summary), "%s %.*s %d", r->method, 200, r->path, r->status);
 	rc = log_open(&b, r->status >= 500 || (term && !r->responded) ? "warn" : "info",
 		      "http_request", summary);
@@ -1406,6 +1475,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	if (rc == 0 && term)
 		rc = art_buf_printf(&b, ",\"terminated\":\"%s\"", term);
 	log_emit(srv->log, &b, rc);
+done:
 	art_buf_free(&r->body);
 	free(r);
 	atomic_fetch_sub(&srv->in_flight, 1);
@@ -1504,6 +1574,7 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 	srv->header_timeout_s = opts && opts->header_timeout_s ? opts->header_timeout_s
 							       : DEFAULT_HEADER_TIMEOUT_S;
 	pthread_mutex_init(&srv->conn_mu, NULL);
+	pthread_mutex_init(&srv->log_mu, NULL);
 	pthread_cond_init(&srv->reaper_cv, NULL);
 	if (RAND_bytes((unsigned char *)&srv->id_prefix, sizeof(srv->id_prefix)) != 1)
 		srv->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
@@ -1557,6 +1628,7 @@ cleanup:
 	if (srv) {
 		pool_stop(&srv->pool);
 		pthread_mutex_destroy(&srv->conn_mu);
+		pthread_mutex_destroy(&srv->log_mu);
 		pthread_cond_destroy(&srv->reaper_cv);
 		free(srv);
 	}
@@ -1612,6 +1684,10 @@ unsigned rt_http_stop(rt_http *h, unsigned grace_ms)
 		pthread_mutex_unlock(&h->conn_mu);
 		pthread_join(h->reaper, NULL);
 	}
+	pthread_mutex_lock(&h->log_mu);
+	log_flush_dropped(h); /* what is left of the last second */
+	pthread_mutex_unlock(&h->log_mu);
+	pthread_mutex_destroy(&h->log_mu);
 	pthread_mutex_destroy(&h->conn_mu);
 	pthread_cond_destroy(&h->reaper_cv);
 	rc = log_open(&b, left ? "warn" : "info", "http_stopped",

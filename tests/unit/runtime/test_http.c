@@ -551,6 +551,52 @@ static void test_http__absurd_chunk_size_is_refused(void **state)
 	assert_int_equal(atomic_load(&invocations), 0);
 }
 
+/* A flood of refused requests does not flood the log: per status, at most
+ * 20 access-log lines a second, the rest counted in summary lines; every
+ * request is accounted for (lines + suppressed = requests). */
+static void test_http__refused_request_log_is_rate_limited(void **state)
+{
+	enum { N = 600 };
+	fixture *f = *state;
+	char line[4096];
+	unsigned long lines = 0, suppressed = 0;
+	response r;
+	int i, tries;
+
+	for (i = 0; i < N; i++) {
+		http(f, "GET", "/no-such-route", "", NULL, &r);
+		assert_int_equal(r.status, 404);
+		done(&r);
+	}
+	/* The summaries are written within a quarter second or so. */
+	for (tries = 0; tries < 200; tries++) {
+		FILE *fp;
+
+		fflush(f->log);
+		fp = fopen(f->log_path, "r");
+		assert_non_null(fp);
+		lines = suppressed = 0;
+		while (fgets(line, sizeof(line), fp)) {
+			const char *p;
+
+			if (strstr(line, "\"event\":\"http_request\"") && strstr(line, "\"status\":404"))
+				lines++;
+			if (strstr(line, "\"event\":\"http_requests_suppressed\"") &&
+			    strstr(line, "\"status\":404") && (p = strstr(line, "\"suppressed\":")))
+				suppressed += strtoul(p + 13, NULL, 10);
+		}
+		fclose(fp);
+		if (lines + suppressed == N)
+			break;
+		usleep(50 * 1000);
+	}
+	print_message("%d refused requests: %lu log lines, %lu counted in summaries\n", N, lines,
+		      suppressed);
+	assert_int_equal(lines + suppressed, N);
+	assert_true(suppressed > 0);
+	assert_true(lines < N);
+}
+
 static void test_http__unknown_routes_are_404_and_wrong_methods_405_with_allow(void **state)
 {
 	fixture *f = *state;
@@ -1185,6 +1231,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http__encoded_nul_in_the_uri_is_400, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__oversized_uri_and_headers_are_json, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__absurd_chunk_size_is_refused, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__refused_request_log_is_rate_limited, setup_tokens, teardown),
 		cmocka_unit_test(test_http__listen_addresses),
 		cmocka_unit_test(test_http__error_mapping_of_engine_return_codes),
 	};
