@@ -195,6 +195,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS) | deps
 	$(CC) $(CFLAGS_ALL) -Itests/unit -Wno-missing-prototypes -MF $(BUILD)/obj/tests/unit/$*.d \
 	  $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(PKG_LIBS) $(RT_LIBS) $(CMOCKA_LIBS) -lpthread -ldl
 
+# Allocation-failure tests: the allocator is wrapped at link time, so the
+# test can fail any one allocation our code (or jansson, via its hooks) makes.
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/tests/artifacts/test_manifest_oom: LDFLAGS += $(OOM_WRAP)
+
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
 	@$(MAKE) --no-print-directory run-tests

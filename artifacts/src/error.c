@@ -14,10 +14,30 @@
 
 static _Thread_local char error_message[ART_ERROR_MAX];
 
+/* Formats into a local buffer first: the arguments may point into the slot
+ * (art_error_last()), and a format whose source and destination overlap is
+ * undefined behaviour (in practice, the context written over its own text). */
 int art_error_setv(int rc, const char *fmt, va_list ap)
 {
-	vsnprintf(error_message, sizeof(error_message), fmt, ap);
+	char formatted[ART_ERROR_MAX];
+
+	vsnprintf(formatted, sizeof(formatted), fmt, ap);
+	memcpy(error_message, formatted, sizeof(error_message));
 	return rc;
+}
+
+int art_error_prefix(int rc, const char *fmt, ...)
+{
+	char previous[ART_ERROR_MAX], context[ART_ERROR_MAX];
+	va_list ap;
+
+	memcpy(previous, error_message, sizeof(previous));
+	va_start(ap, fmt);
+	vsnprintf(context, sizeof(context), fmt, ap);
+	va_end(ap);
+	if (previous[0] == '\0')
+		return art_error_set(rc, "%s", context);
+	return art_error_set(rc, "%s: %s", context, previous);
 }
 
 int art_error_set(int rc, const char *fmt, ...)
@@ -76,6 +96,7 @@ const char *art_strerror(int rc)
 	case AF_EEXPIRED: return "expired or not yet valid";
 	case AF_EREVOKED: return "revoked";
 	case AF_EINTERNAL: return "internal error";
+	case AF_EDAMAGED: return "damaged store";
 	}
 	return "unknown error";
 }

@@ -560,9 +560,11 @@ void art_manifest_native_part_name(char out[ART_PART_NAME_MAX], const char *comp
 static int add_part(art_manifest *m, const char *name, const char *media_type,
 		    const char *compat_id, const char *digest_hex, uint64_t size)
 {
-	const char *want = known_media_type(name);
+	const char *want = name ? known_media_type(name) : NULL;
 	art_manifest_part *parts, *p;
 
+	if (!m)
+		return art_error_set(AF_EINVAL, "manifest: add a part to a manifest (got NULL)");
 	if (!part_name_valid(name))
 		return art_error_set(AF_EINVAL, "manifest: invalid part name '%.80s'", name);
 	if (!text_valid(media_type, MEDIA_TYPE_MAX, false) || (want && strcmp(want, media_type)))
@@ -606,6 +608,10 @@ static int add_part(art_manifest *m, const char *name, const char *media_type,
 int art_manifest_add_part(art_manifest *m, const char *name, const char *media_type,
 			  const char *digest_hex, uint64_t size)
 {
+	/* m is NULL where a caller went on after art_manifest_new failed (out of
+	 * memory): refuse it, never dereference it. */
+	if (!m || !name)
+		return art_error_set(AF_EINVAL, "manifest: add a part to a manifest (got NULL)");
 	if (name && !strncmp(name, ART_PART_NATIVE_PREFIX, 7))
 		return art_error_set(AF_EINVAL, "manifest: add native parts with "
 				     "art_manifest_add_native");
@@ -617,6 +623,8 @@ int art_manifest_add_native(art_manifest *m, const char *compat_id, const char *
 {
 	char name[ART_PART_NAME_MAX];
 
+	if (!m)
+		return art_error_set(AF_EINVAL, "manifest: add a part to a manifest (got NULL)");
 	if (!text_valid(compat_id, FIELD_TEXT_MAX, true))
 		return art_error_set(AF_EINVAL, "manifest: invalid native compatibility id");
 	art_manifest_native_part_name(name, compat_id);
@@ -991,8 +999,13 @@ int art_manifest_parse(art_manifest **out, const void *data, size_t len)
 				     ART_MANIFEST_MAX);
 	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		rc = art_error_set(AF_ECORRUPT, "manifest: invalid JSON at byte %d: %s",
-				   jerr.position, jerr.text);
+		/* jansson reports running out of memory as a parse error: it is not
+		 * the data's fault, so it must not read as a corrupt manifest. */
+		if (json_error_code(&jerr) == json_error_out_of_memory)
+			rc = art_error_set(AF_ENOMEM, "out of memory parsing a manifest");
+		else
+			rc = art_error_set(AF_ECORRUPT, "manifest: invalid JSON at byte %d: %s",
+					   jerr.position, jerr.text);
 		goto cleanup;
 	}
 	if (!json_is_object(root)) {

@@ -67,16 +67,14 @@ static int with_context(int rc, const char *fmt, ...) __attribute__((format(prin
 
 static int with_context(int rc, const char *fmt, ...)
 {
-	char ctx[MSG_MAX], msg[MSG_MAX];
+	char ctx[MSG_MAX];
 	va_list ap;
 
-	snprintf(msg, sizeof(msg), "%s", art_error_last());
 	va_start(ap, fmt);
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
 	va_end(ap);
-	return art_error_set(rc, "%s: %s", ctx, msg);
+	return art_error_prefix(rc, "%s", ctx);
 }
-
 static bool time_parse_exact(time_t *out, const char *s)
 {
 	char again[21];

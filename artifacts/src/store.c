@@ -31,6 +31,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -397,6 +398,113 @@ static size_t initial_map_size(void)
 	return (size_t)n;
 }
 
+/*
+ * LMDB's meta pages (pages 0 and 1), as mdb.c lays them out on a 64-bit
+ * build: a 16-byte page header, then MDB_meta { uint32 mm_magic, uint32
+ * mm_version, void *mm_address, size_t mm_mapsize, MDB_db mm_dbs[2] (48 bytes
+ * each; the page size is kept in mm_dbs[0].md_pad), pgno_t mm_last_pg,
+ * txnid_t mm_txnid }. Only these fields are read; LMDB uses the meta page
+ * with the larger txnid.
+ */
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_META_MAGIC 16
+#define LMDB_META_PSIZE 40
+#define LMDB_META_LAST_PG 136
+#define LMDB_META_TXNID 144
+#define LMDB_META_END 152
+
+typedef struct lmdb_meta {
+	uint32_t magic, psize;
+	uint64_t last_pg, txnid;
+} lmdb_meta;
+
+static void meta_decode(lmdb_meta *m, const unsigned char *p)
+{
+	memcpy(&m->magic, p + LMDB_META_MAGIC, 4);
+	memcpy(&m->psize, p + LMDB_META_PSIZE, 4);
+	memcpy(&m->last_pg, p + LMDB_META_LAST_PG, 8);
+	memcpy(&m->txnid, p + LMDB_META_TXNID, 8);
+}
+
+static bool psize_valid(uint32_t psize)
+{
+	return psize >= 512 && psize <= 65536 && (psize & (psize - 1)) == 0;
+}
+
+static int check_fd(int fd, const char *data_path)
+{
+	unsigned char page[LMDB_META_END];
+	lmdb_meta meta[2], *newest;
+	struct stat st;
+	uint64_t need, size;
+	ssize_t n;
+	int i, rc = 0;
+
+	if (fstat(fd, &st) < 0)
+		return art_error_set(AF_EIO, "cannot stat %s: %s", data_path, strerror(errno));
+	size = (uint64_t)st.st_size;
+	if (size == 0)
+		return 0; /* a store being created: LMDB writes both meta pages */
+	for (i = 0; i < 2; i++) {
+		off_t at = i == 0 ? 0 : (off_t)meta[0].psize;
+
+		n = pread(fd, page, sizeof(page), at);
+		if (n < 0)
+			return art_error_set(AF_EIO, "cannot read %s: %s", data_path, strerror(errno));
+		if ((size_t)n < sizeof(page))
+			return art_error_set(AF_EDAMAGED, "store is corrupt: data.mdb is %llu bytes, "
+					     "too short for its meta page %d (%s)",
+					     (unsigned long long)size, i, data_path);
+		meta_decode(&meta[i], page);
+		if (meta[i].magic != LMDB_MAGIC || !psize_valid(meta[i].psize) ||
+		    (i == 1 && meta[1].psize != meta[0].psize))
+			return art_error_set(AF_EDAMAGED, "store is corrupt: meta page %d of %s is "
+					     "not an LMDB meta page", i, data_path);
+	}
+	/* LMDB reads the newest; the other is the previous commit, whose pages
+	 * a reader may still need (it never has more than the newest). */
+	newest = meta[1].txnid > meta[0].txnid ? &meta[1] : &meta[0];
+	if (newest->last_pg > (UINT64_MAX / newest->psize) - 1)
+		return art_error_set(AF_EDAMAGED, "store is corrupt: the meta page of %s claims "
+				     "page %llu", data_path, (unsigned long long)newest->last_pg);
+	need = (newest->last_pg + 1) * newest->psize;
+	if (size < need)
+		rc = art_error_set(AF_EDAMAGED, "store is corrupt: data.mdb is %llu bytes, its meta "
+				   "page claims %llu (%s; a partial copy or an interrupted restore? "
+				   "restore it from a complete copy)", (unsigned long long)size,
+				   (unsigned long long)need, data_path);
+	return rc;
+}
+
+int art_lmdb_check_file(const char *data_path)
+{
+	int fd, rc;
+
+	if ((fd = open(data_path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return art_error_set(errno == EACCES ? AF_EDENIED : AF_EIO, "cannot open %s: %s",
+				     data_path, strerror(errno));
+	}
+	rc = check_fd(fd, data_path);
+	close(fd);
+	return rc;
+}
+
+int art_store_check_file(const art_store *s)
+{
+	char data_path[4096];
+	mdb_filehandle_t fd;
+
+	if (!s || !s->env)
+		return art_error_set(AF_EINVAL, "art_store_check_file: no store");
+	snprintf(data_path, sizeof(data_path), "%s/data.mdb", s->path);
+	/* The file LMDB has mapped, not whatever the path names now. */
+	if (mdb_env_get_fd(s->env, &fd) != 0)
+		return art_lmdb_check_file(data_path);
+	return check_fd(fd, data_path);
+}
+
 int art_store_open(art_store **out, const char *dir, unsigned flags)
 {
 	art_store *s = NULL;
@@ -424,6 +532,13 @@ int art_store_open(art_store **out, const char *dir, unsigned flags)
 	snprintf(data_path, sizeof(data_path), "%s/data.mdb", dir);
 	if (!(flags & ART_STORE_CREATE) && stat(data_path, &st) < 0)
 		return art_error_set(AF_ENOTFOUND, "no store at %s (no data.mdb)", dir);
+	/* Before LMDB maps it: a truncated file would kill us with SIGBUS. */
+	if (!(flags & ART_STORE_CREATE) && st.st_size == 0)
+		return art_error_set(AF_EDAMAGED, "store is corrupt: data.mdb is 0 bytes, its meta "
+				     "pages are missing (%s/data.mdb; restore it from a complete copy)",
+				     dir);
+	if ((rc = art_lmdb_check_file(data_path)) < 0)
+		return rc;
 
 	if (!(s = calloc(1, sizeof(*s))) || !(s->path = strdup(dir))) {
 		rc = art_error_set(AF_ENOMEM, "out of memory opening a store");

@@ -436,7 +436,8 @@ static int fetch_result(int32_t rc, af_json *doc, const char *code, af_err *e)
 	}
 	if (prc < 0) {
 		err_reset(e, code);
-		af_err_adds(e, "the host returned a result that is not valid JSON");
+		af_err_adds(e, "the host returned a result that ");
+		af_err_adds(e, af_json_why(prc));
 		return -1;
 	}
 	return 0;
@@ -527,7 +528,8 @@ static int run_steps(af_run *r, af_buf *out, af_err *e)
 		err_reset(e, "step_failed");
 		if (prc < 0) {
 			af_err_add(e, what.data, what.len);
-			af_err_adds(e, ": its rendered arguments are not valid JSON");
+			af_err_adds(e, ": its rendered arguments: the text ");
+			af_err_adds(e, af_json_why(prc));
 			return -1;
 		}
 		af_err_add(e, what.data, what.len);
@@ -655,7 +657,9 @@ static int run_model_tool(const af_agent *a, const af_tool *tool, const af_json 
 	if (prc == AF_JSON_ENOMEM)
 		goto oom;
 	err_reset(&verr, "invalid_args");
-	if (prc < 0)
+	if (prc == AF_JSON_EDEPTH)
+		af_err_adds(&verr, "the arguments are nested too deep (more than 64 levels)");
+	else if (prc < 0)
 		af_err_adds(&verr, "the arguments are not a JSON object");
 	if (prc < 0 || tool->validate(&aj, 0, &verr) < 0) {
 		/* Tell the model, so that it can correct itself. */
@@ -803,8 +807,10 @@ static int final_answer(const af_agent *a, const af_json *resp, int content, af_
 		return ANSWER_OK;
 	}
 	if (a->output_object) {
-		af_err_adds(verr, prc < 0 ? "output: expected one JSON object, got text that is not JSON"
-					  : "output: expected a JSON object");
+		af_err_adds(verr, prc == AF_JSON_EDEPTH
+				  ? "output: expected one JSON object, got one nested too deep (more than 64 levels)"
+				  : prc < 0 ? "output: expected one JSON object, got text that is not JSON"
+					    : "output: expected a JSON object");
 		return ANSWER_REJECTED;
 	}
 	if (a->validate_output(resp, content, verr) < 0)
@@ -992,7 +998,8 @@ static int load_request(af_run *r, const char *in, int32_t in_len, af_err *e)
 	}
 	err_reset(e, "invalid_input");
 	if (prc < 0) {
-		af_err_adds(e, "the request is not valid JSON");
+		af_err_adds(e, "the request ");
+		af_err_adds(e, af_json_why(prc));
 		return -1;
 	}
 	if (r->req.tok[0].type != AF_J_OBJECT) {

@@ -88,19 +88,27 @@ typedef struct af_json {
 #define AF_JSON_MAX_DEPTH 64
 #define AF_JSON_EINVAL (-1)
 #define AF_JSON_ENOMEM (-2)
+#define AF_JSON_EDEPTH (-3) /* valid so far, but nested deeper than AF_JSON_MAX_DEPTH */
+
+/** What is wrong with a text af_json_parse refused with rc: "is not valid
+ * JSON", or "is nested too deep (more than 64 levels)". Static string. */
+const char *af_json_why(int rc);
 
 /**
  * Tokenize text as one strict JSON value: UTF-8 checked, no control
  * characters in strings, numbers per the grammar, no trailing data, no
- * duplicate keys (compared as written), nesting at most AF_JSON_MAX_DEPTH.
- * text must stay alive as long as j. @return 0, AF_JSON_EINVAL, AF_JSON_ENOMEM
+ * duplicate keys (compared decoded: "a" and "\u0061" are the same key),
+ * nesting at most AF_JSON_MAX_DEPTH.
+ * text must stay alive as long as j. @return 0, AF_JSON_EINVAL, AF_JSON_EDEPTH,
+ * AF_JSON_ENOMEM
  */
 int af_json_parse(af_json *j, const char *text, size_t len);
 
-/** Value token of member key in object obj, or -1 (also if obj is no object). */
+/** Value token of member key (raw bytes, compared with the decoded keys) in
+ * object obj, or -1 (also if obj is no object). */
 int af_json_member(const af_json *j, int obj, const char *key, size_t klen);
 
-/** Is token t a string whose escaped content equals s[0..n)? */
+/** Is token t a string whose decoded value equals s[0..n)? */
 int af_json_streq(const af_json *j, int t, const char *s, size_t n);
 
 /** Is number token t an integer (no fractional part: 1, 1.0, 1e2)? */

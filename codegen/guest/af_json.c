@@ -150,17 +150,117 @@ static int scan_number(const char *s, size_t len, size_t *pos)
 	return 0;
 }
 
+static size_t put_utf8(char *o, uint32_t cp);
+static uint32_t hex4(const char *s);
+
+/*
+ * The decoded bytes of a string token, one at a time: keys and strings are
+ * compared as decoded, so "chang\u0065" is "change" (as it is to every other
+ * JSON reader, the host's included). Decoding is af_json_unescape's: a lone
+ * surrogate is U+FFFD. The text was validated by scan_string.
+ */
+typedef struct dec_iter {
+	const char *s;
+	size_t i, n;
+	char buf[4];
+	size_t bi, bn;
+} dec_iter;
+
+static void dec_init(dec_iter *it, const af_json *j, uint32_t t)
+{
+	it->s = j->text + j->tok[t].start;
+	it->i = 0;
+	it->n = j->tok[t].end - j->tok[t].start;
+	it->bi = it->bn = 0;
+}
+
+/* The next decoded byte (0..255), or -1 at the end. */
+static int dec_next(dec_iter *it)
+{
+	const char *s = it->s;
+	uint32_t cp;
+
+	if (it->bi < it->bn)
+		return (unsigned char)it->buf[it->bi++];
+	if (it->i >= it->n)
+		return -1;
+	if (s[it->i] != '\\')
+		return (unsigned char)s[it->i++];
+	switch (s[it->i + 1]) {
+	case 'b': it->i += 2; return '\b';
+	case 'f': it->i += 2; return '\f';
+	case 'n': it->i += 2; return '\n';
+	case 'r': it->i += 2; return '\r';
+	case 't': it->i += 2; return '\t';
+	case 'u': break;
+	default: it->i += 2; return (unsigned char)s[it->i - 1];
+	}
+	cp = hex4(s + it->i + 2);
+	it->i += 6;
+	if (cp >= 0xd800 && cp <= 0xdbff && it->i + 6 <= it->n && s[it->i] == '\\' &&
+	    s[it->i + 1] == 'u') {
+		uint32_t lo = hex4(s + it->i + 2);
+
+		if (lo >= 0xdc00 && lo <= 0xdfff) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			it->i += 6;
+		}
+	}
+	if (cp >= 0xd800 && cp <= 0xdfff)
+		cp = 0xfffd;
+	it->bn = put_utf8(it->buf, cp);
+	it->bi = 1;
+	return (unsigned char)it->buf[0];
+}
+
+/* Has string token t an escape? (Else its text is its value.) */
+static int has_escape(const af_json *j, uint32_t t)
+{
+	return memchr(j->text + j->tok[t].start, '\\', j->tok[t].end - j->tok[t].start) != NULL;
+}
+
+/* Decoded string token t against raw bytes s[0..n): 0 when equal. */
+static int dec_cmp_raw(const af_json *j, uint32_t t, const char *s, size_t n)
+{
+	dec_iter it;
+	size_t k;
+	int c;
+
+	if (!has_escape(j, t)) {
+		uint32_t l = j->tok[t].end - j->tok[t].start;
+
+		return l == n && memcmp(j->text + j->tok[t].start, s, n) == 0 ? 0 : 1;
+	}
+	dec_init(&it, j, t);
+	for (k = 0; k < n; k++)
+		if ((c = dec_next(&it)) < 0 || c != (unsigned char)s[k])
+			return 1;
+	return dec_next(&it) < 0 ? 0 : 1;
+}
+
+/* Two keys in byte order of their decoded values. */
 static int key_cmp(const af_json *j, uint32_t a, uint32_t b)
 {
 	const af_tok *x = &j->tok[a], *y = &j->tok[b];
-	uint32_t lx = x->end - x->start, ly = y->end - y->start;
+	dec_iter ia, ib;
+	int ca, cb;
 
-	if (lx != ly)
-		return lx < ly ? -1 : 1;
-	return memcmp(j->text + x->start, j->text + y->start, lx);
+	if (!has_escape(j, a) && !has_escape(j, b)) {
+		uint32_t lx = x->end - x->start, ly = y->end - y->start;
+		int c = memcmp(j->text + x->start, j->text + y->start, lx < ly ? lx : ly);
+
+		return c ? c : lx == ly ? 0 : lx < ly ? -1 : 1;
+	}
+	dec_init(&ia, j, a);
+	dec_init(&ib, j, b);
+	do {
+		ca = dec_next(&ia);
+		cb = dec_next(&ib);
+	} while (ca == cb && ca >= 0);
+	return ca < cb ? -1 : ca > cb ? 1 : 0;
 }
 
-/* Any two keys of object obj equal as written? scratch holds >= size entries. */
+/* Any two keys of object obj equal once decoded? scratch holds >= size entries. */
 static int has_duplicate_keys(const af_json *j, uint32_t obj, uint32_t *scratch)
 {
 	uint32_t size = j->tok[obj].size, k = obj + 1, m, gap, a, b;
@@ -228,7 +328,7 @@ static int scan(af_json *j, uint32_t *count, uint32_t *scratch)
 			idx = n++;
 			if (c == '{' || c == '[') {
 				if (depth == AF_JSON_MAX_DEPTH)
-					return -1;
+					return -2; /* not invalid: deeper than the guest reads */
 				if (tok) {
 					tok[idx].type = c == '{' ? AF_J_OBJECT : AF_J_ARRAY;
 					tok[idx].start = (uint32_t)i;
@@ -346,6 +446,7 @@ static int scan(af_json *j, uint32_t *count, uint32_t *scratch)
 int af_json_parse(af_json *j, const char *text, size_t len)
 {
 	uint32_t n = 0, n2 = 0, *scratch;
+	int rc;
 
 	j->text = text;
 	j->len = len;
@@ -353,8 +454,8 @@ int af_json_parse(af_json *j, const char *text, size_t len)
 	j->n = 0;
 	if (!text || len >= 0x7fffffff)
 		return AF_JSON_EINVAL;
-	if (scan(j, &n, NULL) < 0)
-		return AF_JSON_EINVAL;
+	if ((rc = scan(j, &n, NULL)) < 0)
+		return rc == -2 ? AF_JSON_EDEPTH : AF_JSON_EINVAL;
 	j->tok = af_mem_alloc((size_t)n * sizeof(af_tok));
 	scratch = af_mem_alloc((size_t)n * sizeof(uint32_t));
 	if (!j->tok || !scratch) {
@@ -369,6 +470,15 @@ int af_json_parse(af_json *j, const char *text, size_t len)
 	return 0;
 }
 
+_Static_assert(AF_JSON_MAX_DEPTH == 64, "af_json_why names the depth");
+
+const char *af_json_why(int rc)
+{
+	/* The literal follows AF_JSON_MAX_DEPTH (64). */
+	return rc == AF_JSON_EDEPTH ? "is nested too deep (more than 64 levels)"
+				    : "is not valid JSON";
+}
+
 int af_json_member(const af_json *j, int obj, const char *key, size_t klen)
 {
 	uint32_t k, m;
@@ -377,9 +487,7 @@ int af_json_member(const af_json *j, int obj, const char *key, size_t klen)
 		return -1;
 	k = (uint32_t)obj + 1;
 	for (m = 0; m < j->tok[obj].size; m++) {
-		const af_tok *t = &j->tok[k];
-
-		if (t->end - t->start == klen && memcmp(j->text + t->start, key, klen) == 0)
+		if (dec_cmp_raw(j, k, key, klen) == 0)
 			return (int)k + 1;
 		k = j->tok[k + 1].next;
 	}
@@ -393,8 +501,7 @@ int af_json_streq(const af_json *j, int t, const char *s, size_t n)
 	if (t < 0 || (uint32_t)t >= j->n)
 		return 0;
 	k = &j->tok[t];
-	return k->type == AF_J_STRING && k->end - k->start == n &&
-	       memcmp(j->text + k->start, s, n) == 0;
+	return k->type == AF_J_STRING && dec_cmp_raw(j, (uint32_t)t, s, n) == 0;
 }
 
 int af_json_is_integer(const af_json *j, int t)

@@ -7,9 +7,12 @@
  *   0  success (all verified, policy-clean)
  *   1  findings: verification failures, policy denials, refused operations
  *   2  usage error or internal error (bad flags, unreadable files, OOM)
+ *   3  the store file is damaged (truncated data.mdb): restore it
  */
 #ifndef AF_CLI_H
 #define AF_CLI_H
+
+#include "art/error.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -17,6 +20,11 @@
 #define CLI_OK 0
 #define CLI_FINDINGS 1
 #define CLI_USAGE 2
+/* A damaged store file (AF_EDAMAGED: truncated data.mdb): restore it. */
+#define CLI_DAMAGED 3
+
+/** CLI_DAMAGED for AF_EDAMAGED, else fallback. */
+#define CLI_EXIT_FOR_STORE(rc, fallback) ((rc) == AF_EDAMAGED ? CLI_DAMAGED : (fallback))
 
 int cmd_keygen(int argc, char **argv);
 int cmd_trust(int argc, char **argv);

@@ -250,7 +250,7 @@ int cmd_build(int argc, char **argv)
 	art_key *key = NULL;
 	pipe_policy *pol = NULL;
 	pipe_diags pd = PIPE_DIAGS_INIT;
-	int c, rc, json = 0;
+	int c, rc, brc, json = 0;
 	char *end;
 	long jobs;
 
@@ -313,8 +313,8 @@ int cmd_build(int argc, char **argv)
 	o.now = art_time_now();
 	o.progress = stderr;
 	o.progress_tty = isatty(STDERR_FILENO);
-	if (pipe_build_run(&rep, &o) < 0) {
-		cli_fail(CLI_USAGE, "build", "%s", art_error_last());
+	if ((brc = pipe_build_run(&rep, &o)) < 0) {
+		rc = cli_fail(CLI_EXIT_FOR_STORE(brc, CLI_USAGE), "build", "%s", art_error_last());
 		goto cleanup;
 	}
 	if (json)

@@ -174,8 +174,10 @@ static int exit_for(int rc)
 
 static int open_store(art_store **s, const char *cmd, const char *dir, unsigned flags)
 {
-	if (art_store_open(s, dir, flags) < 0)
-		return cli_fail(CLI_USAGE, cmd, "%s", art_error_last());
+	int rc = art_store_open(s, dir, flags);
+
+	if (rc < 0)
+		return cli_fail(CLI_EXIT_FOR_STORE(rc, CLI_USAGE), cmd, "%s", art_error_last());
 	return CLI_OK;
 }
 

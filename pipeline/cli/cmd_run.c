@@ -140,7 +140,7 @@ int cmd_run(int argc, char **argv)
 	FILE *log = NULL;
 	const char *kv_set[64];
 	size_t input_len = 0, n_kv_set = 0;
-	int c, rc = CLI_USAGE;
+	int c, erc, rc = CLI_USAGE;
 
 	memset(&o, 0, sizeof(o));
 	memset(&res, 0, sizeof(res));
@@ -244,8 +244,8 @@ int cmd_run(int argc, char **argv)
 	o.module_cache = 4;
 	/* Big enough for any request the file cap allows; the engine checks it. */
 	o.max_request_bytes = input_len > ((size_t)1 << 20) ? input_len : 0;
-	if (rt_engine_open(&e, &o) < 0) {
-		rc = cli_fail(CLI_USAGE, "run", "%s", art_error_last());
+	if ((erc = rt_engine_open(&e, &o)) < 0) {
+		rc = cli_fail(CLI_EXIT_FOR_STORE(erc, CLI_USAGE), "run", "%s", art_error_last());
 		goto cleanup;
 	}
 	if (o.llm)

@@ -480,9 +480,9 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 	rc = art_keyring_lookup(&trusted, opts->keyring, art_key_id(opts->builder_key),
 				ART_ROLE_BUILDER, opts->now);
 	if (rc < 0) {
-		rc = art_error_set(rc, "builder key %s cannot sign artifacts: %s (add it with: "
-				   "agentfactory trust add --role builder --keyring FILE KEY.pub)",
-				   art_key_id(opts->builder_key), art_error_last());
+		rc = art_error_prefix(rc, "builder key %s cannot sign artifacts (add it with: "
+				      "agentfactory trust add --role builder --keyring FILE KEY.pub)",
+				      art_key_id(opts->builder_key));
 		goto fail;
 	}
 	memset(&fo, 0, sizeof(fo));

@@ -42,6 +42,7 @@
 #define EXIT_OK 0
 #define EXIT_ABANDONED 1
 #define EXIT_USAGE 2
+#define EXIT_DAMAGED 3 /* the store file is damaged (AF_EDAMAGED) */
 
 #define PROG "agentfactory-runtime"
 
@@ -79,6 +80,10 @@ static void usage(FILE *out)
 		"                        Retry-After (default 1024)\n"
 		"  --max-connections N   concurrent connections (default 1000)\n"
 		"  --idle-timeout S      close a connection idle this many seconds (default 30)\n"
+		"  --header-timeout S    close a connection whose request head (request line and\n"
+		"                        headers) is not complete within S seconds (default 10)\n"
+		"  --max-connections-per-ip N  connections from one address (default 128; 0: no\n"
+		"                        limit, e.g. behind a proxy that is the only client)\n"
 		"  --module-cache N      loaded modules kept in memory (default 64)\n"
 		"  --max-timeout-ms MS   hard per-invocation deadline cap (default 30000)\n"
 		"  --max-memory-pages N  cap on an agent's memory, 64 KiB pages (default 1024)\n"
@@ -354,6 +359,8 @@ typedef struct serve_args {
 	const char *store, *keyring, *listen, *tokens, *data, *log, *port_file;
 	rt_llm_config llm;             /* --llm-* and AF_LLM_* */
 	unsigned long long max_body, threads, max_connections, idle_timeout, module_cache;
+	unsigned long long header_timeout, max_per_ip;
+	bool max_per_ip_set;
 	unsigned long long workers, queue;
 	unsigned long long max_timeout_ms, max_memory_pages, grace_ms;
 	const char *channel;                            /* --channel, AF_CHANNEL */
@@ -372,6 +379,7 @@ enum { O_CHANNEL = 1800, O_POLL_MS, O_MIN_THRESHOLD, O_INVOKE_DEPTH };
 enum { O_SOURCE = 1850, O_SOURCE_INTERVAL, O_SOURCE_JITTER, O_SOURCE_CA, O_SOURCE_AUTH,
        O_SOURCE_PLAIN };
 enum { O_OTLP_ENDPOINT = 1870 };
+enum { O_HEADER_TIMEOUT = 1880, O_MAX_PER_IP };
 enum { O_LLM_BASE = 1900 }; /* the --llm-* options: O_LLM_BASE + RT_LLM_OPT_* */
 
 static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
@@ -391,6 +399,8 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		{"queue", required_argument, NULL, O_QUEUE},
 		{"max-connections", required_argument, NULL, O_MAXCONN},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"header-timeout", required_argument, NULL, O_HEADER_TIMEOUT},
+		{"max-connections-per-ip", required_argument, NULL, O_MAX_PER_IP},
 		{"module-cache", required_argument, NULL, O_CACHE},
 		{"max-timeout-ms", required_argument, NULL, O_TIMEOUT},
 		{"max-memory-pages", required_argument, NULL, O_PAGES},
@@ -454,6 +464,15 @@ static int parse_serve(serve_args *a, int argc, char **argv, bool *done)
 		case O_IDLE:
 			if (parse_number(optarg, 1, 86400, false, &a->idle_timeout))
 				bad = "--idle-timeout: expected 1 .. 86400 seconds";
+			break;
+		case O_HEADER_TIMEOUT:
+			if (parse_number(optarg, 1, 3600, false, &a->header_timeout))
+				bad = "--header-timeout: expected 1 .. 3600 seconds";
+			break;
+		case O_MAX_PER_IP:
+			if (parse_number(optarg, 0, 100000, false, &a->max_per_ip))
+				bad = "--max-connections-per-ip: expected 0 .. 100000 (0: no limit)";
+			a->max_per_ip_set = true;
 			break;
 		case O_CACHE:
 			if (parse_number(optarg, 1, 1u << 20, false, &a->module_cache))
@@ -658,8 +677,10 @@ static int serve(int argc, char **argv)
 	eo.min_threshold = (unsigned)a.min_threshold;
 	eo.max_invoke_depth = (uint32_t)a.max_invoke_depth;
 	eo.llm = llm;
-	if (rt_engine_open(&engine, &eo) < 0) {
+	if ((rc = rt_engine_open(&engine, &eo)) < 0) {
 		fail("%s", art_error_last());
+		if (rc == AF_EDAMAGED)
+			code = EXIT_DAMAGED;
 		goto cleanup;
 	}
 	if (rt_engine_list(engine, &agents, &n_agents) == 0)
@@ -676,6 +697,9 @@ static int serve(int argc, char **argv)
 	ho.queue = (unsigned)a.queue;
 	ho.max_connections = (unsigned)a.max_connections;
 	ho.idle_timeout_s = (unsigned)a.idle_timeout;
+	ho.header_timeout_s = (unsigned)a.header_timeout;
+	if (a.max_per_ip_set)
+		ho.max_per_ip = a.max_per_ip ? (unsigned)a.max_per_ip : RT_HTTP_UNLIMITED;
 	ho.log = log;
 	if (rt_http_start(&http, engine, &ho) < 0) {
 		fail("%s", art_error_last());

@@ -166,6 +166,40 @@ static void copy_text(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src ? src : "");
 }
 
+/* ---- the store file --------------------------------------------------------------- */
+
+/*
+ * Is data.mdb still whole? (A restore or copy may replace or truncate it
+ * under a running server; LMDB would then die with SIGBUS on the first page
+ * it touches past the end.) Checked before every read of the store; a damaged
+ * file is recorded in the status (readiness false, /readyz says why) and
+ * counted once per damage.
+ * @return 0 or AF_EDAMAGED (message set)
+ */
+static int store_check(rt_engine *e)
+{
+	int rc = art_store_check_file(e->store);
+	char msg[RT_ENGINE_TEXT_MAX];
+	bool was;
+
+	if (rc == AF_EIO || rc == AF_EDENIED)
+		rc = 0; /* unreadable for a moment is not damage: LMDB reports it */
+	copy_text(msg, sizeof(msg), rc < 0 ? art_error_last() : "");
+	pthread_mutex_lock(&e->mu);
+	was = e->status.store_error[0] != '\0';
+	copy_text(e->status.store_error, sizeof(e->status.store_error), msg);
+	pthread_mutex_unlock(&e->mu);
+	if (rc < 0 && !was) {
+		rt_metrics_inc(RT_M_STORE_CORRUPT);
+		rt_log_emit(e->env.log, "error", "store_corrupt", NULL, msg, strlen(msg), NULL, 0);
+	} else if (rc == 0 && was) {
+		rt_log_printf(e->env.log, "info", "store_whole", NULL, "the store file is whole again");
+	}
+	if (rc < 0)
+		art_error_set(rc, "%s", msg);
+	return rc;
+}
+
 /* ---- the LRU (under mu) ----------------------------------------------------------- */
 
 static void lru_unlink(rt_engine *e, agent *a)
@@ -455,6 +489,10 @@ static int acquire(rt_engine *e, view *v, agent *a, rt_module **out)
 	}
 	pthread_mutex_unlock(&e->mu);
 
+	if ((rc = store_check(e)) < 0) {
+		pthread_mutex_unlock(&e->load_mu);
+		return rc;
+	}
 	rt_metrics_inc(RT_M_MODULE_CACHE_MISSES);
 	rc = load_module(e, v, a, art_time_now(), &m, &reason);
 	pthread_mutex_lock(&e->mu);
@@ -964,6 +1002,11 @@ int rt_engine_refresh(rt_engine *e, time_t now)
 	if (!now)
 		now = art_time_now();
 	pthread_mutex_lock(&e->refresh_mu);
+	if (store_check(e) < 0) { /* nothing is read from a damaged file */
+		pthread_mutex_unlock(&e->refresh_mu);
+		art_error_clear();
+		return 0;
+	}
 	kr_changed = refresh_keyring(e);
 	if (e->channel)
 		refresh_channel(e, now, kr_changed);
@@ -1149,7 +1192,7 @@ bool rt_engine_ready(const rt_engine *e)
 	if (!e)
 		return false;
 	pthread_mutex_lock(&me->mu);
-	r = me->current && me->current->ready;
+	r = me->current && me->current->ready && me->status.store_error[0] == '\0';
 	pthread_mutex_unlock(&me->mu);
 	return r;
 }
@@ -1346,7 +1389,7 @@ int rt_engine_describe(rt_engine *e, const char *name, const char *version, char
 	}
 	if (rc < 0) {
 		if (rc == AF_EDENIED)
-			rc = art_error_set(AF_ESIGNATURE, "%s", art_error_last());
+			rc = AF_ESIGNATURE; /* same message, reported as a signature refusal */
 		goto cleanup;
 	}
 	*out = malloc(m->describe_len + 1);
@@ -1440,6 +1483,8 @@ static int invoke(rt_engine *e, const char *name, const char *version, const cha
 	if (rc < 0) {
 		if (rc == AF_EDENIED)
 			rc = rt_invoke_result_set_error(res, "agent_refused", "%s", art_error_last());
+		else if (rc == AF_EDAMAGED)
+			rc = rt_invoke_result_set_error(res, "store_corrupt", "%s", art_error_last());
 		else
 			rc = rt_invoke_result_set_error(res, "internal", "cannot load %s: %s", a->ref,
 							art_error_last());

@@ -75,7 +75,7 @@ int rt_policy_set_hosts(rt_policy *p, const char *const *hosts, size_t n)
 	for (i = 0; i < n; i++) {
 		if (rt_host_entry_normalize(norm, sizeof(norm), hosts[i]) < 0) {
 			hosts_free(list, k);
-			return art_error_set(AF_ECORRUPT, "manifest hosts: %s", art_error_last());
+			return art_error_prefix(AF_ECORRUPT, "manifest hosts");
 		}
 		if (!(list[k] = strdup(norm))) {
 			hosts_free(list, k);
@@ -208,6 +208,7 @@ static const struct {
 	{"step_limit", 422},   {"memory_limit", 422},   {"oom", 422},
 	{"trap", 500},         {"internal", 500},       {"llm_error", 502},
 	{"agent_refused", 503}, {"timeout", 504}, {"invalid_output", 502},
+	{"store_corrupt", 503},
 };
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0]))
 

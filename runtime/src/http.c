@@ -51,6 +51,18 @@
 #define DEFAULT_IDLE_TIMEOUT_S 30
 #define DEFAULT_WORKERS 64
 #define DEFAULT_QUEUE 1024
+#define DEFAULT_HEADER_TIMEOUT_S 10
+#define DEFAULT_MAX_PER_IP 128
+#define REAPER_PERIOD_MS 250
+/* Access-log lines of refused requests (4xx) per status per second; past
+ * that they are counted, and one summary line per status says how many. */
+#define LOG_REFUSED_PER_S 20
+/* Request-head limits answered with the JSON error body (414, 431). The
+ * connection memory libmicrohttpd reads a head into is set well above them,
+ * so that these, not its own HTML replies, are what a client meets. */
+#define URI_MAX (8u << 10)
+#define HEADERS_MAX (16u << 10)
+#define CONNECTION_MEMORY (256u << 10)
 /* A chunked upload past the cap is drained up to this much more, then the
  * connection is dropped. */
 #define DRAIN_MAX (16u << 20)
@@ -91,7 +103,31 @@ struct rt_http {
 	unsigned threads;
 	char start_error[256]; /* last libmicrohttpd message while starting */
 	atomic_bool started;
+	/* Request-head deadline (slowloris): every open connection, and when
+	 * the head of its next request is due; the reaper shuts down the socket
+	 * of one that is late (libmicrohttpd's own timeout is an idle timeout,
+	 * which a client dripping one header line at a time never trips). */
+	pthread_mutex_t conn_mu;
+	struct conn_rec *conns;   /* under conn_mu */
+	unsigned header_timeout_s;
+	pthread_t reaper;
+	pthread_cond_t reaper_cv;
+	bool reaper_started, reaper_stop; /* under conn_mu */
+	/* access-log rate limit of refused requests (under log_mu) */
+	pthread_mutex_t log_mu;
+	int64_t log_window;               /* the second counted */
+	unsigned log_lines[100];          /* lines of status 400+i this second */
+	unsigned long log_dropped[100];   /* lines not written, by status 400+i */
 };
+
+/* One open connection (libmicrohttpd's socket context). */
+typedef struct conn_rec {
+	struct conn_rec *prev, *next;
+	MHD_socket fd;
+	int64_t head_due_ms;  /* monotonic; 0 while a request is being handled */
+	bool reaped;
+	atomic_bool nul_in_uri; /* the request's URI decodes a %00 */
+} conn_rec;
 
 typedef enum route {
 	ROUTE_NONE,
@@ -125,6 +161,8 @@ typedef struct request {
 	char name[NAME_MAX_LEN + 1];
 	char version[VERSION_MAX_LEN + 1];
 	bool has_version;
+	bool nul_in_uri;        /* a %00 in the path or the query */
+	const char *url_seen;   /* the decoded path libmicrohttpd passed (its memory) */
 	const char *token_name; /* borrowed from the tokens table */
 	rt_role role;
 	/* body */
@@ -279,6 +317,16 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 /* --------------------------------------------------------------------------
  * Small parsers
  */
+
+static void log_flush_dropped(rt_http *srv);
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -887,6 +935,8 @@ static enum MHD_Result handle_ready(request *r, struct MHD_Connection *c)
 	if (!rt_engine_ready(r->srv->engine)) {
 		rt_engine_status st;
 
+		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.store_error[0])
+			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.store_error);
 		if (rt_engine_status_get(r->srv->engine, &st) == 0 && st.state != RT_CHANNEL_OFF &&
 		    st.state != RT_CHANNEL_OK)
 			return respond_error(r, c, 503, RT_HTTP_E_NOT_READY, "%s", st.reason);
@@ -1100,11 +1150,51 @@ static void span_begin(request *r, struct MHD_Connection *c)
 }
 
 /* Everything decided before the body: route, method, auth, size, type. */
+typedef struct head_size {
+	size_t uri, headers;
+} head_size;
+
+/* MHD_KeyValueIterator: adds "key: value\r\n" (or "&key=value") to *cls. */
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	size_t *n = cls;
+
+	(void)kind;
+	*n += (key ? strlen(key) : 0) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
 static enum MHD_Result first_call(request *r, struct MHD_Connection *c)
 {
 	enum MHD_Result ret;
 	const char *v;
 
+	if (r->nul_in_uri)
+		return respond_error(r, c, 400, RT_HTTP_E_INVALID_REQUEST,
+				     "the URI holds an encoded NUL (%%00): refused, never cut short");
+	{
+		head_size hs = {0, 0};
+
+		hs.uri = strlen(r->url_seen);
+		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_size, &hs.uri);
+		MHD_get_connection_values(c, MHD_HEADER_KIND, add_size, &hs.headers);
+		if (hs.uri > URI_MAX)
+			return respond_error(r, c, 414, RT_HTTP_E_URI_TOO_LONG,
+					     "the URI is longer than %u bytes", URI_MAX);
+		if (hs.headers > HEADERS_MAX)
+			return respond_error(r, c, 431, RT_HTTP_E_HEADERS_TOO_LARGE,
+					     "the request headers are larger than %u bytes in all",
+					     HEADERS_MAX);
+	}
+	/* Bodies come with Content-Length only: the size is known (and capped)
+	 * before a byte is read, and libmicrohttpd's chunk decoder is never fed
+	 * (it would wait for a chunk of 2^64-1 bytes, and answers malformed
+	 * chunks in HTML). */
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		return respond_error(r, c, 411, RT_HTTP_E_LENGTH_REQUIRED,
+				     "send the body with Content-Length (Transfer-Encoding is not "
+				     "accepted)");
 	if (r->route == ROUTE_NONE)
 		return respond_error(r, c, 404, RT_HTTP_E_NOT_FOUND, "no route %s", r->path);
 	if (!method_allowed(r->route, r->method)) {
@@ -1154,6 +1244,148 @@ static enum MHD_Result first_call(request *r, struct MHD_Connection *c)
 	return MHD_YES; /* wait for the body */
 }
 
+/* ---- connections: request-head deadline, %00 ------------------------------------- */
+
+static conn_rec *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? (conn_rec *)ci->socket_context : NULL;
+}
+
+/* The head of a request arrived: no deadline while it is handled (a slow
+ * model, a suspended connection). */
+static void head_received(rt_http *srv, conn_rec *cr)
+{
+	pthread_mutex_lock(&srv->conn_mu);
+	cr->head_due_ms = 0;
+	pthread_mutex_unlock(&srv->conn_mu);
+}
+
+/* The next request's head (keep-alive) is due within the header timeout. */
+static void head_expected(rt_http *srv, conn_rec *cr)
+{
+	pthread_mutex_lock(&srv->conn_mu);
+	cr->head_due_ms = mono_ms() + (int64_t)srv->header_timeout_s * 1000;
+	pthread_mutex_unlock(&srv->conn_mu);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	rt_http *srv = cls;
+	conn_rec *cr = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		/* Without memory for the record the connection simply has no head
+		 * deadline (libmicrohttpd's idle timeout still applies). */
+		if (!ci || !(cr = calloc(1, sizeof(*cr))))
+			return;
+		cr->fd = ci->connect_fd;
+		atomic_init(&cr->nul_in_uri, false);
+		pthread_mutex_lock(&srv->conn_mu);
+		cr->head_due_ms = mono_ms() + (int64_t)srv->header_timeout_s * 1000;
+		cr->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = cr;
+		srv->conns = cr;
+		pthread_mutex_unlock(&srv->conn_mu);
+		*socket_context = cr;
+		return;
+	}
+	if (!cr) /* MHD_CONNECTION_NOTIFY_CLOSED, before the socket is closed */
+		return;
+	pthread_mutex_lock(&srv->conn_mu);
+	if (cr->prev)
+		cr->prev->next = cr->next;
+	else
+		srv->conns = cr->next;
+	if (cr->next)
+		cr->next->prev = cr->prev;
+	pthread_mutex_unlock(&srv->conn_mu);
+	*socket_context = NULL;
+	free(cr);
+}
+
+/*
+ * Every REAPER_PERIOD_MS: shut down the socket of each connection whose
+ * request head is overdue. shutdown() (never close(): the descriptor stays
+ * libmicrohttpd's, and its record exists until the CLOSED notification,
+ * under the same lock) makes the next read see end-of-file, and
+ * libmicrohttpd closes the connection and frees its slot.
+ */
+static void *reaper_main(void *arg)
+{
+	rt_http *srv = arg;
+	struct timespec until;
+	unsigned long reaped = 0, logged = 0;
+
+	pthread_mutex_lock(&srv->conn_mu);
+	while (!srv->reaper_stop) {
+		int64_t now = mono_ms();
+		conn_rec *cr;
+
+		for (cr = srv->conns; cr; cr = cr->next)
+			if (!cr->reaped && cr->head_due_ms && now >= cr->head_due_ms) {
+				shutdown(cr->fd, SHUT_RDWR);
+				cr->reaped = true;
+				reaped++;
+				rt_metrics_inc(RT_M_HTTP_HEAD_TIMEOUTS);
+			}
+		if (reaped != logged) {
+			art_buf b = ART_BUF_INIT;
+			int rc = log_open(&b, "warn", "http_head_timeout",
+					  "connections closed: no complete request head in time");
+
+			if (rc == 0)
+				rc = art_buf_printf(&b, ",\"closed\":%lu,\"header_timeout_s\":%u",
+						    reaped - logged, srv->header_timeout_s);
+			logged = reaped;
+			pthread_mutex_unlock(&srv->conn_mu);
+			log_emit(srv->log, &b, rc);
+			pthread_mutex_lock(&srv->conn_mu);
+		}
+		pthread_mutex_unlock(&srv->conn_mu);
+		pthread_mutex_lock(&srv->log_mu);
+		log_flush_dropped(srv);
+		pthread_mutex_unlock(&srv->log_mu);
+		pthread_mutex_lock(&srv->conn_mu);
+		if (srv->reaper_stop)
+			break;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += REAPER_PERIOD_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->reaper_cv, &srv->conn_mu, &until);
+	}
+	pthread_mutex_unlock(&srv->conn_mu);
+	return NULL;
+}
+
+/* Decodes %XX like libmicrohttpd, and remembers a decoded NUL: the handler
+ * would otherwise see (and log) the path cut short at it. */
+static size_t unescape_uri(void *cls, struct MHD_Connection *c, char *uri)
+{
+	const char *p;
+
+	(void)cls;
+	for (p = uri; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0') {
+			conn_rec *cr = conn_of(c);
+
+			if (cr)
+				atomic_store(&cr->nul_in_uri, true);
+			break;
+		}
+	return MHD_http_unescape(uri);
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url,
 				      const char *method, const char *version,
 				      const char *upload_data, size_t *upload_data_size,
@@ -1178,6 +1410,15 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
 		*con_cls = r;
 		atomic_fetch_add(&srv->in_flight, 1);
 		request_init(r, srv, c, url, method);
+		r->url_seen = url;
+		{
+			conn_rec *cr = conn_of(c);
+
+			if (cr) {
+				head_received(srv, cr);
+				r->nul_in_uri = atomic_exchange(&cr->nul_in_uri, false);
+			}
+		}
 		match_route(r, url);
 		span_begin(r, c);
 		return first_call(r, c);
@@ -1226,6 +1467,56 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe)
 	}
 }
 
+/* Writes the summary of access-log lines left out since the last one: one
+ * line per status, with the count. Called by the reaper (each quarter second)
+ * and when a new second starts. Caller holds log_mu. */
+static void log_flush_dropped(rt_http *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < 100; i++) {
+		art_buf b = ART_BUF_INIT;
+		int rc;
+
+		if (!srv->log_dropped[i])
+			continue;
+		rc = log_open(&b, "warn", "http_requests_suppressed",
+			      "access-log lines of refused requests left out (rate limit)");
+		if (rc == 0)
+			rc = art_buf_printf(&b, ",\"status\":%u,\"suppressed\":%lu,\"limit_per_s\":%u",
+					    400 + i, srv->log_dropped[i], LOG_REFUSED_PER_S);
+		log_emit(srv->log, &b, rc);
+		srv->log_dropped[i] = 0;
+	}
+}
+
+/* May the access-log line of a request answered status be written? Every
+ * line of an answer below 400 or of 500 and above is; refused requests (4xx,
+ * what a flood of bad requests produces) at most LOG_REFUSED_PER_S a second
+ * per status, the rest counted (agentfactory_http_responses_total still
+ * counts each). */
+static bool log_allowed(rt_http *srv, int status)
+{
+	int64_t now = mono_ms() / 1000;
+	bool ok;
+
+	if (status < 400 || status >= 500)
+		return true;
+	pthread_mutex_lock(&srv->log_mu);
+	if (now != srv->log_window) {
+		log_flush_dropped(srv);
+		memset(srv->log_lines, 0, sizeof(srv->log_lines));
+		srv->log_window = now;
+	}
+	ok = srv->log_lines[status - 400] < LOG_REFUSED_PER_S;
+	if (ok)
+		srv->log_lines[status - 400]++;
+	else
+		srv->log_dropped[status - 400]++;
+	pthread_mutex_unlock(&srv->log_mu);
+	return ok;
+}
+
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
@@ -1236,10 +1527,13 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	char summary[256];
 	int rc;
 
-	(void)c;
+	if (c && conn_of(c))
+		head_expected(srv, conn_of(c));
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (!log_allowed(srv, r->status))
+		goto done;
 	snprintf(summary, sizeof(summary), "%s %.*s %d", r->method, 200, r->path, r->status);
 	rc = log_open(&b, r->status >= 500 || (term && !r->responded) ? "warn" : "info",
 		      "http_request", summary);
@@ -1294,6 +1588,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	if (rc == 0 && term)
 		rc = art_buf_printf(&b, ",\"terminated\":\"%s\"", term);
 	log_emit(srv->log, &b, rc);
+done:
 	if (term && !r->responded)
 		rt_span_set_error(&r->span, term);
 	rt_span_end(&r->span);
@@ -1363,7 +1658,7 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	const union MHD_DaemonInfo *info;
-	unsigned flags, max_conn, idle;
+	unsigned flags, max_conn, idle, per_ip;
 	const char *where;
 	char host[INET6_ADDRSTRLEN];
 	int rc;
@@ -1389,6 +1684,14 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 	srv->threads = opts && opts->threads ? opts->threads : default_threads();
 	max_conn = opts && opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
 	idle = opts && opts->idle_timeout_s ? opts->idle_timeout_s : DEFAULT_IDLE_TIMEOUT_S;
+	per_ip = opts && opts->max_per_ip ? opts->max_per_ip : DEFAULT_MAX_PER_IP;
+	if (per_ip == RT_HTTP_UNLIMITED)
+		per_ip = 0; /* libmicrohttpd: 0 = no per-address limit */
+	srv->header_timeout_s = opts && opts->header_timeout_s ? opts->header_timeout_s
+							       : DEFAULT_HEADER_TIMEOUT_S;
+	pthread_mutex_init(&srv->conn_mu, NULL);
+	pthread_mutex_init(&srv->log_mu, NULL);
+	pthread_cond_init(&srv->reaper_cv, NULL);
 	if (RAND_bytes((unsigned char *)&srv->id_prefix, sizeof(srv->id_prefix)) != 1)
 		srv->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 
@@ -1407,14 +1710,24 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, srv->threads > 1 ? srv->threads : 0u,
 		MHD_OPTION_CONNECTION_LIMIT, max_conn,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, idle,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape_uri, srv,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		rc = art_error_set(AF_EIO, "cannot listen on %s: %s", where,
 				   srv->start_error[0] ? srv->start_error : strerror(errno));
 		goto cleanup;
 	}
+	if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+		MHD_stop_daemon(srv->daemon);
+		rc = art_error_set(AF_ENOMEM, "cannot start the connection reaper thread");
+		goto cleanup;
+	}
+	srv->reaper_started = true;
 	atomic_store(&srv->started, true);
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : 0;
@@ -1430,6 +1743,9 @@ int rt_http_start(rt_http **out, rt_engine *engine, const rt_http_opts *opts)
 cleanup:
 	if (srv) {
 		pool_stop(&srv->pool);
+		pthread_mutex_destroy(&srv->conn_mu);
+		pthread_mutex_destroy(&srv->log_mu);
+		pthread_cond_destroy(&srv->reaper_cv);
 		free(srv);
 	}
 	return rc;
@@ -1477,6 +1793,19 @@ unsigned rt_http_stop(rt_http *h, unsigned grace_ms)
 	MHD_stop_daemon(h->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	if (h->reaper_started) {
+		pthread_mutex_lock(&h->conn_mu);
+		h->reaper_stop = true;
+		pthread_cond_signal(&h->reaper_cv);
+		pthread_mutex_unlock(&h->conn_mu);
+		pthread_join(h->reaper, NULL);
+	}
+	pthread_mutex_lock(&h->log_mu);
+	log_flush_dropped(h); /* what is left of the last second */
+	pthread_mutex_unlock(&h->log_mu);
+	pthread_mutex_destroy(&h->log_mu);
+	pthread_mutex_destroy(&h->conn_mu);
+	pthread_cond_destroy(&h->reaper_cv);
 	rc = log_open(&b, left ? "warn" : "info", "http_stopped",
 		      left ? "stopped; requests still running were cut" : "stopped");
 	if (rc == 0)

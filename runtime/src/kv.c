@@ -17,6 +17,7 @@
 #include "rt/kv.h"
 
 #include "art/error.h"
+#include "art/store.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -84,6 +85,14 @@ int rt_kv_open(rt_kv **out, const char *data_dir)
 	}
 	pthread_mutex_init(&kv->lock, NULL);
 	pthread_cond_init(&kv->cond, NULL);
+	{
+		/* A truncated data file would kill the process with SIGBUS. */
+		char data_path[4096];
+
+		snprintf(data_path, sizeof(data_path), "%s/data.mdb", path);
+		if ((rc = art_lmdb_check_file(data_path)) < 0)
+			goto cleanup;
+	}
 	if ((mrc = mdb_env_create(&kv->env)) != 0 ||
 	    (mrc = mdb_env_set_mapsize(kv->env, RT_KV_MAP_SIZE)) != 0 ||
 	    (mrc = mdb_env_set_maxreaders(kv->env, 1024)) != 0 ||

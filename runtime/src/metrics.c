@@ -63,6 +63,8 @@ static const struct {
 	{"agentfactory_trace_spans_exported_total", "Spans the OTLP collector accepted."},
 	{"agentfactory_trace_spans_dropped_total", "Spans dropped because the export queue was full."},
 	{"agentfactory_trace_export_failures_total", "OTLP exports that failed (their spans are lost)."},
+	{"agentfactory_store_corrupt_total", "Times the store file (data.mdb) was found damaged: shorter than its LMDB meta pages claim. Restore it."},
+	{"agentfactory_http_head_timeouts_total", "Connections closed because their request head (request line and headers) was not complete within --header-timeout."},
 };
 
 static const struct {

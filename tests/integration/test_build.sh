@@ -91,6 +91,10 @@ echo "-- refusals: untrusted builder key, missing flags, plain directory"
 expect 2 "$AF" build --repo "$R" --rev HEAD --store "$T/s4" --keyring "$KR" \
 	--builder-key "$T/keys/template-signer.key"
 grep -q "builder" "$T/err" || fail "untrusted builder key not explained"
+# The whole message: the context, then the keyring's own reason, once.
+grep -Eq "builder key [0-9a-f]+ cannot sign artifacts \(add it with: agentfactory trust add --role builder --keyring FILE KEY.pub\): .*key" "$T/err" ||
+	fail "builder key refusal lost its context or its reason: $(cat "$T/err")"
+[ "$(grep -o "cannot sign artifacts" "$T/err" | wc -l)" = 1 ] || fail "context repeated: $(cat "$T/err")"
 [ ! -e "$T/s4/data.mdb" ] || fail "a refused build created a store"
 expect 2 "$AF" build --repo "$R" --rev HEAD --keyring "$KR"
 expect 2 "$AF" build --repo "$R" --rev no-such-rev --store "$T/s4" "${B[@]}"

@@ -232,7 +232,7 @@ req POST /v1/agents/backup-manager/invoke "${JSON[@]}" --data-binary @"$T/big.js
 want 413 payload_too_large "oversized body (5000 > 4k)"
 req POST /v1/agents/backup-manager/invoke "${JSON[@]}" -H 'Transfer-Encoding: chunked' \
 	--data-binary @"$T/big.json"
-want 413 payload_too_large "oversized chunked body"
+want 411 length_required "chunked body (Content-Length is required)"
 req POST /v1/agents/backup-manager/invoke -H 'Content-Type: text/plain' -d '{}'
 want 415 unsupported_media_type "wrong content type"
 req DELETE /v1/agents

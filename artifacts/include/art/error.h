@@ -30,7 +30,9 @@ typedef enum art_rc {
 	AF_ESYNTAX = -14,   /* YAML/JSON syntax or schema error */
 	AF_EEXPIRED = -15,  /* key or metadata outside its validity window */
 	AF_EREVOKED = -16,  /* key revoked */
-	AF_EINTERNAL = -17  /* a bug: should not happen */
+	AF_EINTERNAL = -17, /* a bug: should not happen */
+	AF_EDAMAGED = -18   /* a store file is damaged (truncated, its meta pages
+			       disagree with it): not readable at all */
 } art_rc;
 
 /**
@@ -43,7 +45,23 @@ typedef enum art_rc {
 int art_error_set(int rc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/** As art_error_set, with a va_list. */
+/**
+ * Put context in front of the calling thread's message: the message becomes
+ * "<formatted context>: <previous message>" (just the context if there was
+ * none). The previous message is copied out before anything is formatted,
+ * so this is the way to add context to an error from a callee.
+ * @param[in] rc   the AF_E* code being reported
+ * @param[in] fmt  printf format for the context
+ * @return rc
+ */
+int art_error_prefix(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * As art_error_set, with a va_list. The message is formatted into a local
+ * buffer and then copied into the slot, so an argument pointing into the
+ * slot (art_error_last()) is read whole, never overwritten while read.
+ */
 int art_error_setv(int rc, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
@@ -57,6 +75,7 @@ int art_error_openssl(const char *what);
 /**
  * The calling thread's last error message, or "" if none.
  * The pointer is valid until the next art_error_* call on this thread.
+ * To add context to it, use art_error_prefix().
  */
 const char *art_error_last(void);
 

@@ -208,7 +208,7 @@ int art_manifest_new(art_manifest **out, const art_manifest_info *info);
  *                        the known names)
  * @param[in] digest_hex  64 lower-case hex digits: SHA-256 of the raw bytes
  * @param[in] size        raw size, at most ART_PART_MAX_SIZE
- * @return 0, AF_EINVAL (bad name, media type, digest or size), AF_EEXISTS
+ * @return 0, AF_EINVAL (m or name NULL; bad name, media type, digest or size), AF_EEXISTS
  *         (a part with this name exists), AF_ETOOBIG (over
  *         ART_MANIFEST_MAX_PARTS) or AF_ENOMEM
  */

@@ -78,10 +78,34 @@ typedef struct art_store_txn art_store_txn;
  * @param[in]  flags  ART_STORE_RDONLY, ART_STORE_CREATE (not both)
  * @return 0, AF_EINVAL (both flags), AF_ENOTFOUND (no store in dir and no
  *         ART_STORE_CREATE), AF_EVERSION (another store format), AF_ECORRUPT
- *         (not an agentfactory store, or damaged), AF_EDENIED (permissions),
+ *         (not an agentfactory store, or damaged records), AF_EDAMAGED
+ *         (data.mdb is shorter than its meta pages claim, or they are
+ *         unreadable: see art_lmdb_check_file), AF_EDENIED (permissions),
  *         AF_EIO or AF_ENOMEM; the message names dir
  */
 int art_store_open(art_store **out, const char *dir, unsigned flags);
+
+/**
+ * Check an LMDB data file against what its own meta pages claim, before
+ * anything maps it: both meta pages must be readable and carry LMDB's magic,
+ * and the file must hold every page up to the newest meta page's last page.
+ * LMDB maps the file and touches pages directly, so a truncated file (a
+ * partial copy, an interrupted restore) would otherwise kill the reader with
+ * SIGBUS instead of an error.
+ * @param[in] data_path  the data file (".../data.mdb")
+ * @return 0 (also for a missing or empty file: nothing to read yet),
+ *         AF_EDAMAGED ("store is corrupt: data.mdb is N bytes, its meta page
+ *         claims M"), AF_EIO (cannot read it)
+ */
+int art_lmdb_check_file(const char *data_path);
+
+/**
+ * art_lmdb_check_file on the data file an open store has mapped (it may have
+ * been truncated since it was opened: check before reading it again). A file
+ * renamed over data.mdb since is not seen: the mapped one stays damaged.
+ * @return as art_lmdb_check_file
+ */
+int art_store_check_file(const art_store *s);
 
 /**
  * Close a store. Every batch must be committed or aborted first, and no

@@ -180,6 +180,9 @@ typedef struct rt_engine_status {
 	uint64_t keyring_reloads;       /* new keyrings taken since open */
 	char keyring_error[RT_ENGINE_TEXT_MAX]; /* the last keyring file refused; "" when the
 						   keyring in force is the file on disk */
+	char store_error[RT_ENGINE_TEXT_MAX]; /* the store file is damaged (truncated
+						 data.mdb): why; "" when whole. Not ready
+						 while set; nothing is read from the store */
 } rt_engine_status;
 
 /**

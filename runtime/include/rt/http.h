@@ -50,12 +50,20 @@ typedef struct rt_http_opts {
 	unsigned threads;          /* polling threads; 0 = 2 per core, at least 4 */
 	unsigned max_connections;  /* 0 = 1000 */
 	unsigned idle_timeout_s;   /* a connection idle this long is closed; 0 = 30 */
+	unsigned header_timeout_s; /* a request head (request line and headers) not
+				      complete this long after the connection opened (or
+				      the previous response) closes it; 0 = 10 */
+	unsigned max_per_ip;       /* connections from one address; 0 = 128,
+				      RT_HTTP_UNLIMITED = no limit */
 	unsigned workers;          /* invocation workers (they wait on models, tools,
 				      disk); 0 = 64 */
 	unsigned queue;            /* invocations waiting for a worker before 503 +
 				      Retry-After; 0 = 1024 */
 	FILE *log;                 /* JSON lines (access log, server messages); NULL = stderr */
 } rt_http_opts;
+
+/** rt_http_opts.max_per_ip: no per-address connection limit. */
+#define RT_HTTP_UNLIMITED 0xffffffffu
 
 /** Well-known stable error codes of the HTTP layer (the engine adds its own). */
 #define RT_HTTP_E_UNAUTHORIZED "unauthorized"
@@ -72,6 +80,9 @@ typedef struct rt_http_opts {
 #define RT_HTTP_E_NO_RELEASE "no_release"      /* 503: the channel has no valid release */
 #define RT_HTTP_E_UNAVAILABLE "unavailable" /* 503: the server is out of memory; retry */
 #define RT_HTTP_E_INTERNAL "internal"
+#define RT_HTTP_E_URI_TOO_LONG "uri_too_long"           /* 414 */
+#define RT_HTTP_E_LENGTH_REQUIRED "length_required"     /* 411: Transfer-Encoding */
+#define RT_HTTP_E_HEADERS_TOO_LARGE "headers_too_large" /* 431 */
 
 /**
  * Bind and start serving. On success the server runs on its own threads

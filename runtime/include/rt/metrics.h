@@ -26,6 +26,8 @@ typedef enum rt_counter {
 	RT_M_TRACE_EXPORTED,       /* spans the OTLP collector accepted */
 	RT_M_TRACE_DROPPED,        /* spans dropped: the export queue was full */
 	RT_M_TRACE_EXPORT_FAILURES, /* OTLP exports that failed (their spans are lost) */
+	RT_M_STORE_CORRUPT,        /* times the store file was found damaged */
+	RT_M_HTTP_HEAD_TIMEOUTS,   /* connections closed: request head not complete in time */
 	RT_M_COUNTER_COUNT
 } rt_counter;
 

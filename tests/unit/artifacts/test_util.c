@@ -142,6 +142,33 @@ static void test_util__error_slot(void **state)
 	assert_string_equal(art_strerror(12345), "unknown error");
 }
 
+/* A message built from the slot's own previous message is whole: the slot
+ * is never both the source and the destination of one format. */
+static void test_util__error_message_from_itself(void **state)
+{
+	char longer[2000];
+
+	(void)state;
+	art_error_set(AF_EINVAL, "host entry 'x': not a host name");
+	assert_int_equal(art_error_set(AF_ECORRUPT, "manifest hosts: %s", art_error_last()),
+			 AF_ECORRUPT);
+	assert_string_equal(art_error_last(), "manifest hosts: host entry 'x': not a host name");
+	art_error_set(AF_EINVAL, "bad key");
+	assert_int_equal(art_error_prefix(AF_EDENIED, "builder key %s", "ab12"), AF_EDENIED);
+	assert_string_equal(art_error_last(), "builder key ab12: bad key");
+	/* Nothing before: just the context. */
+	art_error_clear();
+	art_error_prefix(AF_EIO, "reading %s", "f");
+	assert_string_equal(art_error_last(), "reading f");
+	/* Over-long: truncated at the cap, still terminated, context first. */
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	art_error_set(AF_EIO, "%s", longer);
+	art_error_prefix(AF_EIO, "ctx");
+	assert_true(strncmp(art_error_last(), "ctx: aaaa", 9) == 0);
+	assert_int_equal(strlen(art_error_last()), 1023);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_util__file_read_and_atomic_write),
 		cmocka_unit_test(test_util__time_parse_formats),
 		cmocka_unit_test(test_util__error_slot),
+		cmocka_unit_test(test_util__error_message_from_itself),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -353,19 +353,22 @@ static void read_response(int s, response *r)
 static void http(fixture *f, const char *method, const char *path, const char *extra_headers,
 		 const char *body, response *r)
 {
-	char head[2048];
+	size_t cap = strlen(path) + strlen(extra_headers) + 256;
+	char *head = malloc(cap);
 	int s = connect_to(f->port), n;
 
 	assert_true(s >= 0);
+	assert_non_null(head);
 	if (body)
-		n = snprintf(head, sizeof(head),
+		n = snprintf(head, cap,
 			     "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s"
 			     "Content-Length: %zu\r\n\r\n",
 			     method, path, extra_headers, strlen(body));
 	else
-		n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n",
+		n = snprintf(head, cap, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n",
 			     method, path, extra_headers);
 	send_all(s, head, (size_t)n);
+	free(head);
 	if (body)
 		send_all(s, body, strlen(body));
 	read_response(s, r);
@@ -446,6 +449,161 @@ static void test_http__health_and_ready_need_no_token(void **state)
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.body_len, 0);
 	done(&r);
+}
+
+/* A decoded NUL is refused, never served or logged as the path cut at it. */
+static void test_http__encoded_nul_in_the_uri_is_400(void **state)
+{
+	static const char *const paths[] = {"/metrics%00junk", "/healthz%00", "/%00",
+					    "/v1/agents/echo%00x", "/healthz?x=%00",
+					    "/readyz?%00=1"};
+	fixture *f = *state;
+	char line[4096];
+	size_t i;
+	response r;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		http(f, "GET", paths[i], AUTH_ADMIN, NULL, &r);
+		if (r.status != 400)
+			fail_msg("%s: status %d, want 400: %s", paths[i], r.status, r.body);
+		expect_error(&r, 400, "invalid_request");
+		assert_non_null(strstr(r.body, "%00"));
+		done(&r);
+	}
+	/* The next request on a fresh connection is not affected. */
+	http(f, "GET", "/metrics", AUTH_ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	done(&r);
+	/* The access log shows /metrics answered 200 at most once (the request
+	 * above), never for the NUL path. */
+	fflush(f->log);
+	{
+		FILE *fp = fopen(f->log_path, "r");
+		int served = 0;
+
+		assert_non_null(fp);
+		while (fgets(line, sizeof(line), fp))
+			served += strstr(line, "\"path\":\"/metrics\"") && strstr(line, "\"status\":200");
+		fclose(fp);
+		assert_true(served <= 1);
+	}
+}
+
+/* Oversized request heads get the JSON error body every other error has. */
+static void test_http__oversized_uri_and_headers_are_json(void **state)
+{
+	fixture *f = *state;
+	size_t sizes[] = {9000, 60000, 120000}, i;
+	char *big = malloc(120000 + 64);
+	response r;
+
+	assert_non_null(big);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* a URI over the 8 KiB limit */
+		memcpy(big, "/healthz?x=", 11);
+		memset(big + 11, 'a', sizes[i]);
+		big[11 + sizes[i]] = '\0';
+		http(f, "GET", big, "", NULL, &r);
+		expect_error(&r, 414, "uri_too_long");
+		done(&r);
+		/* headers over the 16 KiB limit */
+		memcpy(big, "X-Big: ", 7);
+		memset(big + 7, 'b', sizes[i] * 2 > 120000 ? 120000 : sizes[i] * 2);
+		memcpy(big + 7 + (sizes[i] * 2 > 120000 ? 120000 : sizes[i] * 2), "\r\n", 3);
+		http(f, "GET", "/healthz", big, NULL, &r);
+		expect_error(&r, 431, "headers_too_large");
+		done(&r);
+	}
+	free(big);
+	/* Many small headers add up the same way. */
+	{
+		char *many = malloc(2000 * 16 + 1), *p;
+		int k;
+
+		assert_non_null(many);
+		for (p = many, k = 0; k < 2000; k++)
+			p += sprintf(p, "X-H%05d: vvvv\r\n", k);
+		http(f, "GET", "/healthz", many, NULL, &r);
+		expect_error(&r, 431, "headers_too_large");
+		done(&r);
+		free(many);
+	}
+}
+
+/* A chunk size no body can have, or a malformed one, is refused at once
+ * (not waited for) with the JSON error body. */
+static void test_http__absurd_chunk_size_is_refused(void **state)
+{
+	static const char *const sizes[] = {"ffffffffffffffff", "fffffffffffffffff0", "7fffffffffffffff",
+					    "100000000", "zz", "-1", "7\r\n{\"a\":1}\r\n0"};
+	fixture *f = *state;
+	response r;
+	size_t i;
+	int s;
+
+	atomic_store(&invocations, 0);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char req[512];
+		int n = snprintf(req, sizeof(req),
+				 "POST /v1/agents/echo/invoke HTTP/1.1\r\nHost: t\r\n"
+				 "Connection: close\r\n" AUTH_INVOKE JSON_CT
+				 "Transfer-Encoding: chunked\r\n\r\n%s\r\n{\"a\":1}", sizes[i]);
+
+		s = connect_to(f->port);
+		assert_true(s >= 0);
+		send_all(s, req, (size_t)n);
+		read_response(s, &r); /* the socket times out after 10 s: a hang fails here */
+		close(s);
+		expect_error(&r, 411, "length_required");
+		done(&r);
+	}
+	assert_int_equal(atomic_load(&invocations), 0);
+}
+
+/* A flood of refused requests does not flood the log: per status, at most
+ * 20 access-log lines a second, the rest counted in summary lines; every
+ * request is accounted for (lines + suppressed = requests). */
+static void test_http__refused_request_log_is_rate_limited(void **state)
+{
+	enum { N = 600 };
+	fixture *f = *state;
+	char line[4096];
+	unsigned long lines = 0, suppressed = 0;
+	response r;
+	int i, tries;
+
+	for (i = 0; i < N; i++) {
+		http(f, "GET", "/no-such-route", "", NULL, &r);
+		assert_int_equal(r.status, 404);
+		done(&r);
+	}
+	/* The summaries are written within a quarter second or so. */
+	for (tries = 0; tries < 200; tries++) {
+		FILE *fp;
+
+		fflush(f->log);
+		fp = fopen(f->log_path, "r");
+		assert_non_null(fp);
+		lines = suppressed = 0;
+		while (fgets(line, sizeof(line), fp)) {
+			const char *p;
+
+			if (strstr(line, "\"event\":\"http_request\"") && strstr(line, "\"status\":404"))
+				lines++;
+			if (strstr(line, "\"event\":\"http_requests_suppressed\"") &&
+			    strstr(line, "\"status\":404") && (p = strstr(line, "\"suppressed\":")))
+				suppressed += strtoul(p + 13, NULL, 10);
+		}
+		fclose(fp);
+		if (lines + suppressed == N)
+			break;
+		usleep(50 * 1000);
+	}
+	print_message("%d refused requests: %lu log lines, %lu counted in summaries\n", N, lines,
+		      suppressed);
+	assert_int_equal(lines + suppressed, N);
+	assert_true(suppressed > 0);
+	assert_true(lines < N);
 }
 
 static void test_http__unknown_routes_are_404_and_wrong_methods_405_with_allow(void **state)
@@ -749,7 +907,8 @@ static void test_http__oversized_body_is_413_without_reading_it(void **state)
 	done(&r);
 }
 
-static void test_http__oversized_chunked_body_is_413(void **state)
+/* Chunked bodies are refused before libmicrohttpd decodes a chunk: 411. */
+static void test_http__chunked_body_is_411(void **state)
 {
 	fixture *f = *state;
 	char chunk[600 + 16], big[600];
@@ -773,7 +932,7 @@ static void test_http__oversized_chunked_body_is_413(void **state)
 	send_all(s, "0\r\n\r\n", 5);
 	read_response(s, &r);
 	close(s);
-	expect_error(&r, 413, "payload_too_large");
+	expect_error(&r, 411, "length_required");
 	done(&r);
 	assert_int_equal(atomic_load(&invocations), 0);
 }
@@ -1076,7 +1235,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http__invoke_maps_engine_answers, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__bad_bodies_are_refused_before_the_engine, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__oversized_body_is_413_without_reading_it, setup_tokens, teardown),
-		cmocka_unit_test_setup_teardown(test_http__oversized_chunked_body_is_413, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__chunked_body_is_411, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__body_at_the_cap_is_accepted, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__metrics_text_counts_requests_and_errors, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__access_log_is_json_lines_without_secrets, setup_tokens, teardown),
@@ -1084,6 +1243,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http__stop_lets_requests_in_progress_finish, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__no_tokens_means_no_auth_on_loopback_only, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_http__port_in_use_is_a_clear_error, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_http__encoded_nul_in_the_uri_is_400, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__oversized_uri_and_headers_are_json, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__absurd_chunk_size_is_refused, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__refused_request_log_is_rate_limited, setup_tokens, teardown),
 		cmocka_unit_test(test_http__listen_addresses),
 		cmocka_unit_test(test_http__error_mapping_of_engine_return_codes),
 	};

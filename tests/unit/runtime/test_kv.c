@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,6 +124,32 @@ static void test_kv__concurrent_puts_all_land_in_order(void **state)
 	rt_kv_close(kv);
 }
 
+/* A truncated data file is a clean AF_EDAMAGED at open, never SIGBUS. */
+static void test_kv__truncated_file_is_refused(void **state)
+{
+	char dir[128], path[160], key[32];
+	struct stat st;
+	rt_kv *kv = NULL;
+	int n;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/truncated", root);
+	assert_int_equal(rt_kv_open(&kv, dir), 0);
+	for (n = 0; n < 2000; n++) {
+		snprintf(key, sizeof(key), "k%d", n);
+		assert_int_equal(rt_kv_put(kv, "agent", key, strlen(key), "0123456789abcdef0123456789",
+					   26), 0);
+	}
+	rt_kv_close(kv);
+	snprintf(path, sizeof(path), "%s/kv/data.mdb", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size / 2), 0);
+	kv = NULL;
+	assert_int_equal(rt_kv_open(&kv, dir), AF_EDAMAGED);
+	assert_null(kv);
+	assert_non_null(strstr(art_error_last(), "store is corrupt: data.mdb is "));
+}
+
 /* A caller's error comes back to it, with its message, from the leader. */
 static void test_kv__errors_reach_their_caller(void **state)
 {
@@ -218,6 +245,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kv__concurrent_puts_all_land_in_order),
+		cmocka_unit_test(test_kv__truncated_file_is_refused),
 		cmocka_unit_test(test_kv__errors_reach_their_caller),
 		cmocka_unit_test(test_kv__answered_puts_survive_sigkill),
 	};

@@ -831,6 +831,10 @@ static void test_tools__host_entries_normalise(void **state)
 					 strlen("{\"name\":\"a\",\"version\":\"1.0.0\"}"), NULL, 0), 0);
 	assert_int_equal(rt_policy_set_hosts(p, one_bad, 2), AF_ECORRUPT);
 	assert_int_equal(p->n_hosts, 0);
+	/* The whole message: the context, then the entry's own reason (not the
+	 * context formatted over itself). */
+	assert_true(strncmp(art_error_last(), "manifest hosts: host entry '", 28) == 0);
+	assert_null(strstr(art_error_last() + 1, "manifest hosts"));
 	rt_policy_free(p);
 }
 
