@@ -216,6 +216,8 @@ int cmd_build(int argc, char **argv)
 	else
 		print_text(rep);
 	rc = (rep->frontend_failed || rep->n_failed) ? CLI_FINDINGS : CLI_OK;
+	if (cli_checkpoint("build", store, key) != 0)
+		rc = CLI_USAGE;
 cleanup:
 	pipe_build_report_free(rep);
 	pipe_diags_free(&pd);

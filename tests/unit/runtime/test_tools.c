@@ -36,6 +36,7 @@
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
 #include "rt/tools.h"
+#include "keyring_fixture.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -501,7 +502,7 @@ static int setup(void **state)
 			return -1;
 	if (art_key_generate(&builder, 2048) || art_keyring_new(&kr) ||
 	    art_keyring_add(kr, builder, ART_ROLE_BUILDER, time(NULL) - 3600, 0) ||
-	    art_keyring_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
+	    keyring_fixture_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
 	    art_store_txn_begin(&t, s))
 		goto cleanup;
 	for (i = 0; i < N_AGENTS; i++)
