@@ -846,7 +846,7 @@ static int parse_signatures(art_keyring *kr, json_t *sigs, const char *name)
 		return art_error_set(AF_ECORRUPT, "%s: 'signatures' must be an array of 1 to %u "
 				     "signatures", name, ART_KEYRING_MAX_SIGNATURES);
 	json_array_foreach(sigs, i, item) {
-		char where[32];
+		char where[48];
 		kr_sig *sg = &kr->sigs[i];
 
 		snprintf(where, sizeof(where), "signatures[%zu]", i);
