@@ -22,6 +22,9 @@ CC      ?= cc
 VERSION := 0.1.0
 
 PKGS := libgit2 yaml-0.1 libcrypto libpcre2-8 jansson lmdb libzstd libcurl
+# Policy text normalisation (NFKC, case folding, TR39 confusables): ICU, in the
+# pipeline only; the runtime's nm check below refuses ICU symbols.
+PKGS += icu-uc icu-i18n
 # The runtime links only artifacts/ + runtime/: no libgit2, libyaml, PCRE2.
 RT_PKGS    := libcrypto jansson lmdb libzstd libmicrohttpd libcurl
 
@@ -186,9 +189,9 @@ $(AF_BIN): $(CLI_OBJ) $(ALL_LIBS)
 $(RT_BIN): $(RTCLI_OBJ) $(LIBRT) $(LIBART)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(RTCLI_OBJ) $(LIBRT) $(LIBART) $(RT_LIBS) -lpthread -ldl
-	@if nm -D --undefined-only $@ | grep -E ' (git_|yaml_|pcre2_)' >/dev/null || \
-	    nm $@ 2>/dev/null | grep -E ' [TtU] (git_|yaml_|pcre2_|gen_|pipe_)' >/dev/null; then \
-	  echo "error: $@ links pipeline code (libgit2/libyaml/PCRE2/codegen)" >&2; rm -f $@; exit 1; fi
+	@if nm -D --undefined-only $@ | grep -E ' (git_|yaml_|pcre2_|u_|uspoof_|unorm2_|ucase)' >/dev/null || \
+	    nm $@ 2>/dev/null | grep -E ' [TtU] (git_|yaml_|pcre2_|gen_|pipe_|uspoof_|unorm2_)' >/dev/null; then \
+	  echo "error: $@ links pipeline code (libgit2/libyaml/PCRE2/ICU/codegen)" >&2; rm -f $@; exit 1; fi
 
 $(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS) | deps
 	@mkdir -p $(dir $@) $(BUILD)/obj/tests/unit/$(dir $*)

@@ -13,6 +13,7 @@ trap 'rm -rf "$T"' EXIT
 export AF_POLICIES="$SRC/policies" TMPDIR="$T"
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.invalid GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.invalid
 
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null 2>&1
 "$AF" keygen --role builder --out "$T/keys" > /dev/null 2>&1
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null 2>&1

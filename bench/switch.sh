@@ -31,6 +31,7 @@ export AF_POLICIES="$SRC/policies" TMPDIR="$T"
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.invalid GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.invalid
 unset AF_STORE AF_KEYRING AF_NOW AF_CHANNEL
 
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 for role in template-signer builder release-manager; do
 	"$AF" keygen --role "$role" --out "$T/keys" >/dev/null 2>&1
 	"$AF" trust add --keyring "$T/kr.json" --role "$role" "$T/keys/$role.pub" >/dev/null 2>&1

@@ -22,6 +22,7 @@ export AF_POLICIES="$SRC/policies"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Generating development keys in $WORK/keys"
+"$AF" keygen --role root --out "$WORK/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$WORK/root/root.key" # keyrings are signed by their root key
 signer_id=$("$AF" keygen --role template-signer --out "$WORK/keys")
 "$AF" trust add --keyring "$WORK/keyring.json" --role template-signer \
 	--not-after +24h "$WORK/keys/template-signer.pub" >/dev/null

@@ -13,6 +13,7 @@
 
 #include "art/error.h"
 #include "art/util.h"
+#include "keys_internal.h"
 
 #include <openssl/bio.h>
 #include <openssl/buffer.h>
@@ -169,6 +170,16 @@ static int key_load(art_key **out, const char *path, bool want_private)
 	int rc;
 
 	*out = NULL;
+	if (art_key__is_pkcs11_uri(path)) {
+		EVP_PKEY *pkey = NULL;
+
+		if (!want_private)
+			return art_error_set(AF_EINVAL, "%s: a PKCS#11 URI names a private key in a "
+					     "token; give the public key as a PEM file", path);
+		if ((rc = art_key__pkcs11_load(&pkey, path)) < 0)
+			return rc;
+		return key_wrap(out, pkey, true, path);
+	}
 	rc = art_file_read(&data, &len, path, ART_KEY_FILE_MAX);
 	if (rc == AF_ENOTFOUND)
 		return art_error_set(rc, "%s: no such key file", path);
@@ -303,7 +314,7 @@ static int pss_init(EVP_MD_CTX *ctx, const art_key *key, bool sign)
 	else
 		ok = EVP_DigestVerifyInit_ex(ctx, &pctx, "SHA256", NULL, NULL, key->pkey, NULL);
 	if (ok <= 0 || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", NULL) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0 || /* also for token keys */
 	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)
 		return art_error_openssl(sign ? "setting up RSA-PSS signing" :
 					 "setting up RSA-PSS verification");

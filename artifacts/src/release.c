@@ -776,6 +776,72 @@ cleanup:
 }
 
 /*
+ * The newest record of channel's history newer than head_seq, if any
+ * (*newer = its seq, 0 when none). The history is written in the same
+ * transaction as every head, so a history record newer than the head means
+ * the head was put back to an older, genuinely signed record: a replay.
+ */
+static int history_newer(uint64_t *newer, const art_store *s, MDB_txn *txn, const char *channel,
+			 uint64_t head_seq)
+{
+	char prefix[KEY_MAX], key[KEY_MAX + 32];
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t plen;
+	int mrc, rc = 0;
+
+	*newer = 0;
+	plen = (size_t)snprintf(prefix, sizeof(prefix), HIST_PREFIX "%s/", channel);
+	if ((mrc = mdb_cursor_open(txn, art_store__dbi(s, ART_STORE__DB_CHANNELS), &cur)) != 0)
+		return art_store__lmdb_error(s, mrc, "cannot read the channel history");
+	/* The last key of this channel's history: one past it, then back. */
+	snprintf(key, sizeof(key), "%s%s", prefix, "99999999999999999999~");
+	k = sval(key);
+	mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (mrc == 0 || mrc == MDB_NOTFOUND)
+		mrc = mdb_cursor_get(cur, &k, &v, mrc == 0 ? MDB_PREV : MDB_LAST);
+	if (mrc == 0 && k.mv_size == plen + NUM_KEY_LEN && memcmp(k.mv_data, prefix, plen) == 0) {
+		const char *d = (const char *)k.mv_data + plen;
+		uint64_t seq = 0;
+		size_t i;
+
+		for (i = 0; i < NUM_KEY_LEN && d[i] >= '0' && d[i] <= '9'; i++)
+			seq = seq * 10 + (uint64_t)(d[i] - '0');
+		if (i == NUM_KEY_LEN && seq > head_seq)
+			*newer = seq;
+	} else if (mrc != 0 && mrc != MDB_NOTFOUND) {
+		rc = art_store__lmdb_error(s, mrc, "cannot read the channel history");
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+static int replay_error(const char *channel, uint64_t head_seq, uint64_t newer)
+{
+	return art_error_set(AF_EDENIED, "channel %s: the current record is %llu but the "
+			     "channel's history holds record %llu: the current record was put "
+			     "back to an older one (a replay). Nothing is served from it; find "
+			     "who wrote the store (agentfactory audit log) and restore it from a "
+			     "backup, or promote again once restored", channel,
+			     (unsigned long long)head_seq, (unsigned long long)newer);
+}
+
+int art_release__head_seq(uint64_t *seq, const art_store *s, MDB_txn *txn, const char *channel)
+{
+	art_channel *head = NULL;
+	char key[KEY_MAX];
+	int rc;
+
+	*seq = 0;
+	snprintf(key, sizeof(key), HEAD_PREFIX "%s", channel);
+	if ((rc = channel_read_claimed(&head, s, txn, key, NULL, NULL)) < 0)
+		return rc;
+	*seq = head->seq;
+	art_channel_free(head);
+	return 0;
+}
+
+/*
  * The verified current record of channel and (when it has one) its verified,
  * unexpired release, from txn.
  */
@@ -833,6 +899,16 @@ static int channel_resolve_txn(const art_store *s, MDB_txn *txn, const art_keyri
 			 (unsigned long long)c->seq);
 		rc = threshold_error(&count, need, what);
 		goto cleanup;
+	}
+	{
+		uint64_t newer;
+
+		if ((rc = history_newer(&newer, s, txn, channel, c->seq)) < 0)
+			goto cleanup;
+		if (newer) {
+			rc = replay_error(channel, c->seq, newer);
+			goto cleanup;
+		}
 	}
 	if (opts && c->seq < opts->min_seq) {
 		rc = art_error_set(AF_EDENIED, "channel %s: record %llu is older than record %llu "
@@ -1317,6 +1393,8 @@ static int audit_write(art_store *s, MDB_txn *txn, write_ctx *w, const char *out
 	ev.subject = w->subject;
 	ev.outcome = outcome;
 	ev.details_json = details;
+	ev.signers = w->keys; /* each release manager signs the entry of its action */
+	ev.n_signers = w->n_keys;
 	rc = art_audit__append(s, txn, &ev, w->now, NULL);
 	free(details);
 	return rc;
@@ -1723,6 +1801,16 @@ static int change_body(art_store *s, MDB_txn *txn, void *vctx)
 	in_force = head ? head->threshold : 1;
 	if (head)
 		json_object_set_new(w->details, "previous", json_integer((json_int_t)head->release));
+	if (head) {
+		uint64_t newer;
+
+		if ((rc = history_newer(&newer, s, txn, c->channel, head->seq)) < 0)
+			goto fail;
+		if (newer) {
+			rc = replay_error(c->channel, head->seq, newer);
+			goto refuse_or_fail;
+		}
+	}
 
 	/* keys and threshold */
 	if ((rc = keys_check(w)) < 0)

@@ -109,6 +109,8 @@ typedef struct pending_artifact {
 typedef struct pending_audit {
 	char *action, *actor, *subject, *outcome, *details;
 	time_t time;
+	const art_key *signers[ART_AUDIT_MAX_SIGNERS]; /* borrowed until the commit */
+	size_t n_signers;
 } pending_audit;
 
 struct art_store_txn {
@@ -1654,6 +1656,9 @@ int art_store_txn_audit(art_store_txn *t, const art_audit_event *ev, time_t now)
 	pa->outcome = dup_or(ev->outcome, ART_AUDIT_OK);
 	pa->details = dup_or(ev->details_json, "{}");
 	pa->time = now;
+	pa->n_signers = ev->n_signers;
+	if (ev->n_signers)
+		memcpy(pa->signers, ev->signers, ev->n_signers * sizeof(*ev->signers));
 	t->n_audits++;
 	if (!pa->action || !pa->actor || !pa->subject || !pa->outcome || !pa->details)
 		return art_error_set(AF_ENOMEM, "out of memory queuing an audit entry");
@@ -2378,7 +2383,8 @@ static int apply_batch(art_store_txn *t, const uint8_t *dict, size_t dict_len, u
 			goto fail;
 	for (i = 0; i < t->n_audits; i++) {
 		const pending_audit *pa = &t->audits[i];
-		art_audit_event ev = {pa->action, pa->actor, pa->subject, pa->outcome, pa->details};
+		art_audit_event ev = {pa->action, pa->actor, pa->subject, pa->outcome, pa->details,
+				      pa->signers, pa->n_signers};
 
 		if ((rc = art_audit__append(s, w, &ev, pa->time, NULL)) < 0)
 			goto fail;

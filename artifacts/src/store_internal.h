@@ -86,6 +86,13 @@ int art_store__record_digest(const art_store *s, MDB_txn *txn, const char *ref,
 			     char out[ART_DIGEST_STR_LEN + 1]);
 
 /**
+ * The seq that channel's current record claims (release.c; not verified:
+ * for cross-checks against the audit log).
+ * @return 0, AF_ENOTFOUND (no such channel), AF_ECORRUPT or an LMDB error
+ */
+int art_release__head_seq(uint64_t *seq, const art_store *s, MDB_txn *txn, const char *channel);
+
+/**
  * Check an audit event as art_audit_append would (audit.c).
  * @return 0 or AF_EINVAL / AF_ETOOBIG with a message
  */

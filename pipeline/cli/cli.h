@@ -13,6 +13,7 @@
 #define AF_CLI_H
 
 #include "art/error.h"
+#include "art/keys.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -72,5 +73,19 @@ const char *cli_default_policies(const char *flag);
  */
 int cli_audit(const char *cmd, const char *store_dir, const char *action, const char *actor,
 	      const char *subject, int refused, json_t *details);
+
+/** As cli_audit, the entry signed by the actors' private keys (borrowed). */
+int cli_audit_signed(const char *cmd, const char *store_dir, const char *action,
+		     const char *actor, const char *subject, int refused, json_t *details,
+		     const art_key *const *signers, size_t n_signers);
+
+/**
+ * Automatic audit checkpoints: when $AF_AUDIT_CHECKPOINTS names a directory,
+ * write a checkpoint of the store's audit head signed by key there
+ * (<seq>.json and latest.json), after every signed action. store_dir NULL:
+ * $AF_STORE. Prints the reason on failure.
+ * @return 0 (also when not configured), or CLI_USAGE
+ */
+int cli_checkpoint(const char *cmd, const char *store_dir, const art_key *key);
 
 #endif

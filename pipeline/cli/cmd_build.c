@@ -325,6 +325,8 @@ int cmd_build(int argc, char **argv)
 	if (metrics_file && write_metrics(metrics_file, rep, o.now) < 0)
 		rc = cli_fail(CLI_USAGE, "build", "--metrics-file %s: %s", metrics_file,
 			      art_error_last());
+	if (cli_checkpoint("build", store, key) != 0)
+		rc = CLI_USAGE;
 cleanup:
 	pipe_build_report_free(rep);
 	pipe_diags_free(&pd);

@@ -34,7 +34,7 @@ static void keygen_usage(FILE *out)
 		"DIR is created (mode 0700) if missing. The key id (64 hex digits, the SHA-256\n"
 		"of the DER public key) is printed on stdout.\n\n"
 		"options:\n"
-		"  --role ROLE   template-signer, builder or release-manager\n"
+		"  --role ROLE   template-signer, builder, release-manager or root\n"
 		"  --out DIR     where to write the key pair\n"
 		"  --bits N      RSA modulus size, %u to %u (default %u)\n"
 		"  --force       replace an existing key pair of that role in DIR\n"
@@ -115,9 +115,9 @@ int cmd_keygen(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 	if (!role)
-		return cli_usage_error(CMD, "--role ROLE is required (template-signer, builder or release-manager)");
+		return cli_usage_error(CMD, "--role ROLE is required (template-signer, builder, release-manager or root)");
 	if (!art_keyring_role_valid(role))
-		return cli_usage_error(CMD, "unknown role '%s': use template-signer, builder or release-manager", role);
+		return cli_usage_error(CMD, "unknown role '%s': use template-signer, builder, release-manager or root", role);
 	if (!dir)
 		return cli_usage_error(CMD, "--out DIR is required");
 	if ((size_t)snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, role) >= sizeof(key_path) ||

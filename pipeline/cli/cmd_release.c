@@ -428,7 +428,7 @@ static int release_create(int argc, char **argv)
 			(unsigned long long)r->number, r->n_pins, r->n_pins == 1 ? "" : "s", when,
 			r->signer);
 	}
-	rc = CLI_OK;
+	rc = cli_checkpoint(cmd, a.store, key);
 cleanup:
 	for (i = 0; owned && i < n_refs; i++)
 		free(owned[i]);
@@ -586,7 +586,7 @@ static int channel_change(int argc, char **argv, chan_op op, const char *cmd)
 			       (unsigned long long)c->release, (unsigned long long)c->previous,
 			       (unsigned long long)c->seq, c->action, signers);
 	}
-	rc = CLI_OK;
+	rc = cli_checkpoint(cmd, a.store, keys[0]);
 cleanup:
 	free_keys(keys, a.n_keys);
 	art_channel_free(c);
@@ -820,17 +820,24 @@ static void audit_usage(FILE *out)
 		"  log         print every entry (seq, time, outcome, action, subject, actor, details)\n"
 		"  verify      recompute the chain: an edited, deleted, inserted or reordered entry\n"
 		"              fails; with --checkpoint, the log must still hold the checkpoint's\n"
-		"              entry with its hash (detects truncation and a rewritten chain)\n"
+		"              entry with its hash (detects truncation and a rewritten chain);\n"
+		"              with a keyring, every signed entry's signatures must verify and\n"
+		"              every successful action must be signed by its actors (a chain\n"
+		"              rewritten with recomputed hashes fails); with AF_AUDIT_CHECKPOINTS\n"
+		"              set, its latest.json is the checkpoint (a missing one fails)\n"
 		"  checkpoint  sign the head (seq, hash) with a release-manager key and write it to\n"
 		"              FILE; keep the file outside the store\n\n"
 		"options:\n"
 		"  --store DIR         the store (env AF_STORE)\n"
-		"  --keyring FILE      trusted keys, to check a checkpoint (env AF_KEYRING)\n"
+		"  --keyring FILE      trusted keys, to check signatures (env AF_KEYRING)\n"
 		"  --checkpoint FILE   a file written by 'audit checkpoint'\n"
 		"  --key KEY           the private key that signs the checkpoint\n"
 		"  --out FILE          where the checkpoint goes\n"
 		"  --json              machine-readable output\n"
-		"  -h, --help          this help\n\n"
+		"  -h, --help          this help\n"
+		"env AF_AUDIT_CHECKPOINTS=DIR: every signed action (build, release, promote,\n"
+		"rollback, set-threshold, trust changes with a store) writes a checkpoint signed\n"
+		"by its key to DIR (<seq>.json, latest.json); audit verify checks latest.json.\n\n"
 		"exit codes: 0 ok, 1 the log or the checkpoint does not verify, 2 usage or I/O error\n");
 }
 
@@ -895,7 +902,8 @@ static int audit_verify(int argc, char **argv)
 	art_store *s = NULL;
 	art_keyring *kr = NULL;
 	art_audit_report rep;
-	char *cp = NULL;
+	char *cp = NULL, latest[4096];
+	const char *cpdir = NULL;
 	size_t cp_len = 0;
 	int done, rc, vrc;
 
@@ -904,18 +912,34 @@ static int audit_verify(int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (a.checkpoint) {
+	/* Automatic checkpoints (AF_AUDIT_CHECKPOINTS): the latest one is checked
+	 * without being named; its absence is a finding (it may have been
+	 * removed together with the entries it covered). */
+	if (!a.checkpoint && (cpdir = cli_flag_or_env(NULL, "AF_AUDIT_CHECKPOINTS"))) {
+		snprintf(latest, sizeof(latest), "%s/latest.json", cpdir);
+		a.checkpoint = latest;
+	}
+	if (a.checkpoint || a.keyring) {
 		if ((rc = need_keyring(&kr, cmd, a.keyring)) != CLI_OK)
 			return rc;
-		if (art_file_read(&cp, &cp_len, a.checkpoint, ART_SIG_ENVELOPE_MAX) < 0) {
-			rc = cli_fail(CLI_USAGE, cmd, "%s", art_error_last());
+	}
+	if (a.checkpoint) {
+		int frc = art_file_read(&cp, &cp_len, a.checkpoint, ART_SIG_ENVELOPE_MAX);
+
+		if (frc < 0) {
+			rc = cli_fail(cpdir && frc == AF_ENOTFOUND ? CLI_FINDINGS : CLI_USAGE, cmd,
+				      "%s%s", art_error_last(),
+				      cpdir ? " (AF_AUDIT_CHECKPOINTS is set: every signed action "
+					      "leaves a checkpoint there, so it must not be missing)"
+					    : "");
 			goto cleanup;
 		}
 	}
 	if ((rc = open_store(&s, cmd, a.store, ART_STORE_RDONLY)) != CLI_OK)
 		goto cleanup;
 	vrc = cp ? art_audit_verify_checkpoint(&rep, s, kr, cp, cp_len, art_time_now())
-		 : art_audit_verify(&rep, s);
+	      : kr ? art_audit_verify_signed(&rep, s, kr)
+		   : art_audit_verify(&rep, s);
 	if (a.json) {
 		json_t *o = json_object();
 
@@ -935,9 +959,9 @@ static int audit_verify(int argc, char **argv)
 		goto cleanup;
 	}
 	if (!a.json) {
-		printf("audit log OK: %llu entries, head %llu %s\n",
+		printf("audit log OK: %llu entries, head %llu %s%s\n",
 		       (unsigned long long)rep.entries, (unsigned long long)rep.head_seq,
-		       rep.head_hash);
+		       rep.head_hash, kr ? "; actors' signatures verified" : "");
 		if (cp)
 			printf("checkpoint OK: the log still holds entry %llu as signed\n",
 			       (unsigned long long)rep.checkpoint_seq);

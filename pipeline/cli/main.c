@@ -152,8 +152,9 @@ const char *cli_default_policies(const char *flag)
 	return found;
 }
 
-int cli_audit(const char *cmd, const char *store_dir, const char *action, const char *actor,
-	      const char *subject, int refused, json_t *details)
+int cli_audit_signed(const char *cmd, const char *store_dir, const char *action,
+		     const char *actor, const char *subject, int refused, json_t *details,
+		     const art_key *const *signers, size_t n_signers)
 {
 	const char *dir = cli_flag_or_env(store_dir, "AF_STORE");
 	art_audit_event ev;
@@ -173,12 +174,38 @@ int cli_audit(const char *cmd, const char *store_dir, const char *action, const 
 	ev.subject = subject;
 	ev.outcome = refused ? ART_AUDIT_REFUSED : ART_AUDIT_OK;
 	ev.details_json = text;
+	ev.signers = signers;
+	ev.n_signers = n_signers;
 	if (art_store_open(&s, dir, ART_STORE_CREATE) < 0 ||
 	    art_audit_append(NULL, s, &ev, art_time_now()) < 0)
 		rc = cli_fail(CLI_USAGE, cmd, "%s: audit entry not recorded: %s", dir, art_error_last());
 	art_store_close(s);
 	free(text);
 	json_decref(details);
+	return rc;
+}
+
+int cli_audit(const char *cmd, const char *store_dir, const char *action, const char *actor,
+	      const char *subject, int refused, json_t *details)
+{
+	return cli_audit_signed(cmd, store_dir, action, actor, subject, refused, details, NULL, 0);
+}
+
+int cli_checkpoint(const char *cmd, const char *store_dir, const art_key *key)
+{
+	const char *cpdir = cli_flag_or_env(NULL, "AF_AUDIT_CHECKPOINTS");
+	const char *dir = cli_flag_or_env(store_dir, "AF_STORE");
+	art_store *s = NULL;
+	uint64_t seq = 0;
+	int rc = 0;
+
+	if (!cpdir || !dir || !key)
+		return 0;
+	if (art_store_open(&s, dir, ART_STORE_RDONLY) < 0 ||
+	    art_audit_checkpoint_to_dir(&seq, s, key, cpdir, art_time_now()) < 0)
+		rc = cli_fail(CLI_USAGE, cmd, "%s: audit checkpoint not written to %s: %s", dir, cpdir,
+			      art_error_last());
+	art_store_close(s);
 	return rc;
 }
 

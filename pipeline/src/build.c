@@ -283,6 +283,8 @@ static int build_audit_event(art_audit_event *ev, char **details, char *subject,
 	ev->subject = subject;
 	ev->outcome = outcome;
 	ev->details_json = *details;
+	ev->signers = &opts->builder_key; /* the builder signs its entry */
+	ev->n_signers = 1;
 	return *details ? 0 : art_error_set(AF_ENOMEM, "out of memory");
 }
 

@@ -24,6 +24,7 @@
 
 #include "art/error.h"
 #include "art/util.h"
+#include "textnorm.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -1513,7 +1514,8 @@ static const char *mask_placeholders(checker *ck, const char *s, size_t len)
 static int check_string(checker *ck, const char *s, size_t len, const pipe_mark *mark)
 {
 	unsigned scope = classify(ck);
-	size_t i;
+	char *norm = NULL;
+	size_t i, norm_len = 0;
 	int rc = 0;
 
 	for (i = 0; i < ck->p->nrules && rc == 0; i++) {
@@ -1523,9 +1525,19 @@ static int check_string(checker *ck, const char *s, size_t len, const pipe_mark 
 		if (!(r->scopes & scope))
 			continue;
 		switch (r->kind) {
-		case PIPE_POLICY_TEXT:
-			rc = check_pattern(ck, r, s, s, len, mark, NULL);
+		case PIPE_POLICY_TEXT: {
+			bool matched = false;
+
+			rc = check_pattern(ck, r, s, s, len, mark, &matched);
+			if (rc == 0 && !matched && !r->redact) {
+				/* The normalised form (textnorm.c), made once per string. */
+				if (!norm && pipe_text_normalize(&norm, &norm_len, s, len) < 0)
+					return AF_ENOMEM;
+				if (norm_len != len || memcmp(norm, s, len) != 0)
+					rc = check_pattern(ck, r, norm, norm, norm_len, mark, NULL);
+			}
 			break;
+		}
 		case PIPE_POLICY_ARGS:
 			subject = mask_placeholders(ck, s, len);
 			if (!subject)
@@ -1539,6 +1551,7 @@ static int check_string(checker *ck, const char *s, size_t len, const pipe_mark 
 			break;
 		}
 	}
+	free(norm);
 	return rc;
 }
 
@@ -1586,18 +1599,165 @@ static int walk(checker *ck, const pipe_node *n)
 	}
 }
 
-/* Tool rules on one tool name (a string node at the current path). */
+/*
+ * Tool names by meaning: a word's stem, so "execute", "executor" and
+ * "exec" are one word, "invoke", "launch" and "run" another. Each entry is
+ * a prefix of the word and its stem. Not a complete thesaurus: a starting
+ * point that the evasion corpus in the policy tests grows.
+ */
+static const char *const tool_stems[][2] = {
+	{"execut", "exec"}, {"exec", "exec"}, {"invok", "run"}, {"launch", "run"},
+	{"trigger", "run"}, {"start", "run"}, {"run", "run"}, {"process", "process"},
+	{"proc", "process"}, {"command", "command"}, {"cmd", "command"}, {"shell", "shell"},
+	{"spawn", "spawn"}, {"subprocess", "subprocess"},
+};
+
+/* What may follow a stem in the same word: inflections only ("shellcheck"
+ * and "evaluate" are other words). */
+static bool inflection(const char *s, size_t n)
+{
+	static const char *const ok[] = {"", "e", "es", "ed", "ing", "ion", "ions", "or",
+					 "ors", "er", "ers", "s", "ning", "ner", "ners"};
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+		if (strlen(ok[i]) == n && memcmp(s, ok[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* Words that name a denied tool on their own, wherever they appear in a name. */
+static const char *const tool_alone[] = {
+	"exec", "eval", "shell", "bash", "zsh", "sh", "powershell", "pwsh", "subprocess",
+	"popen", "spawn", "terminal",
+};
+
+/*
+ * The name as words: camelCase split, Unicode folded and leetspeak undone
+ * (textnorm.c), digits at word ends dropped ("bash2"), each word stemmed,
+ * joined with "_". *out is caller-owned.
+ */
+static int tool_name_form(char **out, const char *name, size_t len)
+{
+	char *split = NULL, *norm = NULL, *o;
+	size_t i, n = 0, norm_len = 0, k;
+	int rc;
+
+	*out = NULL;
+	if (!(split = malloc(2 * len + 1)))
+		return art_error_set(AF_ENOMEM, "policy: out of memory");
+	for (i = 0; i < len; i++) {
+		bool digit = name[i] >= '0' && name[i] <= '9';
+
+		/* version digits at a word's end go ("bash2", "powershell7"), before
+		 * leetspeak could read them as letters */
+		if (digit && i > 0 && ((name[i - 1] | 0x20) >= 'a' && (name[i - 1] | 0x20) <= 'z')) {
+			size_t j = i;
+
+			while (j < len && name[j] >= '0' && name[j] <= '9')
+				j++;
+			if (j == len || name[j] == '_' || name[j] == '-' || name[j] == '.') {
+				i = j - 1;
+				continue;
+			}
+		}
+		if (i > 0 && name[i] >= 'A' && name[i] <= 'Z' && name[i - 1] >= 'a' &&
+		    name[i - 1] <= 'z')
+			split[n++] = '_';
+		split[n++] = name[i];
+	}
+	split[n] = '\0';
+	rc = pipe_text_normalize(&norm, &norm_len, split, n);
+	free(split);
+	if (rc < 0)
+		return rc;
+	if (!(o = malloc(2 * norm_len + 8))) {
+		free(norm);
+		return art_error_set(AF_ENOMEM, "policy: out of memory");
+	}
+	*out = o;
+	for (i = 0; i < norm_len;) {
+		size_t start, end;
+		const char *stem = NULL;
+
+		while (i < norm_len && !(norm[i] >= 'a' && norm[i] <= 'z'))
+			i++;
+		start = i;
+		while (i < norm_len && ((norm[i] >= 'a' && norm[i] <= 'z') ||
+					(norm[i] >= '0' && norm[i] <= '9')))
+			i++;
+		end = i;
+		while (end > start && norm[end - 1] >= '0' && norm[end - 1] <= '9')
+			end--;
+		if (end == start)
+			continue;
+		for (k = 0; k < sizeof(tool_stems) / sizeof(*tool_stems) && !stem; k++) {
+			size_t pl = strlen(tool_stems[k][0]);
+
+			if (end - start >= pl && memcmp(norm + start, tool_stems[k][0], pl) == 0 &&
+			    inflection(norm + start + pl, end - start - pl))
+				stem = tool_stems[k][1];
+		}
+		if (o != *out)
+			*o++ = '_';
+		if (stem) {
+			memcpy(o, stem, strlen(stem));
+			o += strlen(stem);
+		} else {
+			memcpy(o, norm + start, end - start);
+			o += end - start;
+		}
+	}
+	*o = '\0';
+	free(norm);
+	return 0;
+}
+
+/* Tool rules on one tool name (a string node at the current path): the name
+ * as written, its form by meaning, and each word of it that names a denied
+ * tool on its own. The first finding of a rule is reported once. */
 static int check_tool_name(checker *ck, const pipe_node *name)
 {
-	size_t i;
+	char *form = NULL, word[32];
+	bool any = false, matched;
+	size_t i, k, wl;
+	const char *w;
 	int rc = 0;
 
 	if (!name || name->type != PIPE_NODE_STRING)
 		return 0;
-	for (i = 0; i < ck->p->nrules && rc == 0; i++)
-		if (ck->p->rules[i].kind == PIPE_POLICY_TOOL)
-			rc = check_pattern(ck, &ck->p->rules[i], name->v.s.ptr, name->v.s.ptr,
-					   name->v.s.len, &name->mark, NULL);
+	if ((rc = tool_name_form(&form, name->v.s.ptr, name->v.s.len)) < 0)
+		return rc;
+	/* The name as written, then its form by meaning. */
+	for (i = 0; i < ck->p->nrules && rc == 0; i++) {
+		const policy_rule *r = &ck->p->rules[i];
+
+		if (r->kind != PIPE_POLICY_TOOL)
+			continue;
+		rc = check_pattern(ck, r, name->v.s.ptr, name->v.s.ptr, name->v.s.len, &name->mark,
+				   &matched);
+		if (rc == 0 && !matched)
+			rc = check_pattern(ck, r, form, form, strlen(form), &name->mark, &matched);
+		any = any || matched;
+	}
+	/* Nothing found: each word that names a denied tool on its own
+	 * ("system_exec", "bash2_runner"). */
+	for (w = form; rc == 0 && !any && *w; w += wl, w += *w == '_') {
+		wl = strcspn(w, "_");
+		for (k = 0; k < sizeof(tool_alone) / sizeof(*tool_alone); k++)
+			if (wl == strlen(tool_alone[k]) && memcmp(w, tool_alone[k], wl) == 0)
+				break;
+		if (k == sizeof(tool_alone) / sizeof(*tool_alone))
+			continue;
+		snprintf(word, sizeof(word), "%.*s", (int)wl, w);
+		for (i = 0; i < ck->p->nrules && rc == 0 && !any; i++)
+			if (ck->p->rules[i].kind == PIPE_POLICY_TOOL) {
+				rc = check_pattern(ck, &ck->p->rules[i], word, word, strlen(word),
+						   &name->mark, &matched);
+				any = matched;
+			}
+	}
+	free(form);
 	return rc;
 }
 

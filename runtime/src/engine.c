@@ -986,8 +986,9 @@ static bool refresh_keyring(rt_engine *e)
 		rt_log_field f[2] = {{"path", path, strlen(path)},
 				     {"sha256", kr->sha256, strlen(kr->sha256)}};
 
-		snprintf(msg, sizeof(msg), "keyring reloaded: %zu key(s), %zu revoked",
-			 art_keyring_count(kr->kr), art_keyring_revoked_count(kr->kr));
+		snprintf(msg, sizeof(msg), "keyring reloaded: version %llu, %zu key(s), %zu revoked",
+			 (unsigned long long)art_keyring_version(kr->kr), art_keyring_count(kr->kr),
+			 art_keyring_revoked_count(kr->kr));
 		rt_log_emit(e->env.log, "info", "keyring_reloaded", NULL, msg, strlen(msg), f, 2);
 	}
 	return true;

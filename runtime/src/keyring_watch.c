@@ -61,6 +61,7 @@ struct rt_keyring_watch {
 	char loaded[ART_SHA256_HEX_LEN + 1];        /* content in force */
 	char refused[ART_SHA256_HEX_LEN + 1];       /* last content refused ("" none) */
 	bool missing_reported;                      /* absent or unreadable, said once */
+	rt_keyring_ref *current;                    /* in force: successors are checked against it */
 };
 
 static void file_id_get(file_id *id, const char *path)
@@ -97,8 +98,15 @@ static bool file_id_racy(const file_id *id)
 	       id->ctime.tv_sec + RACY_SECONDS >= now.tv_sec;
 }
 
-/* Read and parse path; *sha gets the bytes' digest even when parsing fails. */
-static int load_file(rt_keyring_ref **out, char sha[ART_SHA256_HEX_LEN + 1], const char *path)
+/*
+ * Read and parse path; *sha gets the bytes' digest even when parsing fails.
+ * The keyring must be signed and unexpired; with cur (the keyring in force)
+ * it must also be a newer version signed by cur's root keys: a hand edit, a
+ * new root not signed by the old one, or an older (replayed) version is
+ * refused and the keys in force stay.
+ */
+static int load_file(rt_keyring_ref **out, char sha[ART_SHA256_HEX_LEN + 1], const char *path,
+		     const rt_keyring_ref *cur)
 {
 	rt_keyring_ref *r = NULL;
 	char *data = NULL;
@@ -117,12 +125,18 @@ static int load_file(rt_keyring_ref **out, char sha[ART_SHA256_HEX_LEN + 1], con
 	atomic_init(&r->refs, 1);
 	if ((rc = art_keyring_parse(&r->kr, data, len, path)) < 0)
 		goto cleanup;
+	rc = cur ? art_keyring_check_successor(cur->kr, r->kr, path, art_time_now())
+		 : art_keyring_check(r->kr, path, art_time_now());
+	if (rc < 0)
+		goto cleanup;
 	memcpy(r->sha256, sha, sizeof(r->sha256));
 	*out = r;
 	r = NULL;
 cleanup:
-	if (r)
+	if (r) {
+		art_keyring_free(r->kr);
 		free(r);
+	}
 	free(data);
 	return rc;
 }
@@ -139,8 +153,9 @@ int rt_keyring_watch__open(rt_keyring_watch **out, rt_keyring_ref **first, const
 		goto cleanup;
 	}
 	file_id_get(&w->seen, path);
-	if ((rc = load_file(first, w->loaded, path)) < 0)
+	if ((rc = load_file(first, w->loaded, path, NULL)) < 0)
 		goto cleanup;
+	w->current = rt_keyring_ref__get(*first);
 	w->racy = file_id_racy(&w->seen);
 	*out = w;
 	w = NULL;
@@ -168,7 +183,7 @@ int rt_keyring_watch__check(rt_keyring_watch *w, rt_keyring_ref **out)
 		return art_error_set(AF_ENOTFOUND, "keyring %s: %s; keeping the keys in force",
 				     w->path, strerror(now.err ? now.err : ENOENT));
 	}
-	rc = load_file(out, sha, w->path);
+	rc = load_file(out, sha, w->path, w->current);
 	if (rc < 0)
 		snprintf(why, sizeof(why), "%s", art_error_last());
 	if (!sha[0]) { /* not read (replaced meanwhile, unreadable): try again next time */
@@ -195,6 +210,8 @@ int rt_keyring_watch__check(rt_keyring_watch *w, rt_keyring_ref **out)
 	}
 	memcpy(w->loaded, sha, sizeof(w->loaded));
 	w->refused[0] = '\0';
+	rt_keyring_ref__put(w->current);
+	w->current = rt_keyring_ref__get(*out);
 	return 1;
 }
 
@@ -212,6 +229,7 @@ void rt_keyring_watch__close(rt_keyring_watch *w)
 {
 	if (!w)
 		return;
+	rt_keyring_ref__put(w->current);
 	free(w->path);
 	free(w);
 }

@@ -6,7 +6,11 @@
  * parser below (not by curl), checked against the allow-list recorded in
  * the agent's signed manifest, and handed to curl re-assembled from the
  * parsed parts, so curl fetches exactly what was checked. curl follows no
- * redirect itself: each Location goes through the same parser and check.
+ * redirect itself: each Location goes through the same parser and check,
+ * as the raw header value (never libcurl's normalised redirect URL, which
+ * turns 0x7f000001, 127.1 or a percent-encoded host into 127.0.0.1); only
+ * a relative reference is resolved, by libcurl's URL API against the
+ * request URL, and only its path and query are taken from the result.
  * The address curl connects to is checked at socket creation (after DNS),
  * which closes the gap DNS rebinding would use between a check and the
  * connect. No proxy (the environment's proxy variables are ignored), no
@@ -549,6 +553,8 @@ typedef struct fetch_state {
 	bool loopback_host;
 	bool addr_refused;
 	char addr[INET6_ADDRSTRLEN];
+	char location[RT_URL_MAX + 1];  /* the raw Location of the last response */
+	bool has_location, location_too_long;
 } fetch_state;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -587,6 +593,21 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
 	if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
 		f->content_type[0] = '\0'; /* a new response (after 100 Continue) */
+		f->has_location = f->location_too_long = false;
+	} else if (n > 9 && strncasecmp(data, "location:", 9) == 0) {
+		size_t end = n;
+
+		for (i = 9; i < n && (data[i] == ' ' || data[i] == '\t'); i++)
+			;
+		while (end > i && (data[end - 1] == '\r' || data[end - 1] == '\n' ||
+				   data[end - 1] == ' ' || data[end - 1] == '\t'))
+			end--;
+		f->has_location = true;
+		f->location_too_long = end - i > RT_URL_MAX;
+		if (!f->location_too_long) {
+			memcpy(f->location, data + i, end - i);
+			f->location[end - i] = '\0';
+		}
 	} else if (n > 13 && strncasecmp(data, "content-type:", 13) == 0) {
 		for (i = 13; i < n && (data[i] == ' ' || data[i] == '\t'); i++)
 			;
@@ -669,6 +690,70 @@ static bool is_redirect(long status)
 	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/*
+ * The target of a redirect from base, from the raw Location value, parsed by
+ * rt_url_parse exactly as a URL given by the agent would be. An absolute
+ * (scheme://) or scheme-relative (//host) reference is parsed as written: its
+ * host is never taken from libcurl. A relative reference keeps base's scheme,
+ * host and port; libcurl's URL API resolves its path (dot segments) and
+ * query against base, without decoding them.
+ */
+static int redirect_target(rt_url *out, const rt_url *base, const char *location)
+{
+	char buf[RT_URL_MAX + 300], *path = NULL, *query = NULL;
+	size_t len = strlen(location), i;
+	CURLU *h = NULL;
+	int rc;
+
+	for (i = 0; i < len && location[i] != '/' && location[i] != '?' && location[i] != '#'; i++)
+		if (location[i] == ':')
+			return rt_url_parse(out, location, len); /* scheme: absolute */
+	if (len >= 2 && location[0] == '/' && location[1] == '/') {
+		rc = snprintf(buf, sizeof(buf), "%s:%s", base->scheme, location);
+		if (rc < 0 || (size_t)rc >= sizeof(buf))
+			return art_error_set(AF_EINVAL, "the redirect URL is too long");
+		return rt_url_parse(out, buf, (size_t)rc);
+	}
+	/* Relative: the bytes must pass the strict parser's rules first. */
+	if (rt_url_format(base, buf, sizeof(buf)) < 0)
+		return art_error_set(AF_EINVAL, "the URL is too long");
+	if (!(h = curl_url())) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < len; i++)
+		if (!url_byte_ok((unsigned char)location[i])) {
+			rc = art_error_set(AF_EINVAL, "the redirect has a space, a control character, "
+					   "a backslash or a non-ASCII byte at offset %zu", i);
+			goto cleanup;
+		}
+	if (curl_url_set(h, CURLUPART_URL, buf, 0) != CURLUE_OK ||
+	    curl_url_set(h, CURLUPART_URL, location, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+		rc = art_error_set(AF_EINVAL, "the redirect '%.200s' is not a valid reference",
+				   location);
+		goto cleanup;
+	}
+	if (curl_url_get(h, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		query = NULL;
+	if (base->explicit_port)
+		rc = snprintf(buf, sizeof(buf), "%s://%s:%u%s%s%s", base->scheme, base->host,
+			      (unsigned)base->port, path, query ? "?" : "", query ? query : "");
+	else
+		rc = snprintf(buf, sizeof(buf), "%s://%s%s%s%s", base->scheme, base->host, path,
+			      query ? "?" : "", query ? query : "");
+	if (rc < 0 || (size_t)rc >= sizeof(buf)) {
+		rc = art_error_set(AF_EINVAL, "the redirect URL is too long");
+		goto cleanup;
+	}
+	rc = rt_url_parse(out, buf, (size_t)rc);
+cleanup:
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(h);
+	return rc;
+}
+
 static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *args)
 {
 	json_t *url = json_object_get(args, "url"), *res, *body, *headers;
@@ -743,7 +828,6 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 
 	for (hop = 0;; hop++) {
 		int64_t left_ms = (deadline - mono_ns()) / 1000000;
-		char *location = NULL;
 
 		if (left_ms < 1) {
 			rc = answer_error(out, "timeout", "http_fetch: out of time (%u ms per fetch, and "
@@ -756,6 +840,7 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 		}
 		f.len = 0;
 		f.truncated = f.oom = f.addr_refused = false;
+		f.has_location = f.location_too_long = false;
 		f.content_type[0] = '\0';
 		f.loopback_host = u->loopback;
 		errbuf[0] = '\0';
@@ -787,8 +872,7 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 		}
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		rt_span_set_int(rt_span_current(), "http.response.status_code", status);
-		if (!is_redirect(status) || curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK ||
-		    !location)
+		if (!is_redirect(status) || !f.has_location)
 			break;
 		if (hop == RT_FETCH_MAX_REDIRECTS) {
 			rc = answer_error(out, "too_many_redirects",
@@ -796,7 +880,13 @@ static int tool_http_fetch(rt_tool_result *out, const rt_tool_ctx *ctx, json_t *
 					  RT_FETCH_MAX_REDIRECTS, where);
 			goto done;
 		}
-		if (rt_url_parse(next, location, strlen(location)) < 0 ||
+		if (f.location_too_long) {
+			out->denied = true;
+			note(out, "http_fetch:redirect", "http_fetch: %s redirects to a URL longer "
+			     "than %u bytes", where, RT_URL_MAX);
+			goto done;
+		}
+		if (redirect_target(next, u, f.location) < 0 ||
 		    rt_url_allowed(next, (const char *const *)pol->hosts, pol->n_hosts) < 0) {
 			out->denied = true;
 			note(out, "http_fetch:redirect", "http_fetch: %s redirects to a refused URL: %s",

@@ -28,6 +28,7 @@ expect() {
 digests() { "$AF" ls --store "$1" --json | grep -o '"manifest_digest": *"sha256:[0-9a-f]*"' | sort; }
 json_num() { grep -o "\"$1\": *[0-9]*" "$T/out" | head -1 | grep -o '[0-9]*$'; }
 
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null

@@ -17,7 +17,8 @@
 # stay; a release that expires while served stops being served (freeze
 # protection: /readyz 503, invoke 503 release_expired) until a fresh one is
 # promoted; a keyring revoking the builder key refuses its artifacts, and
-# putting the previous file back serves them again; a keyring revoking the
+# putting the previous (older, signed) file back is refused as a replay, so
+# the revocation stays; a keyring revoking the
 # release-manager key withdraws the release (503 no_release); metrics and
 # JSON log lines for each; SIGTERM still exits 0.
 #
@@ -71,6 +72,7 @@ contains() { # FILE TEXT DESCRIPTION
 at() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 # ---- keys: an admin keyring (the release managers' machine) and the runtime's own --
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 k() { "$AF" keygen --role "$1" --out "$T/keys/$2" >/dev/null 2>&1; echo "$T/keys/$2/$1"; }
 TS=$(k template-signer ts)
 B=$(k builder b)
@@ -358,13 +360,19 @@ invoke
 want 503 agent_refused "invoke an artifact of a revoked builder"
 req GET /readyz
 want 503 not_ready "nothing verified: not ready"
+# The previous keyring file written back (a genuinely signed, older version)
+# would undo the revocation: a replay, refused; the revocation stays.
+n_refused=$(grep -c '"event":"keyring_refused"' "$T/rt.log" || true)
 atomic_replace "$T/good.json" "$RKR"
 for _ in $(seq 1 600); do
-	[ "$(curl -s "http://$ADDR/v1/agents" | jq -r '.agents[0].status')" = ok ] && break
+	[ "$(grep -c '"event":"keyring_refused"' "$T/rt.log" || true)" -gt "$n_refused" ] && break
 	sleep 0.05
 done
+grep '"event":"keyring_refused"' "$T/rt.log" | tail -1 | grep -q "not newer than version" ||
+	fail "the older keyring written back is refused as a replay: $(grep keyring_refused "$T/rt.log" | tail -1)"
 invoke
-want 200 "" "the previous keyring file back: served again"
+want 503 agent_refused "the older keyring written back does not undo the revocation"
+atomic_replace "$T/revoked-builder.json" "$RKR" # the file in force back
 
 echo "-- the release manager's key revoked"
 cp "$RKR" "$T/revoked-rm.json"

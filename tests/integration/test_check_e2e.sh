@@ -24,6 +24,7 @@ expect() {
 }
 contains() { grep -q -- "$1" "$T/out" || { cat "$T/out" >&2; fail "output lacks '$1'"; }; }
 
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > "$T/signer.id"
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null
@@ -110,7 +111,7 @@ contains "$rel"
 git -C "$T/repo" commit -qam resign
 
 echo "-- expired key (clock moved past not_after)"
-"$AF" trust add --keyring "$T/kr-exp.json" --role template-signer --not-after 2030-01-01 \
+"$AF" trust add --keyring "$T/kr-exp.json" --role template-signer --not-after 2030-01-01 --expires 2031-01-01 \
 	"$T/keys/template-signer.pub" > /dev/null
 expect 0 "$AF" check --repo "$T/repo" --rev HEAD --keyring "$T/kr-exp.json"
 AF_NOW=2030-01-02T00:00:00Z expect 1 "$AF" check --repo "$T/repo" --rev HEAD --keyring "$T/kr-exp.json"

@@ -27,6 +27,7 @@ export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 unset AF_LLM_PROVIDER AF_LLM_BASE_URL AF_LLM_API_KEY_FILE AF_LLM_SCRIPT AF_STORE AF_KEYRING AF_CHANNEL
 fail() { echo "FAIL: $*" >&2; [ -f "$T/runtime.log" ] && tail -20 "$T/runtime.log" >&2; exit 1; }
 
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null 2>&1
 "$AF" keygen --role builder --out "$T/keys" > /dev/null 2>&1
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null 2>&1

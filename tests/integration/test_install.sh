@@ -33,6 +33,7 @@ done
 mv "$T/prefix" "$T/moved"
 IAF="$T/moved/bin/agentfactory"
 
+"$IAF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$IAF" keygen --role template-signer --out "$T/keys" > /dev/null
 "$IAF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null
 git init -q "$T/repo" && mkdir -p "$T/repo/templates/bases"

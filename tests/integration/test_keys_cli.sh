@@ -49,7 +49,7 @@ for cmd in keygen trust sign; do
 	expect 2 "$cmd with an unknown flag" "$AF" "$cmd" --no-such-flag
 	contains err.txt "--help" "$cmd bad flag points at --help"
 done
-for sub in add revoke list; do
+for sub in init add revoke threshold renew verify list; do
 	expect 0 "trust $sub --help" "$AF" trust "$sub" --help
 done
 expect 2 "trust without subcommand" "$AF" trust
@@ -95,13 +95,27 @@ signer_id=$new_id
 expect 0 "keygen builder" "$AF" keygen --role builder --out keys/nested --bits 3072
 builder_id=$(cat out.txt)
 expect 0 "keygen stranger" "$AF" keygen --role template-signer --out stranger
+expect 0 "keygen root" "$AF" keygen --role root --out root
+root_id=$(cat out.txt)
+expect 0 "keygen a second root" "$AF" keygen --role root --out root2
+root2_id=$(cat out.txt)
+expect 0 "keygen an intruder's root" "$AF" keygen --role root --out intruder
+
+# Every change of a keyring is signed by its root key(s).
+expect 2 "trust add without a root key" env -u AF_ROOT_KEY "$AF" trust add --keyring ring.json \
+	--role template-signer keys/nested/template-signer.pub
+contains err.txt "--root-key" "missing root key says what to pass"
+[ ! -e ring.json ] || fail "trust add without a root key wrote a keyring"
+export AF_ROOT_KEY=root/root.key
 
 # --- trust ------------------------------------------------------------------
 expect 0 "trust add signer (creates keyring)" "$AF" trust add --keyring ring.json \
 	--role template-signer --not-before 2020-01-01 --not-after +30d keys/nested/template-signer.pub
 [ "$(cat out.txt)" = "$signer_id" ] || fail "trust add printed '$(cat out.txt)', want $signer_id"
 [ -f ring.json ] || fail "trust add did not create the keyring"
-contains ring.json '"format": "agentfactory-keyring/v1"' "keyring format"
+contains ring.json '"format": "agentfactory-keyring/v2"' "keyring format"
+contains ring.json '"version": 1' "first keyring version"
+contains ring.json "\"keyid\": \"$root_id\"" "keyring signed by the root key"
 expect 1 "trust add twice is refused" "$AF" trust add --keyring ring.json \
 	--role template-signer keys/nested/template-signer.pub
 contains err.txt "already trusted" "duplicate trust says why"
@@ -122,7 +136,7 @@ contains out.txt "valid" "list shows status"
 expect 0 "trust list --json" "$AF" trust list --json
 contains out.txt "\"status\": \"valid\"" "json list shows status"
 if command -v python3 >/dev/null; then
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["keys"])==2' out.txt ||
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["keys"])==3; assert sorted(k["role"] for k in d["keys"])==["builder","root","template-signer"]' out.txt ||
 		fail "trust list --json is not the expected JSON"
 fi
 
@@ -180,6 +194,66 @@ expect 2 "trust revoke on a missing keyring" "$AF" trust revoke --keyring none.j
 sed 's/"template-signer"/"admin"/' ring.json >bad.json 2>/dev/null || : >bad.json
 expect 2 "trust list on a corrupt keyring" "$AF" trust list --keyring bad.json
 contains err.txt "bad.json" "corrupt keyring error names the file"
+
+# --- signed keyrings: hand edits, replays, rotation, thresholds ------------------
+cp ring.json good.json
+expect 0 "trust verify a signed keyring" "$AF" trust verify --keyring good.json
+contains out.txt "ok good.json version" "verify says ok and the version"
+# A hand edit: the revocation deleted (the file still parses).
+python3 - good.json edited.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["signed"]["revoked"] = []
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+PY
+expect 1 "trust verify refuses a hand-edited keyring" "$AF" trust verify --keyring edited.json
+contains err.txt "edited after signing" "hand edit says why"
+expect 2 "sign --keyring refuses a hand-edited keyring" "$AF" sign \
+	--key keys/nested/template-signer.key --keyring edited.json alpha.yaml
+expect 1 "trust add refuses to build on a hand-edited keyring" "$AF" trust add \
+	--keyring edited.json --role release-manager keys/nested/builder.pub
+# The wrong root key cannot sign a change; the file is left as it was.
+expect 1 "trust add signed by a stranger's root" "$AF" trust add --root-key intruder/root.key \
+	--role release-manager keys/nested/builder.pub
+contains err.txt "root key of version" "stranger's root says why"
+cmp -s ring.json good.json || fail "a refused change still rewrote the keyring"
+# Rotation: add a second root (signed by the first), raise the threshold to 2.
+expect 0 "trust add a second root" "$AF" trust add --role root root2/root.pub
+cp ring.json v_before_threshold.json
+expect 1 "threshold 2 signed by one root only" "$AF" trust threshold --threshold 2
+expect 0 "threshold 2 signed by both roots" "$AF" trust threshold --threshold 2 \
+	--root-key root/root.key --root-key root2/root.key
+contains err.txt "root threshold 2" "threshold change reported"
+expect 1 "one root alone can no longer change the keyring" "$AF" trust renew
+expect 0 "both roots renew it" "$AF" trust renew --root-key root/root.key \
+	--root-key root2/root.key --expires +30d
+expect 0 "verify as a successor of an older version" "$AF" trust verify \
+	--previous v_before_threshold.json
+# Replay: an older, genuinely signed version is not a successor of the new one.
+expect 1 "an older version is refused as a successor (replay)" "$AF" trust verify \
+	--keyring v_before_threshold.json --previous ring.json
+contains err.txt "not newer than version" "replay says why"
+# An unsigned (v1) keyring is not trusted; trust init migrates it.
+python3 - good.json v1.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["signed"]
+d = {"format": "agentfactory-keyring/v1", "keys": [k for k in d["keys"] if k["role"] != "root"],
+     "revoked": d["revoked"]}
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+PY
+expect 2 "sign --keyring refuses an unsigned keyring" "$AF" sign \
+	--key stranger/template-signer.key --keyring v1.json alpha.yaml
+contains err.txt "not signed" "unsigned keyring says why"
+expect 0 "trust init signs an old unsigned keyring" "$AF" trust init --keyring v1.json
+expect 0 "the migrated keyring verifies" "$AF" trust verify --keyring v1.json
+expect 1 "trust init twice" "$AF" trust init --keyring v1.json
+expect 2 "trust init --threshold 0" "$AF" trust init --keyring new.json --threshold 0
+# An expired keyring is refused by every user, and renewed by its root.
+expect 0 "trust init a short-lived keyring" "$AF" trust init --keyring short.json \
+	--expires +1h
+AF_NOW=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ) expect 1 "an expired keyring" \
+	"$AF" trust verify --keyring short.json
+contains err.txt "expired" "expired keyring says why"
 
 if [ "$failures" -ne 0 ]; then
 	echo "test_keys_cli: $failures failure(s) (see FAIL lines above)" >&2

@@ -61,6 +61,7 @@ fixture() {
 requests() { [ -f "$T/requests.jsonl" ] && wc -l < "$T/requests.jsonl" | tr -d ' ' || echo 0; }
 
 echo "-- a signed repository built into a store"
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null

@@ -71,6 +71,7 @@ command -v jq >/dev/null || { echo "jq is required" >&2; exit 2; }
 at() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 # --- keys, a catalogue, a build ----------------------------------------------
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 k() { "$AF" keygen --role "$1" --out "$T/keys/$2" >/dev/null 2>&1; echo "$T/keys/$2/$1"; }
 TS=$(k template-signer ts)
 B=$(k builder b)

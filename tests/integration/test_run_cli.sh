@@ -28,6 +28,7 @@ expect() {
 has() { grep -q -- "$1" "$T/out" || { cat "$T/out" "$T/err" >&2; fail "output lacks $1"; }; }
 err_has() { grep -q -- "$1" "$T/err" || { cat "$T/err" >&2; fail "stderr lacks $1"; }; }
 
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null

@@ -64,6 +64,7 @@ lacks() {
 }
 
 # ---- a store: one steps agent, one LLM agent ---------------------------------
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" >/dev/null 2>&1
 "$AF" keygen --role builder --out "$T/keys" >/dev/null 2>&1
 KR="$T/kr.json"

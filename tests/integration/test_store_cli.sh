@@ -47,6 +47,7 @@ lacks() {
 }
 
 # --- a store built from part of the sample catalogue -----------------------
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" >/dev/null 2>&1
 "$AF" keygen --role builder --out "$T/keys" >/dev/null 2>&1
 "$AF" keygen --role builder --out "$T/other" >/dev/null 2>&1

@@ -106,6 +106,7 @@ wait_for "$T/fixture.port" $! "the fixture server"
 FIX="http://127.0.0.1:$(cat "$T/fixture.port")"
 
 # ---- a repository built under the default policy --------------------------------
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null
 "$AF" keygen --role builder --out "$T/keys" > /dev/null
 "$AF" trust add --keyring "$T/kr.json" --role template-signer "$T/keys/template-signer.pub" > /dev/null

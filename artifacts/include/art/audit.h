@@ -9,6 +9,9 @@
  *     {"action", "actor", "details", "hash", "outcome", "prev_hash", "seq",
  *      "subject", "time"}
  *
+ * plus "signatures" [{keyid, sig}] when the actors' keys signed it (RSA-PSS
+ * over the DSSE PAE of ART_AUDIT_ENTRY_TYPE and the canonical JSON of the
+ * entry without hash and signatures), as
  * canonical JSON (compact, keys sorted), keyed by its sequence number
  * (20 decimal digits, so key order is numeric order). `hash` is the
  * SHA-256 of the canonical JSON of the entry without `hash`; `prev_hash` is
@@ -52,13 +55,23 @@ typedef struct art_store art_store;
 #define ART_AUDIT_OK "ok"
 #define ART_AUDIT_REFUSED "refused"
 
-/** What to append. Strings are borrowed for the call. */
+/** Payload type under which actors sign their audit entries. */
+#define ART_AUDIT_ENTRY_TYPE "application/vnd.agentfactory.audit-entry.v1+json"
+/** At most this many signatures on one entry. */
+#define ART_AUDIT_MAX_SIGNERS 16u
+
+/** What to append. Strings and keys are borrowed for the call. */
 typedef struct art_audit_event {
 	const char *action;       /* "build", "release", "promote", ...: [a-z][a-z0-9.-]* */
 	const char *actor;        /* key id(s), comma-separated, or "unsigned"; NULL = "unsigned" */
 	const char *subject;      /* what it acted on ("channel/blue"); NULL = "" */
 	const char *outcome;      /* ART_AUDIT_OK or ART_AUDIT_REFUSED; NULL = ok */
 	const char *details_json; /* a JSON object as text, or NULL for {} */
+	/* The actors' private keys: each signs the entry (its position, seq and
+	 * prev_hash included), so a rewritten history cannot carry their
+	 * signatures. 0..ART_AUDIT_MAX_SIGNERS; none for unsigned actions. */
+	const art_key *const *signers;
+	size_t n_signers;
 } art_audit_event;
 
 /** One entry as stored. Strings are owned by the entry list. */
@@ -119,6 +132,18 @@ void art_audit_list_free(art_audit_entry *entries, size_t n);
 int art_audit_verify(art_audit_report *out, const art_store *s);
 
 /**
+ * art_audit_verify, plus the actors' signatures against kr: every signature
+ * whose key kr holds (any role, any time: the entry may be older than a
+ * rotation or a revocation) must verify, and every successful ("ok") entry
+ * whose actor is key ids must carry a valid signature of each of them that
+ * kr holds (an actor only another keyring knows cannot be checked here). A
+ * history rewritten with recomputed hashes fails here, because the rewriter
+ * does not hold the actors' keys.
+ * @return as art_audit_verify; AF_ECORRUPT names the entry and the key
+ */
+int art_audit_verify_signed(art_audit_report *out, const art_store *s, const art_keyring *kr);
+
+/**
  * The log's head: its last seq and hash (0 and 64 zeros when empty). Not a
  * verification (art_audit_verify is).
  * @return 0, AF_ECORRUPT or an LMDB error
@@ -141,7 +166,7 @@ int art_audit_checkpoint(char **out_envelope, const art_store *s, const art_key 
 
 /**
  * Verify the chain and a checkpoint against it: the checkpoint must be
- * signed by a release-manager key of kr that was valid at the checkpoint's
+ * signed by a release-manager, builder or root key of kr that was valid at the checkpoint's
  * own time and is not revoked, that time must not be in the future (more
  * than 5 minutes after now), and the log must still hold entry `seq` with
  * hash `head_hash` (a shorter log was truncated; another hash means the
@@ -154,5 +179,16 @@ int art_audit_checkpoint(char **out_envelope, const art_store *s, const art_key 
 int art_audit_verify_checkpoint(art_audit_report *out, const art_store *s,
 				const art_keyring *kr, const char *envelope, size_t envelope_len,
 				time_t now);
+
+/**
+ * Write a checkpoint of the log's head, signed by key, into dir (created
+ * 0700 if missing) as <seq, 20 digits>.json and latest.json (both atomic),
+ * so that every signed action leaves a checkpoint outside the store without
+ * anyone having to remember it.
+ * @param[out] out_seq  may be NULL; the seq checkpointed
+ * @return 0, the errors of art_audit_checkpoint, AF_EIO
+ */
+int art_audit_checkpoint_to_dir(uint64_t *out_seq, const art_store *s, const art_key *key,
+				const char *dir, time_t now);
 
 #endif

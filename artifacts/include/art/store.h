@@ -203,7 +203,8 @@ void art_store_txn_abort(art_store_txn *txn);
 /**
  * Queue an audit entry (art/audit.h) to be appended by art_store_txn_commit
  * in the same LMDB write transaction as the rest of the batch: the entry
- * exists exactly when the batch does. The event's strings are copied.
+ * exists exactly when the batch does. The event's strings are copied; its
+ * signer keys are borrowed until art_store_txn_commit or _abort returns.
  * Entries are appended in the order queued, after the batch's artifacts.
  * @param[in] now  the entry's time
  * @return 0, AF_EINVAL (see art_audit_append) or AF_ENOMEM

@@ -34,7 +34,7 @@
 #define NOW (T_2026 + 86400)
 
 static struct {
-	art_key *rm, *builder, *shortlived, *revoked;
+	art_key *rm, *builder, *shortlived, *revoked, *signer;
 	art_keyring *kr;
 } fx;
 
@@ -43,7 +43,8 @@ static int group_setup(void **state)
 	(void)state;
 	if (art_key_generate(&fx.rm, 2048) < 0 || art_key_generate(&fx.builder, 2048) < 0 ||
 	    art_key_generate(&fx.shortlived, 2048) < 0 || art_key_generate(&fx.revoked, 2048) < 0 ||
-	    art_keyring_new(&fx.kr) < 0 ||
+	    art_key_generate(&fx.signer, 2048) < 0 || art_keyring_new(&fx.kr) < 0 ||
+	    art_keyring_add(fx.kr, fx.signer, ART_ROLE_TEMPLATE_SIGNER, T_2026, 0) < 0 ||
 	    art_keyring_add(fx.kr, fx.rm, ART_ROLE_RELEASE_MANAGER, T_2026, 0) < 0 ||
 	    art_keyring_add(fx.kr, fx.builder, ART_ROLE_BUILDER, T_2026, 0) < 0 ||
 	    art_keyring_add(fx.kr, fx.shortlived, ART_ROLE_RELEASE_MANAGER, T_2026,
@@ -61,6 +62,7 @@ static int group_teardown(void **state)
 	art_key_free(fx.builder);
 	art_key_free(fx.shortlived);
 	art_key_free(fx.revoked);
+	art_key_free(fx.signer);
 	art_keyring_free(fx.kr);
 	return 0;
 }
@@ -99,7 +101,7 @@ static art_store *open_store(const char *dir, unsigned flags)
 
 static void append(art_store *s, const char *action, const char *subject, time_t t)
 {
-	art_audit_event ev = {action, "unsigned", subject, ART_AUDIT_OK, "{\"n\":1}"};
+	art_audit_event ev = {action, "unsigned", subject, ART_AUDIT_OK, "{\"n\":1}", NULL, 0};
 
 	if (art_audit_append(NULL, s, &ev, t) < 0)
 		fail_msg("append: %s", art_error_last());
@@ -224,7 +226,7 @@ static void test_audit__append_list_verify(void **state)
 	art_audit_entry *list = NULL;
 	art_audit_report rep;
 	art_audit_event ev = {"promote", "ab12", "channel/blue", ART_AUDIT_REFUSED,
-			      "{\"reason\":\"threshold not met\",\"release\":3}"};
+			      "{\"reason\":\"threshold not met\",\"release\":3}", NULL, 0};
 	uint64_t seq = 0, head;
 	char head_hash[65];
 	size_t n = 0;
@@ -273,7 +275,7 @@ static void test_audit__bad_events_refused(void **state)
 {
 	char *dir = store_with(0);
 	art_store *s = open_store(dir, 0), *ro;
-	art_audit_event ev = {"build", NULL, NULL, NULL, NULL};
+	art_audit_event ev = {"build", NULL, NULL, NULL, NULL, NULL, 0};
 	art_audit_report rep;
 
 	(void)state;
@@ -494,9 +496,13 @@ static void test_audit__checkpoint_signatures(void **state)
 	json_t *env;
 
 	(void)state;
-	/* a builder key is not a release-manager key */
-	cp = checkpoint_of(dir, fx.builder, NOW);
+	/* a template-signer key signs no checkpoint (builders and release managers do) */
+	cp = checkpoint_of(dir, fx.signer, NOW);
 	assert_int_equal(verify_cp(dir, cp, NOW, &rep), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "release-manager"));
+	free(cp);
+	cp = checkpoint_of(dir, fx.builder, NOW);
+	assert_int_equal(verify_cp(dir, cp, NOW, &rep), 0);
 	free(cp);
 	/* a revoked key */
 	cp = checkpoint_of(dir, fx.revoked, NOW);
@@ -551,12 +557,175 @@ static void test_audit__checkpoint_signatures(void **state)
 	remove_dir(dir);
 }
 
+/* Rewrite entries from..to with rehash (field/value applied to `from`). */
+static void rewrite_chain(const char *dir, uint64_t from, uint64_t to, const char *field,
+			  json_t *value)
+{
+	char prev[65], *e;
+	uint64_t i;
+
+	if (from > 1) {
+		e = raw_get(dir, from - 1);
+		hash_of(e, prev);
+		free(e);
+	} else {
+		memset(prev, '0', 64);
+		prev[64] = '\0';
+	}
+	for (i = from; i <= to; i++) {
+		char *orig = raw_get(dir, i), *fixed;
+
+		fixed = rehash(orig, i == from ? field : NULL, i == from ? value : NULL, prev);
+		hash_of(fixed, prev);
+		raw_put(dir, i, fixed);
+		free(orig);
+		free(fixed);
+	}
+}
+
+static int verify_signed_dir(const char *dir, art_audit_report *rep)
+{
+	art_store *s = open_store(dir, ART_STORE_RDONLY);
+	int rc = art_audit_verify_signed(rep, s, fx.kr);
+
+	art_store_close(s);
+	return rc;
+}
+
+/* A store: 1 promote signed by rm, 2 an unsigned check, 3 a refused promote
+ * signed by a key nobody trusts, 4 a build signed by the builder. */
+static char *signed_store(art_key *stranger)
+{
+	char *dir = temp_dir();
+	art_store *s = open_store(dir, ART_STORE_CREATE);
+	const art_key *rm[1] = {fx.rm}, *st[1] = {stranger}, *b[1] = {fx.builder};
+	art_audit_event ev = {"promote", art_key_id(fx.rm), "channel/blue", ART_AUDIT_OK,
+			      "{\"release\":1}", rm, 1};
+
+	assert_int_equal(art_audit_append(NULL, s, &ev, NOW + 1), 0);
+	append(s, "check", "repo", NOW + 2);
+	ev.actor = art_key_id(stranger);
+	ev.outcome = ART_AUDIT_REFUSED;
+	ev.signers = st;
+	assert_int_equal(art_audit_append(NULL, s, &ev, NOW + 3), 0);
+	ev.action = "build";
+	ev.actor = art_key_id(fx.builder);
+	ev.outcome = ART_AUDIT_OK;
+	ev.signers = b;
+	assert_int_equal(art_audit_append(NULL, s, &ev, NOW + 4), 0);
+	art_store_close(s);
+	return dir;
+}
+
+/*
+ * Entries of signed actions carry their actors' signatures: a history
+ * rewritten with recomputed hashes verifies as a chain, but not signed.
+ */
+static void test_audit__signed_entries_detect_a_rewritten_history(void **state)
+{
+	art_key *stranger = NULL;
+	art_audit_report rep;
+	char *dir, *e;
+	json_t *o;
+
+	(void)state;
+	assert_int_equal(art_key_generate(&stranger, 2048), 0);
+	dir = signed_store(stranger);
+	e = raw_get(dir, 1);
+	assert_non_null(strstr(e, "\"signatures\":[{\"keyid\":\""));
+	free(e);
+	assert_int_equal(verify_dir(dir, &rep), 0);
+	assert_int_equal(verify_signed_dir(dir, &rep), 0);
+	assert_int_equal(rep.entries, 4);
+
+	/* The promoted release changed, the chain rehashed: the signature breaks. */
+	rewrite_chain(dir, 1, 4, "details", json_pack("{s:i}", "release", 7));
+	assert_int_equal(verify_dir(dir, &rep), 0);
+	assert_int_equal(verify_signed_dir(dir, &rep), AF_ECORRUPT);
+	assert_int_equal(rep.bad_seq, 1);
+	assert_non_null(strstr(art_error_last(), "does not verify"));
+	remove_dir(dir);
+
+	/* The signatures dropped: an actor's successful action without its signature. */
+	dir = signed_store(stranger);
+	e = raw_get(dir, 4);
+	o = json_loads(e, 0, NULL);
+	json_object_del(o, "signatures");
+	free(e);
+	e = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	raw_put(dir, 4, e);
+	rewrite_chain(dir, 4, 4, NULL, NULL);
+	json_decref(o);
+	free(e);
+	assert_int_equal(verify_dir(dir, &rep), 0);
+	assert_int_equal(verify_signed_dir(dir, &rep), AF_ECORRUPT);
+	assert_int_equal(rep.bad_seq, 4);
+	assert_non_null(strstr(art_error_last(), "carries no valid signature of its actor"));
+	remove_dir(dir);
+
+	/* An entry forged in a trusted actor's name, signed by another key. */
+	dir = signed_store(stranger);
+	e = raw_get(dir, 3);
+	o = json_loads(e, 0, NULL);
+	json_object_set_new(o, "outcome", json_string(ART_AUDIT_OK));
+	json_object_set_new(o, "actor", json_string(art_key_id(fx.rm)));
+	free(e);
+	e = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	raw_put(dir, 3, e);
+	rewrite_chain(dir, 3, 4, NULL, NULL);
+	json_decref(o);
+	free(e);
+	assert_int_equal(verify_dir(dir, &rep), 0);
+	assert_int_equal(verify_signed_dir(dir, &rep), AF_ECORRUPT);
+	assert_int_equal(rep.bad_seq, 3);
+	remove_dir(dir);
+	art_key_free(stranger);
+}
+
+/* Automatic checkpoints: into a directory, by whichever actor signed last. */
+static void test_audit__checkpoint_to_dir(void **state)
+{
+	art_key *stranger = NULL;
+	char *dir, *cpdir, path[512], *cp = NULL;
+	size_t len = 0;
+	art_store *s;
+	art_audit_report rep;
+	uint64_t seq = 0;
+
+	(void)state;
+	assert_int_equal(art_key_generate(&stranger, 2048), 0);
+	dir = signed_store(stranger);
+	cpdir = temp_dir();
+	snprintf(path, sizeof(path), "%s/sub", cpdir);
+	s = open_store(dir, 0);
+	/* A builder's checkpoint (builds checkpoint too). */
+	assert_int_equal(art_audit_checkpoint_to_dir(&seq, s, fx.builder, path, NOW + 10), 0);
+	assert_int_equal(seq, 4);
+	snprintf(path, sizeof(path), "%s/sub/00000000000000000004.json", cpdir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/sub/latest.json", cpdir);
+	assert_int_equal(art_file_read(&cp, &len, path, 64 * 1024), 0);
+	assert_int_equal(art_audit_verify_checkpoint(&rep, s, fx.kr, cp, len, NOW + 20), 0);
+	assert_int_equal(rep.checkpoint_seq, 4);
+	art_store_close(s);
+	/* Truncated afterwards: the automatic checkpoint catches it. */
+	raw_put(dir, 4, NULL);
+	s = open_store(dir, ART_STORE_RDONLY);
+	assert_int_equal(art_audit_verify_checkpoint(&rep, s, fx.kr, cp, len, NOW + 20), AF_ECORRUPT);
+	assert_non_null(strstr(art_error_last(), "truncated"));
+	art_store_close(s);
+	free(cp);
+	remove_dir(cpdir);
+	remove_dir(dir);
+	art_key_free(stranger);
+}
+
 static void test_audit__batch_entries_land_with_the_batch(void **state)
 {
 	char *dir = store_with(1);
 	art_store *s = open_store(dir, 0);
 	art_store_txn *t = NULL;
-	art_audit_event ev = {"build", "k", "repo@1", ART_AUDIT_OK, "{\"built\":[]}"};
+	art_audit_event ev = {"build", "k", "repo@1", ART_AUDIT_OK, "{\"built\":[]}", NULL, 0};
 	art_audit_report rep;
 	art_manifest_info info;
 	art_manifest *m = NULL;
@@ -634,7 +803,7 @@ static void test_audit__concurrent_appenders_keep_one_chain(void **state)
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			art_store *s = NULL;
-			art_audit_event ev = {"check", "unsigned", "repo", ART_AUDIT_OK, NULL};
+			art_audit_event ev = {"check", "unsigned", "repo", ART_AUDIT_OK, NULL, NULL, 0};
 			int j;
 
 			if (art_store_open(&s, dir, 0) < 0)
@@ -666,6 +835,8 @@ int main(void)
 		cmocka_unit_test(test_audit__inserted_entry_detected),
 		cmocka_unit_test(test_audit__checkpoint_detects_truncation_and_rewrite),
 		cmocka_unit_test(test_audit__checkpoint_signatures),
+		cmocka_unit_test(test_audit__signed_entries_detect_a_rewritten_history),
+		cmocka_unit_test(test_audit__checkpoint_to_dir),
 		cmocka_unit_test(test_audit__batch_entries_land_with_the_batch),
 		cmocka_unit_test(test_audit__concurrent_appenders_keep_one_chain),
 	};

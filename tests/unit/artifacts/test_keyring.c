@@ -148,7 +148,12 @@ static void test_keyring__save_load_round_trip(void **state)
 	assert_int_equal(art_keyring_save(kr, tmp_path("ring.json")), 0);
 	assert_int_equal(stat(tmp_path("ring.json"), &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0644);
-	assert_int_equal(art_keyring_load(&back, tmp_path("ring.json")), 0);
+	/* Unsigned (v1): readable for migration, never trusted. */
+	assert_int_equal(art_keyring_load(&back, tmp_path("ring.json")), AF_ESIGNATURE);
+	assert_null(back);
+	assert_non_null(strstr(art_error_last(), "trust init"));
+	assert_int_equal(art_keyring_load_unchecked(&back, tmp_path("ring.json")), 0);
+	assert_false(art_keyring_is_signed(back));
 
 	assert_int_equal(art_keyring_count(back), 3);
 	e = art_keyring_get(back, 0);
@@ -318,13 +323,210 @@ static void test_keyring__revoke(void **state)
 
 	/* It survives a save and load. */
 	assert_int_equal(art_keyring_save(kr, tmp_path("revoked.json")), 0);
-	assert_int_equal(art_keyring_load(&back, tmp_path("revoked.json")), 0);
+	assert_int_equal(art_keyring_load_unchecked(&back, tmp_path("revoked.json")), 0);
 	assert_int_equal(art_keyring_lookup(&key, back, art_key_id(fx.a), ART_ROLE_BUILDER,
 					    T_2026 + DAY), AF_EREVOKED);
 	assert_string_equal(art_keyring_find_revocation(back, art_key_id(fx.a))->reason,
 			    "key leaked in CI log");
 	art_keyring_free(kr);
 	art_keyring_free(back);
+}
+
+/* ---- signed keyrings (format v2) ------------------------------------------ */
+
+#define FAR_FUTURE ((time_t)253402300799LL)
+
+/* sample_keyring + c as its root, signed by c as version `version`. */
+static art_keyring *signed_keyring(uint64_t version)
+{
+	art_keyring *kr = sample_keyring();
+	const art_key *signers[1] = {fx.c};
+
+	assert_int_equal(art_keyring_add(kr, fx.c, ART_ROLE_ROOT, 0, 0), 0);
+	assert_int_equal(art_keyring_sign(kr, version, FAR_FUTURE, signers, 1), 0);
+	return kr;
+}
+
+static json_t *to_doc(const art_keyring *kr)
+{
+	char *text = NULL;
+	json_t *doc;
+
+	assert_int_equal(art_keyring_to_json(&text, kr), 0);
+	doc = json_loads(text, 0, NULL);
+	assert_non_null(doc);
+	free(text);
+	return doc;
+}
+
+static void test_keyring__signed_round_trip(void **state)
+{
+	art_keyring *kr = signed_keyring(7), *back = NULL;
+	char *text1 = NULL, *text2 = NULL;
+
+	(void)state;
+	assert_true(art_keyring_is_signed(kr));
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026), 0);
+	assert_int_equal(art_keyring_save(kr, tmp_path("signed.json")), 0);
+	assert_int_equal(art_keyring_load(&back, tmp_path("signed.json")), 0);
+	assert_true(art_keyring_is_signed(back));
+	assert_int_equal(art_keyring_version(back), 7);
+	assert_int_equal(art_keyring_expires(back), FAR_FUTURE);
+	assert_int_equal(art_keyring_root_threshold(back), 1);
+	assert_int_equal(art_keyring_count(back), 4);
+	assert_int_equal(art_keyring_to_json(&text1, kr), 0);
+	assert_int_equal(art_keyring_to_json(&text2, back), 0);
+	assert_string_equal(text1, text2);
+	assert_non_null(strstr(text1, "\"format\": \"agentfactory-keyring/v2\""));
+	/* A mutation drops the signatures: the change must be signed again. */
+	assert_int_equal(art_keyring_revoke(back, art_key_id(fx.b), T_2026, "x"), 0);
+	assert_false(art_keyring_is_signed(back));
+	assert_int_equal(art_keyring_check(back, "ring.json", T_2026), AF_ESIGNATURE);
+	free(text1);
+	free(text2);
+	art_keyring_free(kr);
+	art_keyring_free(back);
+}
+
+/* Every hand edit of the signed content is refused when parsed. */
+static void test_keyring__hand_edits_refused(void **state)
+{
+	art_keyring *kr = signed_keyring(3);
+	json_t *doc, *body;
+
+	(void)state;
+	assert_int_equal(art_keyring_revoke(kr, art_key_id(fx.b), T_2026, "lost"), 0);
+	{
+		const art_key *signers[1] = {fx.c};
+
+		assert_int_equal(art_keyring_sign(kr, 3, FAR_FUTURE, signers, 1), 0);
+	}
+	/* A role changed. */
+	doc = to_doc(kr);
+	body = json_object_get(doc, "signed");
+	json_object_set_new(json_array_get(json_object_get(body, "keys"), 0), "role",
+			    json_string(ART_ROLE_RELEASE_MANAGER));
+	expect_parse(doc, AF_ESIGNATURE, "edited after signing");
+	/* A revocation deleted. */
+	doc = to_doc(kr);
+	json_array_clear(json_object_get(json_object_get(doc, "signed"), "revoked"));
+	expect_parse(doc, AF_ESIGNATURE, "edited after signing");
+	/* The version bumped, the expiry pushed. */
+	doc = to_doc(kr);
+	json_object_set_new(json_object_get(doc, "signed"), "version", json_integer(4));
+	expect_parse(doc, AF_ESIGNATURE, "edited after signing");
+	doc = to_doc(kr);
+	json_object_set_new(json_object_get(doc, "signed"), "expires",
+			    json_string("9999-12-31T23:59:59Z"));
+	json_object_set_new(json_object_get(doc, "signed"), "expires",
+			    json_string("9998-12-31T23:59:59Z"));
+	expect_parse(doc, AF_ESIGNATURE, "edited after signing");
+	/* The signatures removed, or a field added beside them. */
+	doc = to_doc(kr);
+	json_array_clear(json_object_get(doc, "signatures"));
+	expect_parse(doc, AF_ECORRUPT, "signatures");
+	doc = to_doc(kr);
+	json_object_set_new(doc, "note", json_string("x"));
+	expect_parse(doc, AF_ECORRUPT, "exactly the fields");
+	/* The root key swapped for the attacker's own (self-signed by b). */
+	doc = to_doc(kr);
+	json_object_set_new(json_array_get(json_object_get(doc, "signatures"), 0), "keyid",
+			    json_string(art_key_id(fx.a)));
+	expect_parse(doc, AF_ESIGNATURE, "0 of the 1");
+	art_keyring_free(kr);
+}
+
+static void test_keyring__root_threshold(void **state)
+{
+	art_keyring *kr = sample_keyring();
+	const art_key *one[1] = {fx.c}, *two[2] = {fx.c, fx.b}, *twice[2] = {fx.c, fx.c};
+	char *text = NULL;
+	art_keyring *back = NULL;
+
+	(void)state;
+	assert_int_equal(art_keyring_add(kr, fx.c, ART_ROLE_ROOT, 0, 0), 0);
+	assert_int_equal(art_keyring_set_root_threshold(kr, 2), 0);
+	/* Two signatures needed, one root key: refused as corrupt. */
+	assert_int_equal(art_keyring_sign(kr, 1, FAR_FUTURE, one, 1), 0);
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026), AF_ECORRUPT);
+	/* b is revoked in sample_json, not here: make it a root; one signature is not enough. */
+	assert_int_equal(art_keyring_add(kr, fx.b, ART_ROLE_ROOT, 0, 0), 0);
+	assert_int_equal(art_keyring_sign(kr, 1, FAR_FUTURE, one, 1), 0);
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026), AF_ESIGNATURE);
+	assert_int_equal(art_keyring_sign(kr, 1, FAR_FUTURE, twice, 2), AF_EINVAL);
+	assert_int_equal(art_keyring_sign(kr, 1, FAR_FUTURE, two, 2), 0);
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026), 0);
+	assert_int_equal(art_keyring_to_json(&text, kr), 0);
+	assert_int_equal(art_keyring_parse(&back, text, strlen(text), "ring.json"), 0);
+	assert_int_equal(art_keyring_root_threshold(back), 2);
+	art_keyring_free(back);
+	free(text);
+	/* A revoked root's signature does not count. */
+	assert_int_equal(art_keyring_revoke(kr, art_key_id(fx.b), T_2026, "lost"), 0);
+	assert_int_equal(art_keyring_sign(kr, 2, FAR_FUTURE, two, 2), 0);
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026), AF_ECORRUPT);
+	assert_int_equal(art_keyring_set_root_threshold(kr, 0), AF_EINVAL);
+	assert_int_equal(art_keyring_set_root_threshold(kr, 17), AF_EINVAL);
+	art_keyring_free(kr);
+}
+
+static void test_keyring__expiry(void **state)
+{
+	art_keyring *kr = sample_keyring();
+	const art_key *signers[1] = {fx.c};
+
+	(void)state;
+	assert_int_equal(art_keyring_add(kr, fx.c, ART_ROLE_ROOT, 0, 0), 0);
+	assert_int_equal(art_keyring_sign(kr, 1, T_2026 + DAY, signers, 1), 0);
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026 + DAY), 0);
+	assert_int_equal(art_keyring_check(kr, "ring.json", T_2026 + DAY + 1), AF_EEXPIRED);
+	assert_non_null(strstr(art_error_last(), "trust renew"));
+	assert_int_equal(art_keyring_sign(kr, 1, 0, signers, 1), AF_EINVAL);
+	assert_int_equal(art_keyring_sign(kr, 0, FAR_FUTURE, signers, 1), AF_EINVAL);
+	assert_int_equal(art_keyring_sign(kr, 1, FAR_FUTURE, NULL, 0), AF_EINVAL);
+	art_keyring_free(kr);
+}
+
+/* Rotation: a new version must be newer and signed by the current roots. */
+static void test_keyring__successor(void **state)
+{
+	art_keyring *v1 = signed_keyring(1), *v2 = NULL, *v3 = NULL, *forged = NULL;
+	const art_key *old_root[1] = {fx.c}, *new_root[1] = {fx.a}, *both[2] = {fx.c, fx.a};
+
+	(void)state;
+	/* v2 rotates the root from c to a. */
+	assert_int_equal(art_keyring_new(&v2), 0);
+	assert_int_equal(art_keyring_add(v2, fx.b, ART_ROLE_BUILDER, T_2026, 0), 0);
+	assert_int_equal(art_keyring_add(v2, fx.a, ART_ROLE_ROOT, 0, 0), 0);
+	/* Signed by the new root only: valid on its own, not as v1's successor. */
+	assert_int_equal(art_keyring_sign(v2, 2, FAR_FUTURE, new_root, 1), 0);
+	assert_int_equal(art_keyring_check(v2, "v2", T_2026), 0);
+	assert_int_equal(art_keyring_check_successor(v1, v2, "v2", T_2026), AF_ESIGNATURE);
+	assert_non_null(strstr(art_error_last(), "root key of version 1"));
+	/* Signed by the old root only: not valid on its own (a is its root). */
+	assert_int_equal(art_keyring_sign(v2, 2, FAR_FUTURE, old_root, 1), 0);
+	assert_int_equal(art_keyring_check_successor(v1, v2, "v2", T_2026), AF_ESIGNATURE);
+	/* Both: accepted. */
+	assert_int_equal(art_keyring_sign(v2, 2, FAR_FUTURE, both, 2), 0);
+	assert_int_equal(art_keyring_check_successor(v1, v2, "v2", T_2026), 0);
+	/* v3 needs a, not c any more. */
+	assert_int_equal(art_keyring_new(&v3), 0);
+	assert_int_equal(art_keyring_add(v3, fx.a, ART_ROLE_ROOT, 0, 0), 0);
+	assert_int_equal(art_keyring_sign(v3, 3, FAR_FUTURE, old_root, 1), 0);
+	assert_int_equal(art_keyring_check_successor(v2, v3, "v3", T_2026), AF_ESIGNATURE);
+	assert_int_equal(art_keyring_sign(v3, 3, FAR_FUTURE, new_root, 1), 0);
+	assert_int_equal(art_keyring_check_successor(v2, v3, "v3", T_2026), 0);
+	/* Older or equal versions never replace the one in force (replay). */
+	assert_int_equal(art_keyring_check_successor(v3, v2, "v2", T_2026), AF_EVERSION);
+	assert_int_equal(art_keyring_check_successor(v2, v2, "v2", T_2026), AF_EVERSION);
+	assert_int_equal(art_keyring_check_successor(v3, v1, "v1", T_2026), AF_EVERSION);
+	/* An unsigned keyring never replaces a signed one. */
+	forged = sample_keyring();
+	assert_int_equal(art_keyring_check_successor(v3, forged, "x", T_2026), AF_ESIGNATURE);
+	art_keyring_free(forged);
+	art_keyring_free(v1);
+	art_keyring_free(v2);
+	art_keyring_free(v3);
 }
 
 static void test_keyring__private_key_is_never_stored(void **state)
@@ -566,6 +768,11 @@ int main(void)
 		cmocka_unit_test(test_keyring__bad_entries_refused),
 		cmocka_unit_test(test_keyring__malformed_times_refused),
 		cmocka_unit_test(test_keyring__foreign_or_weak_keys_refused),
+		cmocka_unit_test(test_keyring__signed_round_trip),
+		cmocka_unit_test(test_keyring__hand_edits_refused),
+		cmocka_unit_test(test_keyring__root_threshold),
+		cmocka_unit_test(test_keyring__expiry),
+		cmocka_unit_test(test_keyring__successor),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -976,11 +976,13 @@ static void test_release__tampered_records_refused(void **state)
 		free(old);
 	}
 	s = open_store(dir, ART_STORE_RDONLY);
-	assert_int_equal(active(s, fx.kr, "blue", NOW), 1); /* a fresh reader cannot tell */
+	/* a fresh reader tells too: the history holds a newer record */
+	assert_int_equal(active(s, fx.kr, "blue", NOW), 0);
+	assert_non_null(strstr(art_error_last(), "replay"));
 	opts.min_seq = 2;
 	assert_int_equal(art_release_channel_resolve_ex(s, fx.kr, "blue", NOW, &opts, &r, NULL),
 			 AF_EDENIED);
-	assert_non_null(strstr(art_error_last(), "replayed"));
+	assert_non_null(strstr(art_error_last(), "replay"));
 	art_store_close(s);
 
 	/* 5. garbage */
@@ -997,6 +999,75 @@ static void test_release__tampered_records_refused(void **state)
 	free(rel2);
 	free(blue);
 	free(green);
+	remove_dir(dir);
+}
+
+static void raw_del(const char *dir, const char *db, const char *key)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {strlen(key), (void *)key};
+
+	raw_open(dir, db, &env, &txn, &dbi);
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/*
+ * A replayed channel head: an older, genuinely signed record written back
+ * as the current one. Refused when resolving (what the runtime does at
+ * start and status shows), by audit verify (also when the newer history is
+ * deleted too), and a later promote is refused cleanly, not with a raw
+ * MDB_KEYEXIST.
+ */
+static void test_release__replayed_channel_head_refused(void **state)
+{
+	char *dir = catalogue(), *head1;
+	art_store *s = open_store(dir, 0);
+	art_audit_report rep;
+	art_channel *c = NULL;
+	uint64_t r3;
+
+	(void)state;
+	create(s, v1, 3, fx.rm1, LATER, NOW);
+	create(s, v2, 3, fx.rm1, LATER, NOW);
+	r3 = create(s, v1, 3, fx.rm1, LATER, NOW);
+	promote(s, "blue", 1, fx.rm1, NOW);
+	promote(s, "blue", 2, fx.rm1, NOW);
+	assert_int_equal(art_audit_verify(&rep, s), 0);
+	art_store_close(s);
+	head1 = raw_get(dir, "channels", "hist/blue/00000000000000000001");
+
+	/* Record 1 written back as the head. */
+	raw_put(dir, "channels", "head/blue", head1, strlen(head1));
+	s = open_store(dir, 0);
+	assert_int_equal(active(s, fx.kr, "blue", NOW), 0);
+	assert_int_equal(art_release_channel_resolve(s, fx.kr, "blue", NOW, &(art_release *){NULL}),
+			 AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "replay"));
+	assert_non_null(strstr(art_error_last(), "history holds record 2"));
+	assert_int_equal(art_audit_verify(&rep, s), AF_ECORRUPT);
+	assert_non_null(strstr(art_error_last(), "channel blue: the current record is 1"));
+	/* A promote on top of the replayed head: a clean refusal, audited. */
+	assert_int_equal(art_release_promote(&c, s, fx.kr, (const art_key *const[]){fx.rm1}, 1,
+					     "blue", r3, NOW), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "replay"));
+	assert_null(strstr(art_error_last(), "MDB_"));
+	assert_null(c);
+	art_store_close(s);
+
+	/* The newer history deleted too: the audit log still tells. */
+	raw_del(dir, "channels", "hist/blue/00000000000000000002");
+	s = open_store(dir, ART_STORE_RDONLY);
+	assert_int_equal(active(s, fx.kr, "blue", NOW), 1); /* the store alone cannot tell */
+	assert_int_equal(art_audit_verify(&rep, s), AF_ECORRUPT);
+	assert_non_null(strstr(art_error_last(), "put back to an older record"));
+	assert_true(rep.bad_seq > 0);
+	art_store_close(s);
+
+	free(head1);
 	remove_dir(dir);
 }
 
@@ -1252,6 +1323,7 @@ int main(void)
 		cmocka_unit_test(test_release__key_rotation),
 		cmocka_unit_test(test_release__tampered_records_refused),
 		cmocka_unit_test(test_release__audit_trail),
+		cmocka_unit_test(test_release__replayed_channel_head_refused),
 		cmocka_unit_test(test_release__kill_during_promote),
 		cmocka_unit_test(test_release__import_between_stores),
 	};

@@ -717,7 +717,7 @@ static void test_sig__caller_mistakes_are_einval(void **state)
 	/* A NULL or unknown role must never mean "any role". */
 	assert_int_equal(art_sig_verify(NULL, fx.kr, NULL, TYPE, "alpha", "1.0.0", content_a, cl,
 					fx.env_a, n, NOW), AF_EINVAL);
-	assert_int_equal(art_sig_verify(NULL, fx.kr, "root", TYPE, "alpha", "1.0.0", content_a, cl,
+	assert_int_equal(art_sig_verify(NULL, fx.kr, "admin", TYPE, "alpha", "1.0.0", content_a, cl,
 					fx.env_a, n, NOW), AF_EINVAL);
 	assert_int_equal(art_sig_verify(NULL, NULL, ROLE, TYPE, "alpha", "1.0.0", content_a, cl,
 					fx.env_a, n, NOW), AF_EINVAL);

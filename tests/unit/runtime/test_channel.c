@@ -32,12 +32,15 @@
 #include "art/keys.h"
 #include "art/release.h"
 #include "art/store.h"
+#include "art/util.h"
 #include "gen/toolchain.h"
 #include "rt/compat.h"
 #include "rt/engine.h"
 #include "rt/llm.h"
 #include "rt/metrics.h"
+#include "keyring_fixture.h"
 
+#include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -155,7 +158,7 @@ static void write_keyring(bool with_rm2, const art_key *revoke)
 				 0);
 	if (revoke)
 		assert_int_equal(art_keyring_revoke(kr, art_key_id(revoke), g.t0, "test"), 0);
-	assert_int_equal(art_keyring_save(kr, g.keyring), 0);
+	assert_int_equal(keyring_fixture_save(kr, g.keyring), 0);
 	art_keyring_free(kr);
 }
 
@@ -736,8 +739,18 @@ static void test_channel__replayed_and_under_signed_records_are_refused(void **s
 	status(e, &st);
 	assert_int_equal(st.release, r2);
 	assert_int_equal(st.refused_seq, 1);
-	assert_non_null(strstr(st.refused, "replayed"));
+	assert_non_null(strstr(st.refused, "replay"));
 	expect_served(e, "alpha,bravo");
+	rt_engine_close(e);
+	/* A fresh engine (a restarted pod) refuses the replayed head at start:
+	 * the channel's history holds the newer record. */
+	e = open_engine(NULL, "replay", 0);
+	assert_false(rt_engine_ready(e));
+	status(e, &st);
+	assert_int_equal(st.state, RT_CHANNEL_NO_RELEASE);
+	assert_int_equal(st.release, 0);
+	if (!strstr(st.reason, "history holds record 2"))
+		fail_msg("reason '%s'", st.reason);
 	rt_engine_close(e);
 
 	/* A floor on signatures: one signer is not enough, two are. */
@@ -816,6 +829,131 @@ static void test_channel__a_manifest_other_than_the_pin_is_refused(void **state)
 	expect_served(e, "");
 	invoke_expect(e, "alpha", ECHO, "no_release", 503);
 	rt_engine_close(e);
+}
+
+/* Replace the keyring file atomically with text. */
+static void put_keyring_text(const char *text, size_t len)
+{
+	char tmp[200];
+	FILE *fp;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", g.keyring);
+	fp = fopen(tmp, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(rename(tmp, g.keyring), 0);
+}
+
+static char *read_keyring_text(size_t *len)
+{
+	char *text = NULL;
+
+	assert_int_equal(art_file_read(&text, len, g.keyring, ART_KEYRING_MAX_BYTES), 0);
+	return text;
+}
+
+/* A keyring the runtime must not follow: stays on the keys in force, says why. */
+static void expect_keyring_refused(rt_engine *e, uint64_t reloads, const char *why)
+{
+	rt_engine_status st;
+
+	assert_int_equal(rt_engine_refresh(e, 0), 0);
+	status(e, &st);
+	assert_int_equal(st.keyring_reloads, reloads);
+	if (!strstr(st.keyring_error, why))
+		fail_msg("keyring error '%s' lacks '%s'", st.keyring_error, why);
+	assert_non_null(strstr(st.keyring_error, "keeping the keys in force"));
+}
+
+/*
+ * The keyring is a signed document (TUF-style root): a hand edit, an older
+ * version written back, a keyring signed by another root, and an unsigned
+ * one are all refused by a running engine, which keeps the keys in force.
+ */
+static void test_channel__keyring_forged_or_replayed_refused(void **state)
+{
+	rt_engine *e;
+	rt_engine_status st;
+	art_keyring *kr = NULL;
+	art_key *intruder = NULL;
+	const art_key *signers[1];
+	json_t *doc, *keys;
+	char *old_text, *cur_text, *edited;
+	size_t old_len, cur_len, i;
+	uint64_t r1, r2;
+
+	(void)state;
+	r1 = create("alpha", "bravo", 0, 0);
+	r2 = create("alpha", NULL, 0, 0);
+	promote("keys", r1, NULL, NULL, 0);
+	e = open_engine(NULL, "keys", 0);
+	expect_served(e, "alpha,bravo");
+	old_text = read_keyring_text(&old_len);
+
+	/* A genuine newer version (rm2 trusted) is followed. */
+	write_keyring(true, NULL);
+	assert_int_equal(rt_engine_refresh(e, 0), 0);
+	status(e, &st);
+	assert_int_equal(st.keyring_reloads, 1);
+	cur_text = read_keyring_text(&cur_len);
+
+	/* Hand edit: rm1 turned into a builder inside the signed content. */
+	doc = json_loadb(cur_text, cur_len, 0, NULL);
+	assert_non_null(doc);
+	keys = json_object_get(json_object_get(doc, "signed"), "keys");
+	for (i = 0; i < json_array_size(keys); i++)
+		if (strcmp(json_string_value(json_object_get(json_array_get(keys, i), "role")),
+			   ART_ROLE_RELEASE_MANAGER) == 0)
+			json_object_set_new(json_array_get(keys, i), "role",
+					    json_string(ART_ROLE_BUILDER));
+	edited = json_dumps(doc, JSON_INDENT(2));
+	put_keyring_text(edited, strlen(edited));
+	expect_keyring_refused(e, 1, "edited after signing");
+	free(edited);
+	json_decref(doc);
+
+	/* The older, genuinely signed version written back: a replay. */
+	put_keyring_text(old_text, old_len);
+	expect_keyring_refused(e, 1, "is not newer than version");
+
+	/* A keyring signed by a root the one in force does not know. */
+	assert_int_equal(art_key_generate(&intruder, 2048), 0);
+	assert_int_equal(art_keyring_new(&kr), 0);
+	assert_int_equal(art_keyring_add(kr, g.builder, ART_ROLE_BUILDER, g.t0 - 86400, 0), 0);
+	assert_int_equal(art_keyring_add(kr, intruder, ART_ROLE_RELEASE_MANAGER, g.t0 - 86400, 0), 0);
+	assert_int_equal(art_keyring_add(kr, intruder, ART_ROLE_ROOT, 0, 0), 0);
+	signers[0] = intruder;
+	assert_int_equal(art_keyring_sign(kr, 1000, (time_t)253402300799LL, signers, 1), 0);
+	assert_int_equal(art_keyring_save(kr, g.keyring), 0);
+	expect_keyring_refused(e, 1, "root key of version");
+	art_keyring_free(kr);
+	kr = NULL;
+
+	/* An unsigned (v1) keyring. */
+	assert_int_equal(art_keyring_new(&kr), 0);
+	assert_int_equal(art_keyring_add(kr, g.builder, ART_ROLE_BUILDER, g.t0 - 86400, 0), 0);
+	assert_int_equal(art_keyring_save(kr, g.keyring), 0);
+	expect_keyring_refused(e, 1, "not signed");
+	art_keyring_free(kr);
+
+	/* Through all of it the keys in force kept serving; rm2's record is accepted. */
+	promote("keys", r2, g.rm2, NULL, 0);
+	assert_int_equal(rt_engine_refresh(e, 0), 0);
+	status(e, &st);
+	assert_int_equal(st.release, r2);
+	expect_served(e, "alpha");
+
+	/* The next genuine version is followed again. */
+	write_keyring(true, NULL);
+	assert_int_equal(rt_engine_refresh(e, 0), 0);
+	status(e, &st);
+	assert_int_equal(st.keyring_reloads, 2);
+	assert_int_equal(st.keyring_error[0], '\0');
+	rt_engine_close(e);
+	art_key_free(intruder);
+	free(old_text);
+	free(cur_text);
 }
 
 static void test_channel__keyring_reload(void **state)
@@ -1017,6 +1155,7 @@ int main(void)
 		cmocka_unit_test_setup(test_channel__a_manifest_other_than_the_pin_is_refused,
 				       reset_keyring),
 		cmocka_unit_test_setup(test_channel__keyring_reload, reset_keyring),
+		cmocka_unit_test_setup(test_channel__keyring_forged_or_replayed_refused, reset_keyring),
 		cmocka_unit_test_setup(test_channel__latest_mode_reloads_the_keyring_too, reset_keyring),
 		cmocka_unit_test_setup(test_channel__switches_under_concurrent_invocations, reset_keyring),
 	};

@@ -26,6 +26,7 @@
 #include "rt/kv.h"
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
+#include "keyring_fixture.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -135,7 +136,7 @@ static int setup(void **state)
 	snprintf(g.script, sizeof(g.script), "%s/script.json", g.root);
 	if (gen_toolchain_discover(&tc) || art_key_generate(&builder, 2048) || art_keyring_new(&kr) ||
 	    art_keyring_add(kr, builder, ART_ROLE_BUILDER, time(NULL) - 3600, 0) ||
-	    art_keyring_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
+	    keyring_fixture_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
 	    art_store_txn_begin(&t, s))
 		goto cleanup;
 	for (i = 0; i < 2; i++)

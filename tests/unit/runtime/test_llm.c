@@ -40,6 +40,7 @@
 #include "rt/llm.h"
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
+#include "keyring_fixture.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -158,7 +159,7 @@ static int setup(void **state)
 	snprintf(g.keyfile, sizeof(g.keyfile), "%s/api-key", g.root);
 	if (gen_toolchain_discover(&tc) || art_key_generate(&builder, 2048) || art_keyring_new(&kr) ||
 	    art_keyring_add(kr, builder, ART_ROLE_BUILDER, time(NULL) - 3600, 0) ||
-	    art_keyring_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
+	    keyring_fixture_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
 	    art_store_txn_begin(&t, s) || store_agent(t, tc, builder) != 0)
 		goto cleanup;
 	rc = art_store_txn_commit(t);

@@ -27,6 +27,7 @@
 #include "rt/engine.h"
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
+#include "keyring_fixture.h"
 
 #include <jansson.h>
 #include <lmdb.h>
@@ -192,7 +193,7 @@ static int setup(void **state)
 	if (art_key_generate(&g.builder, 2048) || art_key_generate(&g.stranger, 2048) ||
 	    art_keyring_new(&kr) ||
 	    art_keyring_add(kr, g.builder, ART_ROLE_BUILDER, time(NULL) - 3600, 0) ||
-	    art_keyring_save(kr, g.keyring))
+	    keyring_fixture_save(kr, g.keyring))
 		return -1;
 	art_keyring_free(kr);
 

@@ -36,6 +36,7 @@
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
 #include "rt/tools.h"
+#include "keyring_fixture.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -129,6 +130,38 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 		snprintf(loc, sizeof(loc), "http://127.0.0.1:%u@evil.example/ok", srv.port);
 		return queue(c, 302, NULL, "", 0, loc);
 	}
+	/* Hosts the strict parser refuses as direct URLs, in a Location header:
+	 * libcurl's own URL parser would normalise each to 127.0.0.1. */
+	if (strcmp(url, "/redir-hex") == 0) {
+		snprintf(loc, sizeof(loc), "http://0x7f000001:%u/ok", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/redir-short") == 0) {
+		snprintf(loc, sizeof(loc), "http://127.1:%u/ok", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/redir-decimal") == 0) {
+		snprintf(loc, sizeof(loc), "http://2130706433:%u/ok", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/redir-pct") == 0) {
+		snprintf(loc, sizeof(loc), "http://%%31%%32%%37.0.0.1:%u/ok", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/redir-port0") == 0) {
+		snprintf(loc, sizeof(loc), "http://127.0.0.1:0%u/ok", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/redir-schemerel") == 0) {
+		snprintf(loc, sizeof(loc), "//127.0.0.1:%u/ok?x=1", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/redir-schemerel-hex") == 0) {
+		snprintf(loc, sizeof(loc), "//0x7f000001:%u/ok", srv.port);
+		return queue(c, 302, NULL, "", 0, loc);
+	}
+	if (strcmp(url, "/dir/redir-dotdot") == 0)
+		return queue(c, 302, NULL, "", 0, "../ok");
 	if (strcmp(url, "/redir-ftp") == 0)
 		return queue(c, 302, NULL, "", 0, "ftp://127.0.0.1/ok");
 	if (strcmp(url, "/loop") == 0) {
@@ -501,7 +534,7 @@ static int setup(void **state)
 			return -1;
 	if (art_key_generate(&builder, 2048) || art_keyring_new(&kr) ||
 	    art_keyring_add(kr, builder, ART_ROLE_BUILDER, time(NULL) - 3600, 0) ||
-	    art_keyring_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
+	    keyring_fixture_save(kr, g.keyring) || art_store_open(&s, g.store, ART_STORE_CREATE) ||
 	    art_store_txn_begin(&t, s))
 		goto cleanup;
 	for (i = 0; i < N_AGENTS; i++)
@@ -1340,6 +1373,42 @@ static void test_tools__http_fetch_redirects(void **state)
 	r = fetch(&tr, p, url);
 	assert_null(r);
 	assert_string_equal(tr.what, "http_fetch:redirect");
+	free(tr.answer);
+	/* The raw Location is checked, not what libcurl would make of it: hosts
+	 * refused as direct URLs are refused as redirect targets too, and none
+	 * of them reaches the server. */
+	{
+		static const char *const evasive[] = {"/redir-hex", "/redir-short", "/redir-decimal",
+						      "/redir-pct", "/redir-port0",
+						      "/redir-schemerel-hex"};
+		size_t i;
+
+		ok_before = atomic_load(&srv.hits_ok);
+		for (i = 0; i < sizeof(evasive) / sizeof(*evasive); i++) {
+			loopback_url(url, sizeof(url), evasive[i]);
+			r = fetch(&tr, p, url);
+			if (r)
+				fail_msg("%s was followed: %s", evasive[i], tr.answer);
+			assert_true(tr.denied);
+			assert_string_equal(tr.what, "http_fetch:redirect");
+			free(tr.answer);
+		}
+		assert_int_equal(atomic_load(&srv.hits_ok), ok_before);
+	}
+	/* Scheme-relative and dot-segment Locations resolve against the request. */
+	loopback_url(url, sizeof(url), "/redir-schemerel");
+	r = fetch(&tr, p, url);
+	res = json_object_get(r, "result");
+	assert_string_equal(json_string_value(json_object_get(res, "body")), "hello");
+	loopback_url(want, sizeof(want), "/ok?x=1");
+	assert_string_equal(json_string_value(json_object_get(res, "url")), want);
+	json_decref(r);
+	free(tr.answer);
+	loopback_url(url, sizeof(url), "/dir/redir-dotdot");
+	r = fetch(&tr, p, url);
+	res = json_object_get(r, "result");
+	assert_string_equal(json_string_value(json_object_get(res, "body")), "hello");
+	json_decref(r);
 	free(tr.answer);
 	/* A loop ends after the cap: the first request and 5 redirects. */
 	loop_before = atomic_load(&srv.hits_loop);
