@@ -36,7 +36,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 has() { grep -q -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks $2"; }; }
 lacks() { if grep -q -- "$2" "$1"; then grep -- "$2" "$1" | head -3 >&2; fail "$1 has $2"; fi; }
 [ -x "$PROMTOOL" ] || fail "promtool not found at $PROMTOOL (Debian package prometheus)"
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file() { for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 # ---- a repository: the composite agent and its callees ---------------------------
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null
