@@ -268,6 +268,9 @@ if server["_resource"].get("deployment.environment") != "test" or server["_resou
 coord = one("invoke_agent release-coordinator", server)
 one("verify_load", coord); one("instantiate", coord)
 g1 = one("guest", coord)
+if not any(e.get("name") == "host.log" for e in g1.get("events", [])):
+    fail("the guest span has no host.log event (each host call is a span or an event)")
+if attrs(g1).get("agentfactory.host_calls") in (None, "0"): fail("host_calls on the guest span")
 tools = [s for s in trace if s["name"] == "execute_tool agent_invoke" and s.get("parentSpanId") == g1["spanId"]]
 if len(tools) != 2: fail("expected two agent_invoke tool spans under the coordinator's guest, got %d" % len(tools))
 callees = {}
