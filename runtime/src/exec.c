@@ -393,6 +393,7 @@ static void h_log(void *ctx, uint32_t level, uint32_t ptr, uint32_t len)
 	const uint8_t *text;
 
 	rt_sandbox_host_enter();
+	rt_span_add_event(&iv->guest_span, "host.log");
 	if (!(granted(iv) & RT_CAP_LOG)) {
 		deny(iv, "log", "log is not granted");
 		goto out;
@@ -416,6 +417,7 @@ static uint64_t h_clock_now_ms(void *ctx)
 	uint64_t ms = 0;
 
 	rt_sandbox_host_enter();
+	rt_span_add_event(&iv->guest_span, "host.clock_now_ms");
 	if (granted(iv) & RT_CAP_CLOCK)
 		ms = (uint64_t)(mono_ns() / 1000000);
 	else
@@ -432,6 +434,7 @@ static int32_t h_random_get(void *ctx, uint32_t ptr, uint32_t len)
 	size_t done = 0;
 
 	rt_sandbox_host_enter();
+	rt_span_add_event(&iv->guest_span, "host.random_get");
 	if (!(granted(iv) & RT_CAP_RANDOM)) {
 		deny(iv, "random", "random_get: random is not granted");
 		rc = -1;

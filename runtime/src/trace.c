@@ -35,6 +35,7 @@
 #define VALUE_MAX 256
 #define NAME_MAX_SPAN 128
 #define RESOURCE_MAX 16
+#define EVENT_MAX 32
 
 enum { A_STR, A_INT, A_BOOL, A_LIST };
 
@@ -57,6 +58,11 @@ struct rt_span_rec {
 	char status_msg[VALUE_MAX];
 	unsigned n_attrs;
 	span_attr attrs[ATTR_MAX];
+	unsigned n_events, dropped_events;
+	struct {
+		const char *name;
+		int64_t at_ns;
+	} events[EVENT_MAX];
 };
 
 /* ---- sampler ---------------------------------------------------------------------------- */
@@ -302,6 +308,8 @@ void rt_span_begin(rt_span *s, const char *name, rt_span_kind kind, const rt_tra
 	s->rec->error = false;
 	s->rec->status_msg[0] = '\0';
 	s->rec->n_attrs = 0;
+	s->rec->n_events = 0;
+	s->rec->dropped_events = 0;
 }
 
 void rt_span_start(rt_span *s, const char *name, rt_span_kind kind)
@@ -423,6 +431,21 @@ void rt_span_add_list(rt_span *s, const char *key, const char *value)
 		snprintf(a->s, VALUE_MAX, "%s", value ? value : "");
 }
 
+void rt_span_add_event(rt_span *s, const char *name)
+{
+	rt_span_rec *r = s ? s->rec : NULL;
+
+	if (!r || !name)
+		return;
+	if (r->n_events == EVENT_MAX) {
+		r->dropped_events++;
+		return;
+	}
+	r->events[r->n_events].name = name;
+	r->events[r->n_events].at_ns = now_unix_ns();
+	r->n_events++;
+}
+
 void rt_span_set_error(rt_span *s, const char *message)
 {
 	if (!s || !s->rec)
@@ -483,6 +506,20 @@ static json_t *span_json(const rt_span_rec *r)
 	}
 	if (r->state[0])
 		json_object_set_new(o, "traceState", json_string(r->state));
+	if (r->n_events) {
+		json_t *events = json_array();
+
+		for (i = 0; events && i < r->n_events; i++) {
+			char at[24];
+			snprintf(at, sizeof(at), "%lld", (long long)r->events[i].at_ns);
+			json_array_append_new(events, json_pack("{s:s, s:s}", "timeUnixNano", at, "name",
+								r->events[i].name));
+		}
+		if (events)
+			json_object_set_new(o, "events", events);
+		if (r->dropped_events)
+			json_object_set_new(o, "droppedEventsCount", json_integer(r->dropped_events));
+	}
 	if (r->error)
 		json_object_set_new(o, "status",
 				    json_pack("{s:i, s:s}", "code", 2, "message", r->status_msg));

@@ -36,7 +36,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 has() { grep -q -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks $2"; }; }
 lacks() { if grep -q -- "$2" "$1"; then grep -- "$2" "$1" | head -3 >&2; fail "$1 has $2"; fi; }
 [ -x "$PROMTOOL" ] || fail "promtool not found at $PROMTOOL (Debian package prometheus)"
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file() { for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 # ---- a repository: the composite agent and its callees ---------------------------
 "$AF" keygen --role template-signer --out "$T/keys" > /dev/null
@@ -268,6 +268,9 @@ if server["_resource"].get("deployment.environment") != "test" or server["_resou
 coord = one("invoke_agent release-coordinator", server)
 one("verify_load", coord); one("instantiate", coord)
 g1 = one("guest", coord)
+if not any(e.get("name") == "host.log" for e in g1.get("events", [])):
+    fail("the guest span has no host.log event (each host call is a span or an event)")
+if attrs(g1).get("agentfactory.host_calls") in (None, "0"): fail("host_calls on the guest span")
 tools = [s for s in trace if s["name"] == "execute_tool agent_invoke" and s.get("parentSpanId") == g1["spanId"]]
 if len(tools) != 2: fail("expected two agent_invoke tool spans under the coordinator's guest, got %d" % len(tools))
 callees = {}

@@ -101,7 +101,7 @@ run_against_mock() { # CAP-FIELD OTHER-FIELD [extra af run args]
 	port=$(free_port)
 	HOST=127.0.0.1 PORT=$port "$NODE" "$MOCK" --config "$T/mock-$cap.yaml" > "$T/mock-$cap.log" 2>&1 &
 	pids+=($!)
-	for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.05; done
+	for _ in $(seq 1 1200); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.05; done
 	curl -sf "http://127.0.0.1:$port/health" > /dev/null || { cat "$T/mock-$cap.log" >&2; fail "mock-llm did not start"; }
 	set +e
 	"$AF" run reasoner --llm-provider openai --llm-base-url "http://127.0.0.1:$port/v1" \
@@ -122,7 +122,7 @@ mock_config "$T/mock-neg.yaml" max_tokens max_completion_tokens
 port=$(free_port)
 HOST=127.0.0.1 PORT=$port "$NODE" "$MOCK" --config "$T/mock-neg.yaml" > "$T/mock-neg.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.05; done
+for _ in $(seq 1 1200); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.05; done
 set +e
 "$AF" run reasoner --llm-provider openai --llm-base-url "http://127.0.0.1:$port/v1" --llm-retries 0 \
 	--input '{"inputs":{"question":"what time is it?"}}' > "$T/out" 2> "$T/err"

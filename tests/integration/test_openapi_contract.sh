@@ -30,7 +30,7 @@ mkdir -p "$TMPDIR"
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 fail() { echo "FAIL: $*" >&2; exit 1; }
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file() { for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 echo "-- redocly lint: zero errors, examples valid against their schemas"
 (cd "$T" && "$NODE" "$REDOCLY" lint --config "$SRC/docs/redocly.yaml" --format=json \

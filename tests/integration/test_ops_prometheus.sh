@@ -28,7 +28,7 @@ mkdir -p "$TMPDIR"
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 fail() { echo "FAIL: $*" >&2; exit 1; }
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file() { for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 for tool in "$PROMTOOL" "$PROMETHEUS" "$REGISTRY"; do [ -x "$tool" ] || fail "$tool is missing (make deps)"; done
 RULES="$SRC/ops/prometheus/agentfactory-rules.yml"

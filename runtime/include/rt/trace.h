@@ -100,6 +100,10 @@ void rt_span_set_int(rt_span *s, const char *key, int64_t value);
 void rt_span_set_bool(rt_span *s, const char *key, bool value);
 /** A string-array attribute holding one element (e.g. finish reasons). */
 void rt_span_add_list(rt_span *s, const char *key, const char *value);
+/** An event at this moment (name: a static string), e.g. a host call too
+ * cheap for a span of its own; at most 32 a span, the rest are counted in
+ * droppedEventsCount. */
+void rt_span_add_event(rt_span *s, const char *name);
 /** Status ERROR with a message. */
 void rt_span_set_error(rt_span *s, const char *message);
 
