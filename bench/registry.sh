@@ -27,6 +27,7 @@ for tool in docker-registry jq curl python3; do
 	command -v "$tool" >/dev/null || { echo "$tool is required (make deps)" >&2; exit 2; }
 done
 T=$(mktemp -d /tmp/af-bench-registry.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 export AF_POLICIES="$SRC/policies"

@@ -19,6 +19,7 @@ CONNS=${BENCH_CONNECTIONS:-16 64}
 if [ -n "${AF_BENCH_SMOKE:-}" ]; then SECS=1 CONNS=16; fi
 command -v wrk >/dev/null || { echo "wrk is not installed (make deps)" >&2; exit 2; }
 T=$(mktemp -d /tmp/af-bench-trace.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 PID=
 COLL=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -n "$COLL" ] && kill "$COLL" 2>/dev/null; rm -rf "$T"' EXIT

@@ -12,6 +12,7 @@ set -euo pipefail
 AF=${AF:?AF must point at the agentfactory binary}
 SRC=${AF_SRCDIR:?}
 T=$(mktemp -d /tmp/af-ci.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 REG_PID=
 cleanup() {
 	if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi

@@ -20,6 +20,7 @@ AF_RUNTIME=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binar
 SRC=${AF_SRCDIR:?}
 PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
 T=$(mktemp -d /tmp/af-obs.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -18,6 +18,7 @@ SRC=${AF_SRCDIR:?}
 NODE=${AF_NODE:?AF_NODE must point at node (make npm-deps)}
 REDOCLY=${AF_NPM:?AF_NPM must point at build/npm/node_modules}/@redocly/cli/bin/cli.js
 T=$(mktemp -d /tmp/af-openapi.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -16,6 +16,7 @@ PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
 PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
 REGISTRY=${REGISTRY:-/usr/bin/docker-registry}
 T=$(mktemp -d /tmp/af-ops.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

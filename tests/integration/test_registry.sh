@@ -30,6 +30,7 @@ AF=${AF:?AF must point at the agentfactory binary}
 RT=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binary}
 SRC=${AF_SRCDIR:?}
 T=$(mktemp -d /tmp/af-registry.XXXXXX)
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 PIDS=()
 cleanup() {
 	local p

@@ -31,6 +31,7 @@ NPM=${AF_NPM:?AF_NPM must point at the npm test tools (make npm-deps)}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/af-repro.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 export AF_POLICIES="$SRC/policies"
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid

@@ -17,6 +17,7 @@ SHIM=${AF_BUILD:?}/tests/lib/crash_write.so
 [ -f "$SHIM" ] || { echo "FAIL: $SHIM is not built (make $SHIM)" >&2; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/af-store-crash.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 export AF_POLICIES="$SRC/policies" HOME="$T/home" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid

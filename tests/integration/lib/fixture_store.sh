@@ -22,6 +22,10 @@ fixture_store() {
 	export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 	unset AF_STORE AF_KEYRING AF_NOW AF_CHANNEL
 	mkdir -p "$d/keys"
+	# keyrings are signed by their root key
+	"$AF" keygen --role root --out "$d/keys/root" >/dev/null 2>&1 ||
+		{ echo "fixture: keygen root failed" >&2; return 1; }
+	export AF_ROOT_KEY="$d/keys/root/root.key"
 	for k in template-signer:ts builder:b release-manager:rm; do
 		"$AF" keygen --role "${k%%:*}" --out "$d/keys/${k#*:}" >/dev/null 2>&1 ||
 			{ echo "fixture: keygen ${k%%:*} failed" >&2; return 1; }
