@@ -113,7 +113,7 @@ for r in a b c; do wait_file "$T/$r.port" || { cat "$T/$r.log" >&2; fail "runtim
 echo "-- every documented operation and status, replayed and validated"
 python3 - "$SRC/docs/openapi.yaml" "$(cat "$T/a.port")" "$(cat "$T/b.port")" "$(cat "$T/c.port")" \
 	"$(head -1 "$T/token.read")" "$(head -1 "$T/token.invoke")" "$(head -1 "$T/token.admin")" <<'PY'
-import copy, json, sys, urllib.request, urllib.error
+import copy, http.client, json, socket, sys, urllib.request, urllib.error
 import yaml, jsonschema
 spec = yaml.safe_load(open(sys.argv[1]))
 A, B, C = ("http://" + p for p in sys.argv[2:5])
@@ -149,17 +149,33 @@ SKIP = {  # documented, but not provokable from outside a healthy server
     ("/v1/agents", "get", "503"): "out of memory only: without a release the list is empty, not an error",
 }
 seen, failures = set(), []
-def call(base, method, path, template, want, token=None, body=None, ctype=None, query=""):
+def call(base, method, path, template, want, token=None, body=None, ctype=None, query="", extra=None):
     headers = {"X-Request-Id": "contract-%d" % len(seen)}
+    headers.update(extra or {})
     if token: headers["Authorization"] = "Bearer " + token
     if ctype: headers["Content-Type"] = ctype
     data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(base + path + query, data=data, method=method.upper(), headers=headers)
-    try:
-        resp = urllib.request.urlopen(req, timeout=60)
+    if isinstance(data, list):
+        # A chunked upload: the head alone over a socket (the server answers
+        # before any chunk, and closes: urllib would fail writing the body).
+        host, port = base.split("//")[1].split(":")
+        sock = socket.create_connection((host, int(port)), timeout=60)
+        head = "%s %s%s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n" % (
+            method.upper(), path, query, host)
+        for k, v in headers.items():
+            head += "%s: %s\r\n" % (k, v)
+        sock.sendall((head + "\r\n").encode())
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
         status, hdrs, raw = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        status, hdrs, raw = e.code, e.headers, e.read()
+        sock.close()
+    else:
+        req = urllib.request.Request(base + path + query, data=data, method=method.upper(), headers=headers)
+        try:
+            resp = urllib.request.urlopen(req, timeout=60)
+            status, hdrs, raw = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            status, hdrs, raw = e.code, e.headers, e.read()
     key = (template, method)
     if status == 405:  # documented on the path's own operation(s): "another method"
         key = next(k for k in ops if k[0] == template)
@@ -211,7 +227,10 @@ call(A, "post", "/v1/agents/backup-manager/invoke", inv, 403, READ, '{}', j)
 call(A, "post", "/v1/agents/nope/invoke", inv, 404, INVOKE, '{}', j)
 call(A, "get", "/v1/agents/backup-manager/invoke", inv, 405, INVOKE)
 call(A, "post", "/v1/agents/backup-manager/invoke", inv, 413, INVOKE, '{"inputs":{"release":"' + "x" * 8192 + '"}}', j)
+call(A, "post", "/v1/agents/backup-manager/invoke", inv, 411, INVOKE, [b'{"inputs":{"release":"r1"}}'], j)
+call(A, "post", "/v1/agents/backup-manager/invoke", inv, 414, INVOKE, '{}', j, query="?x=" + "a" * 9000)
 call(A, "post", "/v1/agents/backup-manager/invoke", inv, 415, INVOKE, '{}', "text/plain")
+call(A, "post", "/v1/agents/backup-manager/invoke", inv, 431, INVOKE, '{}', j, extra={"X-Big": "b" * 20000})
 call(A, "post", "/v1/agents/backup-manager/invoke", inv, 422, INVOKE, '{"inputs":{"release":"no-such-release"}}', j)
 call(B, "post", "/v1/agents/senior-reviewer/invoke", inv, 502, None, '{"inputs":{"change":"broken-please","focus":"x"}}', j)
 call(C, "post", "/v1/agents/backup-manager/invoke", inv, 503, None, '{"inputs":{"release":"r1"}}', j)
