@@ -6,7 +6,10 @@
 # ServiceMonitor, PrometheusRule, LLM key, Vault Agent files, green active,
 # egress CIDRs), and a single-colour, policy-less case; every rendered object
 # validated offline against the Kubernetes API schemas (npm
-# kubernetes-models, prometheus-operator models for the CRDs); assertions on
+# kubernetes-models 5.1.0: the Kubernetes 1.34 OpenAPI definitions, types,
+# required fields and formats, not unknown fields; every kind and field the
+# chart uses exists since 1.30, the chart's kubeVersion floor;
+# prometheus-operator models for the CRDs); assertions on
 # the rendered manifests (tests/helm/assert_rendered.py: live selects the
 # active colour, preview the other, non-root read-only Deployments, probes,
 # drain and grace period, PDB below replicas, NetworkPolicy ports...); the
