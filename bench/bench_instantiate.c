@@ -294,7 +294,8 @@ static int overhead(void)
 	uint32_t (*native_compute)(uint32_t, char *);
 	double best_native = 1e9, best_sandbox = 1e9, t0;
 	const char *repeats_env = getenv("AF_BENCH_REPEATS");
-	int repeats = repeats_env && atoi(repeats_env) > 0 ? atoi(repeats_env) : 7;
+	long repeats_asked = repeats_env ? strtol(repeats_env, NULL, 10) : 0;
+	int repeats = repeats_asked > 0 && repeats_asked < 1000 ? (int)repeats_asked : 7;
 	const char *reason;
 	rt_module *m = NULL;
 	rt_policy *pol = NULL;
@@ -397,9 +398,11 @@ static int overhead(void)
 			if (p) {
 				char line[64] = "";
 
-				if (fgets(line, sizeof(line), p) && atof(line) > 0)
+				double peer_us = fgets(line, sizeof(line), p) ? strtod(line, NULL) : 0;
+
+				if (peer_us > 0)
 					printf("| peer: Node's V8 on the same .wasm (instantiate + call) | %.1f | %.3f |\n",
-					       atof(line), atof(line) / (best_native * 1e3));
+					       peer_us, peer_us / (best_native * 1e3));
 				pclose(p);
 			}
 		}

@@ -296,9 +296,13 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 				}
 				list = grown;
 			}
-			list[count].path = dir && name[strlen(name) - 1] != '/'
-						   ? (strcat(name, "/"), strdup(name))
-						   : strdup(name);
+			if (dir && name[strlen(name) - 1] != '/') {
+				size_t end = strlen(name); /* the buffer has room for 2 more */
+
+				name[end] = '/';
+				name[end + 1] = '\0';
+			}
+			list[count].path = strdup(name);
 			list[count].data = h + BLOCK;
 			list[count].size = (size_t)size;
 			list[count].type = dir ? '5' : '0';
@@ -774,6 +778,7 @@ static const in_blob *blob_find(const importer *im, const char *digest)
 
 	if (!digest || strncmp(digest, ART_DIGEST_PREFIX, 7) != 0 || strlen(digest) != 71)
 		return NULL;
+	memset(&key, 0, sizeof(key));
 	key.hex = digest + 7;
 	return im->n_blobs ? bsearch(&key, im->blobs, im->n_blobs, sizeof(*im->blobs), cmp_in_blob)
 			   : NULL;

@@ -136,13 +136,13 @@ static void json_escape(cw *w, const char *s, size_t n)
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		switch (c) {
-		case '"': strcpy(esc, "\\\""); break;
-		case '\\': strcpy(esc, "\\\\"); break;
-		case '\n': strcpy(esc, "\\n"); break;
-		case '\r': strcpy(esc, "\\r"); break;
-		case '\t': strcpy(esc, "\\t"); break;
-		case '\b': strcpy(esc, "\\b"); break;
-		case '\f': strcpy(esc, "\\f"); break;
+		case '"': snprintf(esc, sizeof(esc), "\\\""); break;
+		case '\\': snprintf(esc, sizeof(esc), "\\\\"); break;
+		case '\n': snprintf(esc, sizeof(esc), "\\n"); break;
+		case '\r': snprintf(esc, sizeof(esc), "\\r"); break;
+		case '\t': snprintf(esc, sizeof(esc), "\\t"); break;
+		case '\b': snprintf(esc, sizeof(esc), "\\b"); break;
+		case '\f': snprintf(esc, sizeof(esc), "\\f"); break;
 		default:
 			memcpy(esc, "\\u00", 4);
 			esc[4] = hex[c >> 4];
@@ -250,15 +250,15 @@ static void c_literal(cw *w, const char *s, size_t n, const char *indent)
 		char esc[8];
 
 		if (c == '"')
-			strcpy(esc, "\\\"");
+			snprintf(esc, sizeof(esc), "\\\"");
 		else if (c == '\\')
-			strcpy(esc, "\\\\");
+			snprintf(esc, sizeof(esc), "\\\\");
 		else if (c == '?')
-			strcpy(esc, "\\?");
+			snprintf(esc, sizeof(esc), "\\?");
 		else if (c == '\n')
-			strcpy(esc, "\\n");
+			snprintf(esc, sizeof(esc), "\\n");
 		else if (c == '\t')
-			strcpy(esc, "\\t");
+			snprintf(esc, sizeof(esc), "\\t");
 		else if (c >= 0x20 && c < 0x7f) {
 			esc[0] = (char)c;
 			esc[1] = '\0';

@@ -150,7 +150,7 @@ static size_t lower_copy(char *out, const char *s)
 {
 	size_t n = 0;
 
-	while (s[n] && n < SUGGEST_MAX) {
+	while (n < SUGGEST_MAX && s[n]) {
 		char c = s[n];
 
 		out[n] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;

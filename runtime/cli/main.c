@@ -552,7 +552,14 @@ static int serve(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction ignore;
+
+		memset(&ignore, 0, sizeof(ignore));
+		ignore.sa_handler = SIG_IGN;
+		sigemptyset(&ignore.sa_mask);
+		sigaction(SIGPIPE, &ignore, NULL);
+	}
 
 	json_path(jstore, sizeof(jstore), a.store);
 	snprintf(fields, sizeof(fields), "\"event\":\"starting\",\"msg\":\"agentfactory-runtime starting\",\"version\":\"%s\",\"store\":%s",

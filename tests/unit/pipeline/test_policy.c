@@ -802,7 +802,7 @@ static void test_policy__directory_combines_files(void **state)
 
 	/* Missing and empty directories are errors, not empty policies. */
 	assert_int_equal(pipe_policy_load_dir(&p, dir, &d), AF_ENOTFOUND);
-	assert_non_null(mkdtemp(strcpy(dir, "/tmp/af-policy-test-XXXXXX")));
+	assert_non_null(mkdtemp(memcpy(dir, "/tmp/af-policy-test-XXXXXX", sizeof("/tmp/af-policy-test-XXXXXX"))));
 	assert_int_equal(pipe_policy_load_dir(&p, dir, &d), AF_ENOTFOUND);
 	assert_null(p);
 	remove_dir(dir);
