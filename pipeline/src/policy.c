@@ -1229,43 +1229,15 @@ static unsigned classify(const checker *ck)
 	return SCOPE_OTHER;
 }
 
-/* Decode one UTF-8 sequence; an invalid byte decodes as -1 of length 1. */
+/* Decode one UTF-8 sequence (art_utf8_decode, the one strict decoder); an
+ * invalid byte decodes as -1 of length 1. */
 static long utf8_next(const unsigned char *s, size_t len, size_t *adv)
 {
-	unsigned char c = s[0];
-	size_t n, i;
-	long cp;
+	uint32_t cp = 0;
+	size_t n = art_utf8_decode(s, len, &cp);
 
-	if (c < 0x80) {
-		*adv = 1;
-		return c;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		*adv = 1;
-		return -1;
-	}
-	if (n > len) {
-		*adv = 1;
-		return -1;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*adv = 1;
-			return -1;
-		}
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	*adv = n;
-	return cp;
+	*adv = n ? n : 1;
+	return n ? (long)cp : -1;
 }
 
 /* Characters that must never reach a terminal raw: controls, bidi, invisible. */
