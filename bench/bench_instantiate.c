@@ -304,7 +304,8 @@ static int overhead(void)
 	uint32_t (*native_compute)(uint32_t, char *);
 	double best_native = 1e9, best_sandbox = 1e9, t0;
 	const char *repeats_env = getenv("AF_BENCH_REPEATS");
-	int repeats = repeats_env && atoi(repeats_env) > 0 ? atoi(repeats_env) : 7;
+	long repeats_asked = repeats_env ? strtol(repeats_env, NULL, 10) : 0;
+	int repeats = repeats_asked > 0 && repeats_asked < 1000 ? (int)repeats_asked : 7;
 	const char *reason;
 	rt_module *m = NULL;
 	rt_policy *pol = NULL;

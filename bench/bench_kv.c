@@ -49,7 +49,7 @@ static void *loop(void *arg)
 int main(int argc, char **argv)
 {
 	static const int rows[] = {1, 8, 64, 256};
-	double secs = argc > 1 ? atof(argv[1]) : 3.0;
+	double secs = argc > 1 ? strtod(argv[1], NULL) : 3.0;
 	char dir[] = "/tmp/af-bench-kv-XXXXXX", cmd[128];
 	size_t r;
 

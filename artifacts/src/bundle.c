@@ -420,8 +420,12 @@ int art_bundle_tar_read(art_tar_entry **out, size_t *n, const void *data, size_t
 				}
 				list = grown;
 			}
-			if (dir && name[strlen(name) - 1] != '/' && strlen(name) + 1 < sizeof(name))
-				strcat(name, "/");
+			if (dir && name[strlen(name) - 1] != '/' && strlen(name) + 1 < sizeof(name)) {
+				size_t end = strlen(name);
+
+				name[end] = '/';
+				name[end + 1] = '\0';
+			}
 			list[count].path = strdup(name);
 			list[count].data = h + BLOCK;
 			list[count].size = (size_t)size;
@@ -963,6 +967,7 @@ static const in_blob *blob_find(const importer *im, const char *digest)
 
 	if (!digest || strncmp(digest, ART_DIGEST_PREFIX, 7) != 0 || strlen(digest) != 71)
 		return NULL;
+	memset(&key, 0, sizeof(key));
 	key.hex = digest + 7;
 	return im->n_blobs ? bsearch(&key, im->blobs, im->n_blobs, sizeof(*im->blobs), cmp_in_blob)
 			   : NULL;

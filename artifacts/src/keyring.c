@@ -95,14 +95,6 @@ static bool keyid_valid(const char *id)
 	return id[ART_SHA256_HEX_LEN] == '\0';
 }
 
-static bool utf8_valid(const char *s)
-{
-	json_t *j = json_string(s); /* jansson refuses invalid UTF-8 */
-
-	json_decref(j);
-	return j != NULL;
-}
-
 static bool time_in_range(time_t t)
 {
 	return t >= 0 && t <= KR_TIME_MAX;
@@ -309,7 +301,7 @@ int art_keyring_revoke(art_keyring *kr, const char *keyid, time_t at, const char
 	if (reason && strlen(reason) > KR_REASON_MAX)
 		return art_error_set(AF_EINVAL, "revocation reason is longer than %d bytes",
 				     KR_REASON_MAX);
-	if (reason && !utf8_valid(reason))
+	if (reason && !art_utf8_valid(reason, strlen(reason)))
 		return art_error_set(AF_EINVAL, "revocation reason must be UTF-8 text");
 	if ((rev = art_keyring_find_revocation(kr, keyid))) {
 		art_time_format(when, rev->at);

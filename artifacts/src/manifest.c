@@ -560,13 +560,15 @@ void art_manifest_native_part_name(char out[ART_PART_NAME_MAX], const char *comp
 static int add_part(art_manifest *m, const char *name, const char *media_type,
 		    const char *compat_id, const char *digest_hex, uint64_t size)
 {
-	const char *want = name ? known_media_type(name) : NULL;
+	const char *want;
 	art_manifest_part *parts, *p;
 
 	if (!m)
 		return art_error_set(AF_EINVAL, "manifest: add a part to a manifest (got NULL)");
 	if (!part_name_valid(name))
-		return art_error_set(AF_EINVAL, "manifest: invalid part name '%.80s'", name);
+		return art_error_set(AF_EINVAL, "manifest: invalid part name '%.80s'",
+				     name ? name : "(null)");
+	want = known_media_type(name); /* after the check: name may be NULL */
 	if (!text_valid(media_type, MEDIA_TYPE_MAX, false) || (want && strcmp(want, media_type)))
 		return art_error_set(AF_EINVAL, "manifest: part '%s': media type '%.80s'%s%s", name,
 				     media_type ? media_type : "", want ? ", want " : " is invalid",

@@ -127,7 +127,7 @@ static shown show(const char *src)
 	shown out;
 	size_t i;
 
-	for (i = 0; src[i] && i < 100; i++)
+	for (i = 0; i < 100 && src[i]; i++)
 		out.s[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
 	if (src[i])
 		out.s[i++] = '~';

@@ -369,3 +369,58 @@ time_t art_time_now(void)
 		return t;
 	return time(NULL);
 }
+
+size_t art_utf8_decode(const void *s, size_t len, uint32_t *cp)
+{
+	const uint8_t *b = s;
+	uint32_t v;
+	size_t need, k;
+
+	if (len == 0)
+		return 0;
+	if (b[0] < 0x80) {
+		v = b[0];
+		need = 0;
+	} else if (b[0] >= 0xc2 && b[0] <= 0xdf) {
+		v = b[0] & 0x1fu;
+		need = 1;
+	} else if (b[0] >= 0xe0 && b[0] <= 0xef) {
+		v = b[0] & 0x0fu;
+		need = 2;
+	} else if (b[0] >= 0xf0 && b[0] <= 0xf4) {
+		v = b[0] & 0x07u;
+		need = 3;
+	} else {
+		return 0; /* a continuation byte, an overlong lead (c0, c1) or f5..ff */
+	}
+	if (len <= need)
+		return 0;
+	for (k = 1; k <= need; k++) {
+		if ((b[k] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (b[k] & 0x3fu);
+	}
+	if ((need == 2 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
+	    (need == 3 && (v < 0x10000 || v > 0x10ffff)))
+		return 0;
+	if (cp)
+		*cp = v;
+	return need + 1;
+}
+
+int art_utf8_valid(const void *s, size_t len)
+{
+	const uint8_t *b = s;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (b[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((n = art_utf8_decode(b + i, len - i, NULL)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}

@@ -11,6 +11,7 @@
 #include "art/wasm.h"
 
 #include "art/error.h"
+#include "art/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,46 +110,6 @@ static int read_count(cur *c, const char *what, uint32_t cap, uint32_t *out)
 	return 0;
 }
 
-/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t b = s[i];
-		uint32_t cp;
-		size_t k, need;
-
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf) {
-			need = 1;
-			cp = b & 0x1f;
-		} else if (b >= 0xe0 && b <= 0xef) {
-			need = 2;
-			cp = b & 0x0f;
-		} else if (b >= 0xf0 && b <= 0xf4) {
-			need = 3;
-			cp = b & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= need)
-			return false;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
 
 /* A name: u32 length, UTF-8 bytes. *out is NUL-terminated and owned. */
 static int read_name(cur *c, char **out)
@@ -163,7 +124,7 @@ static int read_name(cur *c, char **out)
 		return too_big(c, "name length", n, ART_WASM_MAX_NAME);
 	if (n > left(c))
 		return fail(c, "name runs past the end of its section");
-	if (!utf8_valid(c->p, n))
+	if (!art_utf8_valid(c->p, n))
 		return fail(c, "name is not valid UTF-8");
 	/* Valid UTF-8, but "af\0x" would read as "af" through a C string. */
 	if (memchr(c->p, '\0', n))

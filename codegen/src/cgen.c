@@ -12,6 +12,7 @@
 #include "gen/cgen.h"
 
 #include "art/error.h"
+#include "art/placeholder.h"
 #include "art/util.h"
 
 #include <jansson.h>
@@ -136,13 +137,13 @@ static void json_escape(cw *w, const char *s, size_t n)
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		switch (c) {
-		case '"': strcpy(esc, "\\\""); break;
-		case '\\': strcpy(esc, "\\\\"); break;
-		case '\n': strcpy(esc, "\\n"); break;
-		case '\r': strcpy(esc, "\\r"); break;
-		case '\t': strcpy(esc, "\\t"); break;
-		case '\b': strcpy(esc, "\\b"); break;
-		case '\f': strcpy(esc, "\\f"); break;
+		case '"': snprintf(esc, sizeof(esc), "\\\""); break;
+		case '\\': snprintf(esc, sizeof(esc), "\\\\"); break;
+		case '\n': snprintf(esc, sizeof(esc), "\\n"); break;
+		case '\r': snprintf(esc, sizeof(esc), "\\r"); break;
+		case '\t': snprintf(esc, sizeof(esc), "\\t"); break;
+		case '\b': snprintf(esc, sizeof(esc), "\\b"); break;
+		case '\f': snprintf(esc, sizeof(esc), "\\f"); break;
 		default:
 			memcpy(esc, "\\u00", 4);
 			esc[4] = hex[c >> 4];
@@ -250,15 +251,15 @@ static void c_literal(cw *w, const char *s, size_t n, const char *indent)
 		char esc[8];
 
 		if (c == '"')
-			strcpy(esc, "\\\"");
+			snprintf(esc, sizeof(esc), "\\\"");
 		else if (c == '\\')
-			strcpy(esc, "\\\\");
+			snprintf(esc, sizeof(esc), "\\\\");
 		else if (c == '?')
-			strcpy(esc, "\\?");
+			snprintf(esc, sizeof(esc), "\\?");
 		else if (c == '\n')
-			strcpy(esc, "\\n");
+			snprintf(esc, sizeof(esc), "\\n");
 		else if (c == '\t')
-			strcpy(esc, "\\t");
+			snprintf(esc, sizeof(esc), "\\t");
 		else if (c >= 0x20 && c < 0x7f) {
 			esc[0] = (char)c;
 			esc[1] = '\0';
@@ -623,59 +624,28 @@ static void em_flush(emitter *em)
 
 /* ---- placeholders --------------------------------------------------------------------------- */
 
-static bool ident_start(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool ident_char(char c)
-{
-	return ident_start(c) || (c >= '0' && c <= '9') || c == '-';
-}
 
 /*
- * The next "{{ name }}" in s[*pos..len): the grammar of docs/templates.md
- * (identifiers joined by '.', spaces or tabs inside the braces). Every "{{"
- * must open a valid one.
+ * The next "{{ name }}" in s[*pos..len), by the one grammar
+ * (art/placeholder.h, shared with the template checks).
  * @return 1 found (start/end of the whole placeholder, name_off/name_len),
  *         0 none left, -1 malformed (*start is where)
  */
 static int next_placeholder(const char *s, size_t len, size_t *pos, size_t *start, size_t *end,
 			    size_t *name_off, size_t *name_len)
 {
-	size_t i = *pos, j;
+	art_placeholder ph;
+	int r = art_placeholder_next(s, len, pos, &ph);
 
-	while (i + 1 < len && !(s[i] == '{' && s[i + 1] == '{'))
-		i++;
-	if (i + 1 >= len) {
-		*pos = len;
+	if (r == 0)
 		return 0;
-	}
-	*start = i;
-	j = i + 2;
-	while (j < len && (s[j] == ' ' || s[j] == '\t'))
-		j++;
-	*name_off = j;
-	for (;;) {
-		if (j >= len || !ident_start(s[j]))
-			return -1;
-		while (j < len && ident_char(s[j]))
-			j++;
-		if (j < len && s[j] == '.') {
-			j++;
-			continue;
-		}
-		break;
-	}
-	*name_len = j - *name_off;
-	while (j < len && (s[j] == ' ' || s[j] == '\t'))
-		j++;
-	if (j + 1 < len && s[j] == '}' && s[j + 1] == '}') {
-		*end = j + 2;
-		*pos = j + 2;
-		return 1;
-	}
-	return -1;
+	*start = ph.start;
+	if (r != 1)
+		return -1;
+	*end = ph.start + ph.len;
+	*name_off = ph.name_off;
+	*name_len = ph.name_len;
+	return 1;
 }
 
 enum { PH_STATIC, PH_INPUT, PH_STEP };

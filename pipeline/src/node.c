@@ -852,19 +852,16 @@ static pipe_node *parse_node(parse_ctx *ctx, yaml_event_t *ev, unsigned depth)
 	}
 }
 
-/* Returns 0 if valid UTF-8; otherwise the 1-based line/col of the first bad byte. */
+/* Returns 0 if valid UTF-8 (art_utf8_decode, the one decoder); otherwise the
+ * 1-based line/col of the first bad byte. */
 static int find_bad_utf8(const unsigned char *s, size_t len, unsigned *line, unsigned *col)
 {
-	size_t i = 0;
+	size_t i = 0, n;
 	unsigned ln = 1, cl = 1;
 
 	while (i < len) {
-		unsigned char c = s[i];
-		size_t need = 0, k;
-		uint32_t cp = 0;
-
-		if (c < 0x80) {
-			if (c == '\n') {
+		if (s[i] < 0x80) {
+			if (s[i] == '\n') {
 				ln++;
 				cl = 1;
 			} else {
@@ -873,26 +870,15 @@ static int find_bad_utf8(const unsigned char *s, size_t len, unsigned *line, uns
 			i++;
 			continue;
 		}
-		if ((c & 0xE0) == 0xC0) { need = 1; cp = c & 0x1F; }
-		else if ((c & 0xF0) == 0xE0) { need = 2; cp = c & 0x0F; }
-		else if ((c & 0xF8) == 0xF0) { need = 3; cp = c & 0x07; }
-		else goto bad;
-		for (k = 1; k <= need; k++) {
-			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
-				goto bad;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
+		if ((n = art_utf8_decode(s + i, len - i, NULL)) == 0) {
+			*line = ln;
+			*col = cl;
+			return -1;
 		}
-		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
-		    (need == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			goto bad;
-		i += need + 1;
+		i += n;
 		cl++;
 	}
 	return 0;
-bad:
-	*line = ln;
-	*col = cl;
-	return -1;
 }
 
 int pipe_yaml_parse(pipe_node **out, const char *data, size_t len, const char *file,

@@ -23,6 +23,7 @@
 #include "pipe/policy.h"
 
 #include "art/error.h"
+#include "art/manifest.h"
 #include "art/util.h"
 #include "textnorm.h"
 
@@ -311,40 +312,19 @@ static bool valid_cap_entry(const char *s)
 	return true;
 }
 
-/* "name.example.com", "*.example.com", "10.0.0.1" or "[::1]". */
+/* "name.example.com", "*.example.com", "10.0.0.1" or "[::1]", in any case:
+ * the manifest's rule (art_manifest_host_valid, the one host-name check),
+ * so that every host a policy grants can be recorded in a manifest. */
 static bool valid_host_entry(const char *s)
 {
-	size_t i, n, label = 0;
+	char lower[256];
+	size_t i, n = strlen(s);
 
-	if (strncmp(s, "*.", 2) == 0)
-		s += 2;
-	n = strlen(s);
-	if (n == 0 || n > 253)
+	if (n == 0 || n >= sizeof(lower))
 		return false;
-	if (s[0] == '[') {
-		if (s[n - 1] != ']' || n < 3)
-			return false;
-		for (i = 1; i + 1 < n; i++)
-			if (!strchr("0123456789abcdefABCDEF:.", s[i]))
-				return false;
-		return true;
-	}
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return label > 0 && s[n - 1] != '-';
+	for (i = 0; i <= n; i++)
+		lower[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+	return art_manifest_host_valid(lower);
 }
 
 static int load_grant_list(loader *ld, const pipe_node *grants, const char *key,
@@ -1250,43 +1230,15 @@ static unsigned classify(const checker *ck)
 	return SCOPE_OTHER;
 }
 
-/* Decode one UTF-8 sequence; an invalid byte decodes as -1 of length 1. */
+/* Decode one UTF-8 sequence (art_utf8_decode, the one strict decoder); an
+ * invalid byte decodes as -1 of length 1. */
 static long utf8_next(const unsigned char *s, size_t len, size_t *adv)
 {
-	unsigned char c = s[0];
-	size_t n, i;
-	long cp;
+	uint32_t cp = 0;
+	size_t n = art_utf8_decode(s, len, &cp);
 
-	if (c < 0x80) {
-		*adv = 1;
-		return c;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		*adv = 1;
-		return -1;
-	}
-	if (n > len) {
-		*adv = 1;
-		return -1;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*adv = 1;
-			return -1;
-		}
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	*adv = n;
-	return cp;
+	*adv = n ? n : 1;
+	return n ? (long)cp : -1;
 }
 
 /* Characters that must never reach a terminal raw: controls, bidi, invisible. */

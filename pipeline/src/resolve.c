@@ -884,7 +884,7 @@ static int canonicalize(pipe_resolved *r)
 	}
 	chain = NULL;
 	r->canonical = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS |
-					     JSON_REAL_PRECISION(tree_digits(r->root)));
+					     (size_t)JSON_REAL_PRECISION(tree_digits(r->root)));
 	if (!r->canonical)
 		goto nomem;
 	r->canonical_len = strlen(r->canonical);

@@ -805,6 +805,7 @@ const pipe_file *pipe_source_find(const pipe_source *s, const char *path)
 
 	if (!s || !path || !s->n)
 		return NULL;
+	memset(&key, 0, sizeof(key));
 	key.path = (char *)path;
 	return bsearch(&key, s->files, s->n, sizeof(*s->files), file_cmp);
 }

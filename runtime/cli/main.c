@@ -639,7 +639,14 @@ static int serve(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction ignore;
+
+		memset(&ignore, 0, sizeof(ignore));
+		ignore.sa_handler = SIG_IGN;
+		sigemptyset(&ignore.sa_mask);
+		sigaction(SIGPIPE, &ignore, NULL);
+	}
 	/* after the mask: the exporter thread must not take SIGTERM */
 	{
 		rt_trace_config tc;

@@ -264,8 +264,7 @@ static label_slot *find_slot(rt_labeled c, const char *label, int create)
 				return NULL;
 			}
 			if (atomic_compare_exchange_strong(&s->state, &expected, 1)) {
-				strncpy(s->label, label, LABEL_MAX - 1);
-				s->label[LABEL_MAX - 1] = '\0';
+				snprintf(s->label, LABEL_MAX, "%s", label); /* truncates */
 				atomic_store_explicit(&s->state, 2, memory_order_release);
 				return s;
 			}

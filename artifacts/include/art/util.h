@@ -101,4 +101,19 @@ void art_time_format(char out[21], time_t t);
  */
 time_t art_time_now(void);
 
+/* ---- UTF-8 (the one decoder: artifacts, pipeline and runtime use it) ------ */
+
+/**
+ * Decode one strict UTF-8 sequence at the start of s[0..len): shortest form
+ * only (no overlongs), no surrogates (U+D800..U+DFFF), nothing above
+ * U+10FFFF, no truncated sequence.
+ * @param[out] cp  the code point (when the return is not 0); may be NULL
+ * @return the sequence length, 1..4, or 0 when s does not start with a
+ *         valid sequence (or len is 0)
+ */
+size_t art_utf8_decode(const void *s, size_t len, uint32_t *cp);
+
+/** Whether s[0..len) is strict UTF-8 (art_utf8_decode over all of it). */
+int art_utf8_valid(const void *s, size_t len);
+
 #endif

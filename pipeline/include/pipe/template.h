@@ -20,6 +20,7 @@
 #ifndef PIPE_TEMPLATE_H
 #define PIPE_TEMPLATE_H
 
+#include "art/placeholder.h"
 #include "pipe/node.h"
 
 #include <stdbool.h>
@@ -74,13 +75,8 @@ bool pipe_template_name_valid(const char *s);
 
 /* ---- placeholders ------------------------------------------------------ */
 
-/** One `{{ name }}` found in a string. Offsets are bytes into that string. */
-typedef struct pipe_placeholder {
-	size_t start;     /* offset of the opening "{{" */
-	size_t len;       /* bytes up to and including the closing "}}" */
-	size_t name_off;  /* offset of the name (spaces trimmed) */
-	size_t name_len;
-} pipe_placeholder;
+/** One `{{ name }}` found in a string (art/placeholder.h: the one grammar). */
+typedef art_placeholder pipe_placeholder;
 
 /**
  * Find the next placeholder in s[*pos .. len). A placeholder is "{{",

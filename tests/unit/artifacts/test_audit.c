@@ -339,7 +339,7 @@ static void test_audit__edited_entry_detected(void **state)
 	raw_put(dir, 3, e3);
 	assert_int_equal(verify_dir(dir, &rep), 0);
 	edited = malloc(strlen(e3) + 2);
-	sprintf(edited, " %s", e3);
+	snprintf(edited, strlen(e3) + 2, " %s", e3);
 	raw_put(dir, 3, edited);
 	free(edited);
 	assert_int_equal(verify_dir(dir, &rep), AF_ECORRUPT);

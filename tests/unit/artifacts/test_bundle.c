@@ -89,7 +89,7 @@ static int put_agent(art_store_txn *t, const char *name, const char *version, co
 		wasm[i] = (char)(i * 7 + strlen(text) * (i % 13));
 	memcpy(native, "\x7f" "ELF", 4);
 	for (i = 4; i < sizeof(native); i++)
-		native[i] = (char)(i * 3 + strlen(name) * (i % 11) + version[0]);
+		native[i] = (char)(i * 3 + strlen(name) * (i % 11) + (unsigned char)version[0]);
 	memset(&info, 0, sizeof(info));
 	info.name = name;
 	info.version = version;

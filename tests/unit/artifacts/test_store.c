@@ -1175,8 +1175,8 @@ static void test_store__dictionary_and_compression_ratio(void **state)
 		      "provenance): raw %llu B, zstd-19 %llu B (%.1f%%), zstd-19+dict %llu B "
 		      "(%.1f%%, dictionary %08x)\n",
 		      (unsigned long long)a.blobs, (unsigned long long)a.raw_bytes,
-		      (unsigned long long)a.stored_bytes, 100.0 * a.stored_bytes / a.raw_bytes,
-		      (unsigned long long)b.stored_bytes, 100.0 * b.stored_bytes / b.raw_bytes,
+		      (unsigned long long)a.stored_bytes, 100.0 * (double)a.stored_bytes / (double)a.raw_bytes,
+		      (unsigned long long)b.stored_bytes, 100.0 * (double)b.stored_bytes / (double)b.raw_bytes,
 		      b.dict_id);
 	/* the blobs name the dictionary, and read back after a reopen */
 	art_store_close(dict);

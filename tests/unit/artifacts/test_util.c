@@ -169,6 +169,49 @@ static void test_util__error_message_from_itself(void **state)
 	assert_int_equal(strlen(art_error_last()), 1023);
 }
 
+/* The one UTF-8 decoder: strict (shortest form, no surrogates, <= U+10FFFF). */
+static void test_util__utf8_decode_is_strict(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t len, want_len;
+		uint32_t want_cp;
+	} cases[] = {
+		{"A", 1, 1, 0x41},
+		{"\xc3\xa9", 2, 2, 0xe9},
+		{"\xe2\x82\xac", 3, 3, 0x20ac},
+		{"\xf0\x9f\x98\x80", 4, 4, 0x1f600},
+		{"\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff},
+		{"\xef\xbf\xbf", 3, 3, 0xffff},
+		{"\xc0\x80", 2, 0, 0},             /* overlong NUL */
+		{"\xc1\xbf", 2, 0, 0},             /* overlong */
+		{"\xe0\x80\x80", 3, 0, 0},         /* overlong */
+		{"\xf0\x8f\xbf\xbf", 4, 0, 0},     /* overlong */
+		{"\xed\xa0\x80", 3, 0, 0},         /* surrogate U+D800 */
+		{"\xed\xbf\xbf", 3, 0, 0},         /* surrogate U+DFFF */
+		{"\xf4\x90\x80\x80", 4, 0, 0},     /* above U+10FFFF */
+		{"\xf5\x80\x80\x80", 4, 0, 0},
+		{"\x80", 1, 0, 0},                 /* a lone continuation byte */
+		{"\xe2\x82", 2, 0, 0},             /* truncated */
+		{"\xe2\x28\xa1", 3, 0, 0},         /* bad continuation */
+		{"", 0, 0, 0},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t cp = 0xdeadbeef;
+		size_t n = art_utf8_decode(cases[i].bytes, cases[i].len, &cp);
+
+		if (n != cases[i].want_len || (n && cp != cases[i].want_cp))
+			fail_msg("case %zu: length %zu code point %x", i, n, cp);
+		assert_int_equal(art_utf8_valid(cases[i].bytes, cases[i].len), n == cases[i].len);
+	}
+	assert_true(art_utf8_valid("plain ascii \xc3\xa9t\xc3\xa9", 15));
+	assert_false(art_utf8_valid("ok then \xff", 9));
+	assert_int_equal(art_utf8_decode("\xc3\xa9", 2, NULL), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_util__time_parse_formats),
 		cmocka_unit_test(test_util__error_slot),
 		cmocka_unit_test(test_util__error_message_from_itself),
+		cmocka_unit_test(test_util__utf8_decode_is_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -781,10 +781,10 @@ static void test_run__out_of_memory_is_an_answer(void **state)
 	(void)state;
 	/* hostile has 64 pages (4 MiB): a 3 MiB topic and its copies do not fit. */
 	big = malloc(n + 64);
-	strcpy(big, "{\"inputs\":{\"topic\":\"");
+	snprintf(big, n + 64, "{\"inputs\":{\"topic\":\"");
 	for (i = strlen(big); i < n; i++)
 		big[i] = 'a';
-	strcpy(big + n, "\"}}");
+	snprintf(big + n, 64, "\"}}");
 	host_start(&h, &g.llm);
 	{
 		static const char *const llm[] = {"{\"role\":\"assistant\",\"content\":\"x\"}", NULL};

@@ -296,6 +296,13 @@ static const bad_policy bad_policies[] = {
 	{POL_HEAD "  - id: text.x\n    kind: text\n    severity: deny\n    message: m\n",
 	 "policy.required", 5},
 	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"*\"]\n", "policy.grant", 5},
+	/* The manifest's host rule (the one check): no numeric disguises, no
+	 * IPv6 zone, nothing a manifest could not record. */
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"127.1\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"2130706433\"]\n", "policy.grant",
+	 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"[fe80::1%eth0]\"]\n",
+	 "policy.grant", 5},
 	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: [Bad-Cap]\n",
 	 "policy.grant", 5},
 	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: log\n", "policy.type", 5},
@@ -925,7 +932,7 @@ static void test_policy__directory_combines_files(void **state)
 
 	/* Missing and empty directories are errors, not empty policies. */
 	assert_int_equal(pipe_policy_load_dir(&p, dir, &d), AF_ENOTFOUND);
-	assert_non_null(mkdtemp(strcpy(dir, "/tmp/af-policy-test-XXXXXX")));
+	assert_non_null(mkdtemp(memcpy(dir, "/tmp/af-policy-test-XXXXXX", sizeof("/tmp/af-policy-test-XXXXXX"))));
 	assert_int_equal(pipe_policy_load_dir(&p, dir, &d), AF_ENOTFOUND);
 	assert_null(p);
 	remove_dir(dir);
