@@ -1103,7 +1103,7 @@ int art_oci__blob_upload(art_oci_client *c, const char *digest, const void *data
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (c->opts.progress)
 		fprintf(c->opts.progress, "  pushed blob %.19s... %zu bytes in %.0f ms%s\n", digest,
-			len, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+			len, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 			len > c->opts.chunk_size ? " (chunked)" : "");
 cleanup:
 	art_buf_free(&r.body);
