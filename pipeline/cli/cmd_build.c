@@ -45,7 +45,8 @@ static void build_usage(FILE *out)
 		"Toolchain: WASI_SDK_PATH (wasi-sdk layout) if set, else Debian's clang-19,\n"
 		"wasm-ld-19, wasi-libc; wasm2c and wasm-validate from wabt; the host cc.\n\n"
 		"exit codes: 0 built (or nothing to do), 1 findings or a failed agent (nothing\n"
-		"            stored), 2 usage error, unreadable input, toolchain or store error\n");
+		"            stored; a refused rebuild of a released version), 2 usage error,\n"
+		"            unreadable input, toolchain or store error, 3 a damaged store file\n");
 }
 
 static const char *status_name(pipe_build_status s)
@@ -208,7 +209,10 @@ int cmd_build(int argc, char **argv)
 	o.progress = stderr;
 	o.progress_tty = isatty(STDERR_FILENO);
 	if ((brc = pipe_build_run(&rep, &o)) < 0) {
-		rc = cli_fail(CLI_EXIT_FOR_STORE(brc, CLI_USAGE), "build", "%s", art_error_last());
+		/* A refused rebuild of a released version (immutable) is a refusal,
+		 * exit 1 like every other refused operation; not a usage error. */
+		rc = cli_fail(CLI_EXIT_FOR_STORE(brc, brc == AF_EEXISTS ? CLI_FINDINGS : CLI_USAGE),
+			      "build", "%s", art_error_last());
 		goto cleanup;
 	}
 	if (json)
