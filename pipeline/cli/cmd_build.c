@@ -40,12 +40,15 @@ static void build_usage(FILE *out)
 		"  --policies DIR      policy directory (env AF_POLICIES)\n"
 		"  --dir SUBDIR        template folder inside the repository\n"
 		"  --keep-workdir      keep generated sources and objects, print where\n"
+		"  --all-or-nothing    store nothing if any template or agent fails (default:\n"
+		"                      store every agent that built, report the others, exit 1)\n"
 		"  --json              machine-readable report on stdout\n"
 		"  -h, --help          this help\n\n"
 		"Toolchain: WASI_SDK_PATH (wasi-sdk layout) if set, else Debian's clang-19,\n"
 		"wasm-ld-19, wasi-libc; wasm2c and wasm-validate from wabt; the host cc.\n\n"
-		"exit codes: 0 built (or nothing to do), 1 findings or a failed agent (nothing\n"
-		"            stored; a refused rebuild of a released version), 2 usage error,\n"
+		"exit codes: 0 built (or nothing to do), 1 findings or a failed agent (the\n"
+		"            others stored; nothing with --all-or-nothing; a refused rebuild\n"
+		"            of a released version), 2 usage error,\n"
 		"            unreadable input, toolchain or store error, 3 a damaged store file\n");
 }
 
@@ -91,6 +94,8 @@ static void print_json(const pipe_build_report *rep)
 	json_object_set_new(root, "built", json_integer((json_int_t)rep->n_built));
 	json_object_set_new(root, "cached", json_integer((json_int_t)rep->n_cached));
 	json_object_set_new(root, "failed", json_integer((json_int_t)rep->n_failed));
+	json_object_set_new(root, "skipped", json_integer((json_int_t)rep->n_skipped));
+	json_object_set_new(root, "stored", json_boolean(rep->stored));
 	json_object_set_new(root, "jobs", json_integer(rep->jobs));
 	json_object_set_new(root, "total_ms", json_real(rep->total_ms));
 	json_object_set_new(root, "compile_ms", json_real(rep->compile_ms));
@@ -109,8 +114,13 @@ static void print_text(const pipe_build_report *rep)
 
 	if (rep->frontend_failed) {
 		pipe_diags_print(&rep->fe->diags, stdout);
-		printf("front end failed: nothing built (run 'agentfactory check' for the full report)\n");
-		return;
+		if (!rep->n_skipped) {
+			printf("front end failed: nothing built (run 'agentfactory check' for the "
+			       "full report)\n");
+			return;
+		}
+		printf("%zu template(s) left out for the findings above; building the others\n",
+		       rep->n_skipped);
 	}
 	for (i = 0; i < rep->n; i++) {
 		const pipe_build_item *it = &rep->items[i];
@@ -125,8 +135,13 @@ static void print_text(const pipe_build_report *rep)
 	}
 	if (rep->workdir)
 		printf("work directory kept: %s\n", rep->workdir);
-	if (rep->n_failed)
-		printf("%zu agents failed: nothing stored\n", rep->n_failed);
+	if ((rep->n_failed || rep->frontend_failed) && !rep->stored)
+		printf("%zu agents failed, %zu template(s) left out: nothing stored\n",
+		       rep->n_failed, rep->n_skipped);
+	else if (rep->n_failed || rep->frontend_failed)
+		printf("%zu built and stored, %zu unchanged; %zu agents failed and %zu template(s) "
+		       "left out (not stored), in %.1f s (-j %u)\n", rep->n_built, rep->n_cached,
+		       rep->n_failed, rep->n_skipped, rep->total_ms / 1000.0, rep->jobs);
 	else
 		printf("%zu built, %zu unchanged, in %.1f s (-j %u)\n", rep->n_built, rep->n_cached,
 		       rep->total_ms / 1000.0, rep->jobs);
@@ -140,6 +155,7 @@ int cmd_build(int argc, char **argv)
 		{"store", required_argument, NULL, 's'}, {"jobs", required_argument, NULL, 'j'},
 		{"policies", required_argument, NULL, 'p'}, {"dir", required_argument, NULL, 'd'},
 		{"keep-workdir", no_argument, NULL, 'K'}, {"json", no_argument, NULL, 'J'},
+		{"all-or-nothing", no_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *keyring_path = NULL, *key_path = NULL, *store = NULL, *policies = NULL;
 	pipe_build_opts o;
@@ -165,6 +181,7 @@ int cmd_build(int argc, char **argv)
 		case 'p': policies = optarg; break;
 		case 'd': o.subdir = optarg; break;
 		case 'K': o.keep_workdir = true; break;
+		case 'A': o.all_or_nothing = true; break;
 		case 'J': json = 1; break;
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
