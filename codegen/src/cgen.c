@@ -414,9 +414,12 @@ static int agent_from_root(gen_agent **out, const json_t *root)
 			if (strcmp(json_string_value(c), abi_caps[j].name) == 0)
 				a->abi_caps |= abi_caps[j].bit;
 	}
-	if ((rc = read_limit(&a->max_steps, limits, "max_steps", GEN_DEFAULT_MAX_STEPS, 1, 1000, name)) < 0 ||
-	    (rc = read_limit(&a->timeout_ms, limits, "timeout_ms", GEN_DEFAULT_TIMEOUT_MS, 1, 600000, name)) < 0 ||
-	    (rc = read_limit(&a->memory_pages, limits, "memory_pages", GEN_DEFAULT_MEMORY_PAGES, 1, 65536, name)) < 0)
+	if ((rc = read_limit(&a->max_steps, limits, "max_steps", GEN_DEFAULT_MAX_STEPS, 1,
+			     GEN_MAX_STEPS_MAX, name)) < 0 ||
+	    (rc = read_limit(&a->timeout_ms, limits, "timeout_ms", GEN_DEFAULT_TIMEOUT_MS, 1,
+			     GEN_TIMEOUT_MS_MAX, name)) < 0 ||
+	    (rc = read_limit(&a->memory_pages, limits, "memory_pages", GEN_DEFAULT_MEMORY_PAGES,
+			     GEN_MIN_MEMORY_PAGES, GEN_MAX_MEMORY_PAGES, name)) < 0)
 		goto cleanup;
 
 	if (tools && !json_is_array(tools)) {
@@ -1498,10 +1501,15 @@ int gen_c_generate(char **out_c, size_t *out_len, const char *json, size_t len)
 	if (!c_locale)
 		return oom();
 	old = uselocale(c_locale);
-	out.b.max = (size_t)256 << 20;
+	out.b.max = (size_t)GEN_MAX_C_BYTES;
 	rc = generate(&out, json, len);
 	uselocale(old);
 	freelocale(c_locale);
+	if (rc == AF_ETOOBIG)
+		rc = art_error_set(AF_ETOOBIG, "codegen: the generated code is over the limit of %u "
+				   "KiB (cost of compiling it): the schemas, tools or steps are too "
+				   "large; split the agent or simplify its schemas",
+				   GEN_MAX_C_BYTES >> 10);
 	if (rc < 0) {
 		cw_free(&out);
 		return rc;

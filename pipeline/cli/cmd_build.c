@@ -22,7 +22,7 @@ static void build_usage(FILE *out)
 		"usage: agentfactory build --repo DIR [--rev REV] --keyring FILE --builder-key KEY\n"
 		"                          --store DIR [-j N] [--policies DIR] [--dir SUBDIR]\n"
 		"                          [--keep-workdir] [--json] [--builder-id URI]\n"
-		"                          [--source-uri URI] [--metrics-file F]\n\n"
+		"                          [--source-uri URI] [--metrics-file F] [--all-or-nothing]\n\n"
 		"Runs the front end (signatures, schema, inheritance, policy) on revision REV\n"
 		"of the git repository DIR and builds nothing if it has a finding. Then every\n"
 		"concrete template becomes generated C -> WebAssembly (clang, wasm32-wasi) ->\n"
@@ -45,6 +45,8 @@ static void build_usage(FILE *out)
 		"                      GitHub workflow or GitLab CI config, else a local id)\n"
 		"  --source-uri URI    provenance source (default: the CI's repository URL,\n"
 		"                      else the origin remote; never a local path)\n"
+		"  --all-or-nothing    store nothing if any template or agent fails (default:\n"
+		"                      store every agent that built, report the others, exit 1)\n"
 		"  --json              machine-readable report on stdout\n"
 		"  --metrics-file F    write the build's metrics to F in the Prometheus text\n"
 		"                      format (node_exporter textfile collector; replaced\n"
@@ -52,8 +54,10 @@ static void build_usage(FILE *out)
 		"  -h, --help          this help\n\n"
 		"Toolchain: WASI_SDK_PATH (wasi-sdk layout) if set, else Debian's clang-19,\n"
 		"wasm-ld-19, wasi-libc; wasm2c and wasm-validate from wabt; the host cc.\n\n"
-		"exit codes: 0 built (or nothing to do), 1 findings or a failed agent (nothing\n"
-		"            stored), 2 usage error, unreadable input, toolchain or store error\n");
+		"exit codes: 0 built (or nothing to do), 1 findings or a failed agent (the\n"
+		"            others stored; nothing with --all-or-nothing; a refused rebuild\n"
+		"            of a released version), 2 usage error,\n"
+		"            unreadable input, toolchain or store error, 3 a damaged store file\n");
 }
 
 static const char *status_name(pipe_build_status s)
@@ -98,6 +102,8 @@ static void print_json(const pipe_build_report *rep)
 	json_object_set_new(root, "built", json_integer((json_int_t)rep->n_built));
 	json_object_set_new(root, "cached", json_integer((json_int_t)rep->n_cached));
 	json_object_set_new(root, "failed", json_integer((json_int_t)rep->n_failed));
+	json_object_set_new(root, "skipped", json_integer((json_int_t)rep->n_skipped));
+	json_object_set_new(root, "stored", json_boolean(rep->stored));
 	json_object_set_new(root, "jobs", json_integer(rep->jobs));
 	json_object_set_new(root, "total_ms", json_real(rep->total_ms));
 	json_object_set_new(root, "compile_ms", json_real(rep->compile_ms));
@@ -116,8 +122,13 @@ static void print_text(const pipe_build_report *rep)
 
 	if (rep->frontend_failed) {
 		pipe_diags_print(&rep->fe->diags, stdout);
-		printf("front end failed: nothing built (run 'agentfactory check' for the full report)\n");
-		return;
+		if (!rep->n_skipped) {
+			printf("front end failed: nothing built (run 'agentfactory check' for the "
+			       "full report)\n");
+			return;
+		}
+		printf("%zu template(s) left out for the findings above; building the others\n",
+		       rep->n_skipped);
 	}
 	for (i = 0; i < rep->n; i++) {
 		const pipe_build_item *it = &rep->items[i];
@@ -132,8 +143,13 @@ static void print_text(const pipe_build_report *rep)
 	}
 	if (rep->workdir)
 		printf("work directory kept: %s\n", rep->workdir);
-	if (rep->n_failed)
-		printf("%zu agents failed: nothing stored\n", rep->n_failed);
+	if ((rep->n_failed || rep->frontend_failed) && !rep->stored)
+		printf("%zu agents failed, %zu template(s) left out: nothing stored\n",
+		       rep->n_failed, rep->n_skipped);
+	else if (rep->n_failed || rep->frontend_failed)
+		printf("%zu built and stored, %zu unchanged; %zu agents failed and %zu template(s) "
+		       "left out (not stored), in %.1f s (-j %u)\n", rep->n_built, rep->n_cached,
+		       rep->n_failed, rep->n_skipped, rep->total_ms / 1000.0, rep->jobs);
 	else
 		printf("%zu built, %zu unchanged, in %.1f s (-j %u)\n", rep->n_built, rep->n_cached,
 		       rep->total_ms / 1000.0, rep->jobs);
@@ -241,6 +257,7 @@ int cmd_build(int argc, char **argv)
 		{"builder-id", required_argument, NULL, 'B'},
 		{"source-uri", required_argument, NULL, 'U'},
 		{"metrics-file", required_argument, NULL, 'M'},
+		{"all-or-nothing", no_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *keyring_path = NULL, *key_path = NULL, *store = NULL, *policies = NULL;
 	const char *metrics_file = NULL;
@@ -269,6 +286,7 @@ int cmd_build(int argc, char **argv)
 		case 'K': o.keep_workdir = true; break;
 		case 'B': o.builder_id = optarg; break;
 		case 'U': o.source_uri = optarg; break;
+		case 'A': o.all_or_nothing = true; break;
 		case 'J': json = 1; break;
 		case 'M': metrics_file = optarg; break;
 		case 'j':
@@ -314,7 +332,10 @@ int cmd_build(int argc, char **argv)
 	o.progress = stderr;
 	o.progress_tty = isatty(STDERR_FILENO);
 	if ((brc = pipe_build_run(&rep, &o)) < 0) {
-		rc = cli_fail(CLI_EXIT_FOR_STORE(brc, CLI_USAGE), "build", "%s", art_error_last());
+		/* A refused rebuild of a released version (immutable) is a refusal,
+		 * exit 1 like every other refused operation; not a usage error. */
+		rc = cli_fail(CLI_EXIT_FOR_STORE(brc, brc == AF_EEXISTS ? CLI_FINDINGS : CLI_USAGE),
+			      "build", "%s", art_error_last());
 		goto cleanup;
 	}
 	if (json)

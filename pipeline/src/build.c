@@ -340,6 +340,9 @@ static int store_results(pipe_build_report *rep, build_ctx *ctx, art_store *stor
 		build_job *job = &ctx->jobs[i];
 		const pipe_resolved *r = job->entry->resolved;
 		gen_agent *agent = NULL;
+
+		if (job->item->status != PIPE_BUILD_BUILT)
+			continue; /* failed: reported, not stored */
 		art_manifest_import *imps = NULL;
 		art_manifest_export *exps = NULL;
 		art_manifest_info info;
@@ -497,10 +500,18 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 	if ((rc = pipe_frontend_run(&rep->fe, &fo)) < 0)
 		goto fail;
 	if (!pipe_frontend_ok(rep->fe)) {
+		size_t tied = 0;
+
 		rep->frontend_failed = true;
-		audit_build_alone(NULL, opts, rep, ART_AUDIT_REFUSED,
-				  "the front end has findings (signatures, policies, templates)");
-		goto out;
+		for (i = 0; i < rep->fe->n; i++)
+			tied += rep->fe->entries[i].errors;
+		/* One bad template does not stop the others, unless asked to, or
+		 * unless a finding is not tied to one template (it may concern all). */
+		if (opts->all_or_nothing || tied < pipe_diags_errors(&rep->fe->diags)) {
+			audit_build_alone(NULL, opts, rep, ART_AUDIT_REFUSED,
+					  "the front end has findings (signatures, policies, templates)");
+			goto out;
+		}
 	}
 	if (!rep->fe->source->commit) {
 		rc = art_error_set(AF_EINVAL, "%s is not a git repository: a build records the "
@@ -529,8 +540,17 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 		const pipe_frontend_entry *e = &rep->fe->entries[i];
 		pipe_build_item *it;
 
+		if (!e->resolved && e->errors) {
+			rep->n_skipped++; /* did not parse or resolve: its findings say why */
+			continue;
+		}
 		if (!e->resolved || e->resolved->abstract)
 			continue;
+		if (rep->frontend_failed && (e->errors || !e->resolved_ok || !e->trusted ||
+					     !e->policy_ok)) {
+			rep->n_skipped++;
+			continue;
+		}
 		it = &rep->items[rep->n++];
 		it->name = e->resolved->name;
 		it->version = e->resolved->version;
@@ -590,8 +610,9 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 			rep->n_failed++;
 	}
 
-	/* store: all or nothing */
-	if (ctx.n_jobs && rep->n_failed == 0) {
+	/* store: every agent that built (one transaction), or with
+	 * --all-or-nothing nothing at all when anything failed */
+	if (rep->n_built && (!(rep->n_failed || rep->frontend_failed) || !opts->all_or_nothing)) {
 		if (opts->progress)
 			fprintf(opts->progress, "storing %zu artifacts in %s (one transaction)\n",
 				rep->n_built, opts->store_dir);
@@ -602,7 +623,8 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 			audit_build_alone(store, opts, rep, ART_AUDIT_REFUSED, reason);
 			goto fail;
 		}
-	} else if (rep->n_failed) {
+		rep->stored = true;
+	} else if (rep->n_failed || rep->frontend_failed) {
 		audit_build_alone(store, opts, rep, ART_AUDIT_REFUSED,
 				  "agents failed to build: nothing stored");
 	} else {

@@ -10,9 +10,12 @@
 
 #include "art/error.h"
 #include "art/sig.h"
+#include "gen/cgen.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static int check_buildable(pipe_frontend_entry *e, pipe_diags *local);
 
 static bool is_template_path(const char *path)
 {
@@ -271,6 +274,8 @@ fail_local:
 
 			if ((rc = pipe_policy_check(opts->policy, e->resolved->root, &local)) < 0)
 				goto fail_policy;
+			if ((rc = check_buildable(e, &local)) < 0)
+				goto fail_policy;
 			e->policy_ok = pipe_diags_errors(&local) == before;
 		}
 		count_findings(e, &local);
@@ -286,6 +291,34 @@ fail_policy:
 fail:
 	pipe_frontend_free(fe);
 	return rc;
+}
+
+/*
+ * What `build` would refuse, refused here already: the C generator runs on
+ * the resolved template (no compiler: milliseconds) with every rule codegen
+ * applies, the cost cap on generated code included (gen/cgen.h). `check`
+ * and `build` thus answer alike. @return 0 (a finding may be added), AF_ENOMEM
+ */
+static int check_buildable(pipe_frontend_entry *e, pipe_diags *local)
+{
+	char *c = NULL;
+	size_t len = 0;
+	int rc = gen_c_generate(&c, &len, e->resolved->canonical, e->resolved->canonical_len);
+
+	free(c);
+	if (rc == AF_ENOMEM)
+		return rc;
+	if (rc < 0) {
+		const char *msg = art_error_last();
+
+		if (strncmp(msg, "codegen: ", 9) == 0)
+			msg += 9;
+		return pipe_diags_add_file(local, PIPE_SEV_ERROR, e->path,
+					   rc == AF_ETOOBIG ? "build.cost" : "build.limits",
+					   "the agent must be buildable: fix the template",
+					   "%s", msg);
+	}
+	return 0;
 }
 
 bool pipe_frontend_ok(const pipe_frontend *fe)

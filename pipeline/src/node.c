@@ -907,6 +907,13 @@ int pipe_yaml_parse(pipe_node **out, const char *data, size_t len, const char *f
 		return fail_at(&ctx, &m, AF_ESYNTAX, "file.encoding", "save the file as UTF-8",
 			       "invalid UTF-8 byte sequence");
 	}
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		m.line = 1;
+		m.col = 1;
+		return fail_at(&ctx, &m, AF_ESYNTAX, "file.encoding",
+			       "save the file as UTF-8 without a byte order mark",
+			       "the file starts with a UTF-8 byte order mark (BOM)");
+	}
 	if (!yaml_parser_initialize(&ctx.parser))
 		return fail_at(&ctx, NULL, AF_ENOMEM, "yaml.syntax", NULL, "out of memory");
 	yaml_parser_set_input_string(&ctx.parser, (const unsigned char *)data, len);

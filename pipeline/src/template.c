@@ -15,6 +15,7 @@
 #include "art/error.h"
 #include "art/util.h"
 #include "pipe/semver.h"
+#include "gen/cgen.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -496,7 +497,7 @@ static void check_limits(vctx *v, const pipe_node *m)
 		else if (strcmp(e->key, "timeout_ms") == 0)
 			want_int_range(v, e->value, "limits.timeout_ms", 1, PIPE_TEMPLATE_TIMEOUT_MS_MAX);
 		else if (strcmp(e->key, "memory_pages") == 0)
-			want_int_range(v, e->value, "limits.memory_pages", 1,
+			want_int_range(v, e->value, "limits.memory_pages", GEN_MIN_MEMORY_PAGES,
 				       PIPE_TEMPLATE_MEMORY_PAGES_MAX);
 		else
 			unknown_field(v, e, "limits", limit_fields, COUNT(limit_fields));
@@ -916,3 +917,8 @@ void pipe_template_free(pipe_template *t)
 	free(t->path);
 	free(t);
 }
+
+/* One rule set: the checker's ranges are codegen's. */
+_Static_assert(PIPE_TEMPLATE_MAX_STEPS_MAX == GEN_MAX_STEPS_MAX, "max_steps range");
+_Static_assert(PIPE_TEMPLATE_TIMEOUT_MS_MAX == GEN_TIMEOUT_MS_MAX, "timeout_ms range");
+_Static_assert(PIPE_TEMPLATE_MEMORY_PAGES_MAX == GEN_MAX_MEMORY_PAGES, "memory_pages range");

@@ -36,6 +36,9 @@ typedef struct pipe_build_opts {
 					     environment (pipe/provenance.h) */
 	const char *source_uri;           /* provenance source; NULL: CI, then the origin
 					     remote; never a local path */
+	bool all_or_nothing;              /* any failed template or agent: store nothing
+					     (default: store every agent that built, report
+					     the others) */
 } pipe_build_opts;
 
 typedef enum pipe_build_status {
@@ -56,7 +59,11 @@ typedef struct pipe_build_item {
 
 typedef struct pipe_build_report {
 	pipe_frontend *fe;                /* owned; its findings when the front end failed */
-	bool frontend_failed;
+	bool frontend_failed;             /* findings: with all_or_nothing (or findings not
+					     tied to one template) nothing was built; else the
+					     templates with findings were left out */
+	size_t n_skipped;                 /* templates left out for their findings */
+	bool stored;                      /* the built agents were stored */
 	pipe_build_item *items;           /* one per concrete template, by name */
 	size_t n, n_built, n_cached, n_failed;
 	char *workdir;                    /* owned; set when kept */
@@ -69,7 +76,8 @@ typedef struct pipe_build_report {
  * Run a build.
  * @param[out] out  caller owns (pipe_build_report_free); set when 0 is returned
  * @return 0 when the build ran to a decision (check out->frontend_failed and
- *         out->n_failed: nothing was stored if either is set); a negative
+ *         out->n_failed; out->stored says whether the agents that built were
+ *         stored: always, unless opts->all_or_nothing and something failed); a negative
  *         AF_E* code when it could not run (repository, store, toolchain,
  *         key not trusted as builder), with the message in art_error_last().
  */

@@ -337,7 +337,7 @@ static void test_cgen__refuses_what_cannot_run(void **state)
 		     AF_EINVAL, "step id 'a' is used twice");
 	expect_error("{\"limits\":{\"max_steps\":1},\"steps\":[{\"id\":\"a\",\"tool\":\"kv_get\"},{\"id\":\"b\",\"tool\":\"kv_get\"}]}",
 		     AF_EINVAL, "2 steps but limits.max_steps is 1");
-	expect_error("{\"limits\":{\"memory_pages\":0}}", AF_EINVAL, "limits.memory_pages must be an integer from 1 to 65536");
+	expect_error("{\"limits\":{\"memory_pages\":0}}", AF_EINVAL, "limits.memory_pages must be an integer from 2 to 65536");
 	expect_error("{\"limits\":{\"timeout_ms\":\"1\"}}", AF_EINVAL, "limits.timeout_ms");
 	expect_error("{\"tools\":[{\"name\":\"a\",\"capability\":\"kv.read\"},{\"name\":\"a\",\"capability\":\"kv.read\"}]}",
 		     AF_EINVAL, "tool 'a' is declared twice");

@@ -160,6 +160,12 @@ static void test_node__refuses_hostile_input(void **state)
 	parse_fails(s, strlen(s), "file.encoding", 1, 4);
 	s = "a: 1\x00\n";
 	parse_fails(s, 6, "file.encoding", 0, 0);
+	/* A byte order mark: invisible, and the bytes signed are not what an
+	 * editor shows; refused like any other encoding problem. */
+	s = "\xef\xbb\xbf" "a: 1\n";
+	parse_fails(s, strlen(s), "file.encoding", 1, 1);
+	s = "\xef\xbb\xbf";
+	parse_fails(s, strlen(s), "file.encoding", 1, 1);
 }
 
 static void test_node__depth_cap(void **state)

@@ -208,7 +208,7 @@ static void test_template__edges_of_ranges_are_accepted(void **state)
 
 	(void)state;
 	t = parse_ok(HEAD "model: {temperature: 0, max_tokens: 1}\n"
-		     "limits: {max_steps: 1, timeout_ms: 1, memory_pages: 1}\n");
+		     "limits: {max_steps: 1, timeout_ms: 1, memory_pages: 2}\n");
 	pipe_template_free(t);
 	t = parse_ok(HEAD "model: {temperature: 2.0, max_tokens: 1000000}\n"
 		     "limits: {max_steps: 1000, timeout_ms: 600000, memory_pages: 65536}\n");
@@ -413,6 +413,7 @@ static void test_template__ranges(void **state)
 	FAILS(HEAD "limits: {timeout_ms: 600001}\n", {"template.range", 4, 22});
 	FAILS(HEAD "limits: {memory_pages: 65537}\n", {"template.range", 4, 24});
 	FAILS(HEAD "limits: {memory_pages: 9223372036854775807}\n", {"template.range", 4, 24});
+	FAILS(HEAD "limits: {memory_pages: 1}\n", {"template.range", 4, 24});
 
 	g = only_finding(HEAD "limits: {max_steps: 0}\n", &d);
 	assert_non_null(strstr(g->message, "'limits.max_steps' is 0, outside 1..1000"));
