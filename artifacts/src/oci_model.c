@@ -47,6 +47,8 @@
 #define KIND_BUILDER "builder-signature"
 #define KIND_RELEASE "release"
 #define KIND_CHANNEL "channel"
+#define KIND_ATTESTATION "provenance-attestation"
+#define ART_MEDIA_INTOTO "application/vnd.in-toto+json"
 #define MSG_MAX 1024
 
 /* ---- JSON helpers -------------------------------------------------------- */
@@ -276,6 +278,24 @@ static int attach_artifact_statements(pusher *p, json_t *subject, const art_stor
 		rc = attach(p, subject, m->parts[i].media_type, m->parts[i].media_type, data, len,
 			    ann);
 		free(data);
+	}
+	if (rc == 0) {
+		/* The builder-signed SLSA provenance (a DSSE envelope over an in-toto
+		 * statement), kept beside the artifact in the store: attached as an
+		 * in-toto attestation, as cosign-style tools look for it. */
+		char *att = NULL;
+		size_t att_len = 0;
+		int found = art_store_get_attestation(&att, &att_len, p->s, rec->name, rec->version);
+
+		if (found == 0) {
+			json_object_set_new(ann, ART_OCI_ANN_KIND, json_string(KIND_ATTESTATION));
+			rc = attach(p, subject, ART_MEDIA_INTOTO, ART_MEDIA_DSSE, att, att_len, ann);
+		} else if (found != AF_ENOTFOUND) {
+			rc = found;
+		} else {
+			art_error_clear();
+		}
+		free(att);
 	}
 	json_decref(ann);
 	return rc;

@@ -71,6 +71,20 @@ registry_blob_path() {
 }
 
 # Flip one byte in the middle of FILE (in place); again to restore it.
+# flip_hex FILE: change one hex digit of the last "sha256:" digest in a JSON
+# document: still valid JSON (the registry serves it as it is), but its
+# digest no longer matches, so only our own digest check can catch it.
+flip_hex() {
+	python3 - "$1" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+i = b.rfind(b"sha256:") + 7 + 10
+b[i] = ord("0") if b[i] != ord("0") else ord("1")
+open(p, "wb").write(bytes(b))
+PY
+}
+
 flip_byte() {
 	python3 - "$1" <<'PY'
 import sys

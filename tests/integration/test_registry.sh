@@ -173,6 +173,7 @@ expect 0 "skopeo inspect the referrers fallback tag" skopeo inspect --raw --tls-
 	"$SK:sha256-${SR_DIGEST#sha256:}"
 contains "$T/out" "application/vnd.dsse.envelope.v1+json" "builder signature attached as a referrer"
 contains "$T/out" "application/vnd.in-toto+json" "provenance attached as a referrer"
+contains "$T/out" '"provenance-attestation"' "the builder-signed SLSA provenance (DSSE) attached as a referrer"
 expect 0 "skopeo copy the channel to an OCI layout" skopeo copy --multi-arch all \
 	--src-tls-verify=false "$SK:channel-blue" "oci:$T/layout:blue"
 expect 0 "skopeo copy an artifact to an OCI layout" skopeo copy --src-tls-verify=false \
@@ -243,10 +244,11 @@ check "fresh store has no artifact after a refused pull" [ "$(n_artifacts "$T/fr
 flip_byte "$(registry_blob_path "$WASM")"
 TESTER_MD=$(skopeo inspect --raw --tls-verify=false "$SK:channel-blue" |
 	jq -r '.manifests[] | select(.annotations["dev.agentfactory.ref"] == "tester@1.1.0") | .digest')
-flip_byte "$(registry_blob_path "$TESTER_MD")"
+cp "$(registry_blob_path "$TESTER_MD")" "$T/manifest.orig"
+flip_hex "$(registry_blob_path "$TESTER_MD")"
 expect 1 "pull with a tampered manifest" "$AF" pull --store "$T/fresh2" --keyring "$KR" --channel blue "$REG"
 check "tampered manifest refused by digest or parse" grep -qE "does not match its digest|malformed|not an" "$T/err"
-flip_byte "$(registry_blob_path "$TESTER_MD")"
+cp "$T/manifest.orig" "$(registry_blob_path "$TESTER_MD")"
 
 # ---- a misbehaving registry (proxy) ------------------------------------------------
 MODE="$T/proxy.mode"
