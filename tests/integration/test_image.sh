@@ -192,7 +192,8 @@ case "$("$RT" --help 2>&1 || true)" in
 	mkdir -p "$T/reg"
 	printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:5000\n' \
 		"$T/reg" >"$T/reg.yml"
-	in_pod docker-registry serve "$T/reg.yml" >"$T/reg.log" 2>&1 &
+	# nsenter itself (not the in_pod function, whose subshell would be $!)
+	nsenter --net="/proc/$POD/ns/net" docker-registry serve "$T/reg.yml" >"$T/reg.log" 2>&1 &
 	PIDS+=("$!")
 	for _ in $(seq 1 100); do in_pod curl -s -o /dev/null http://127.0.0.1:5000/v2/ && break; sleep 0.1; done
 	check "push the channel into the pod's registry" \
