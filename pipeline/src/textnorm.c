@@ -86,7 +86,10 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 		UChar32 ch;
 		int32_t start = i;
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion" /* inside ICU's macro */
 		U16_NEXT(a, i, na, ch);
+#pragma GCC diagnostic pop
 		if (u_hasBinaryProperty(ch, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
 			continue;
 		while (start < i)
@@ -112,7 +115,10 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 		int32_t start = i, ns, k, n1 = 0;
 		bool ascii = true;
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion" /* inside ICU's macro */
 		U16_NEXT(b, i, nb, ch);
+#pragma GCC diagnostic pop
 		if (ch < 0x80) {
 			c[o++] = (UChar)ch;
 			continue;

@@ -13,6 +13,7 @@ AF=${AF:?AF must point at the agentfactory binary}
 SRC=${AF_SRCDIR:?}
 T=$(mktemp -d "${TMPDIR:-/tmp}/af-build-limits.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+"$AF" keygen --role root --out "$T/root" >/dev/null 2>&1 && export AF_ROOT_KEY="$T/root/root.key" # keyrings are signed by their root key
 export AF_POLICIES="$SRC/policies"
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
