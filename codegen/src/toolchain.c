@@ -20,6 +20,7 @@
 #include "gen_spawn.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct gen_toolchain {
 	char *sysroot_digest;
 	char guest_digest[65];
 	char *id, *compat_id;
+	char *guest_cache; /* directory of compiled guest objects, or NULL */
 	int timeout_ms;
 };
 
@@ -63,6 +65,7 @@ void gen_toolchain_free(gen_toolchain *tc)
 	free(tc->sysroot_digest);
 	free(tc->id);
 	free(tc->compat_id);
+	free(tc->guest_cache);
 	free(tc);
 }
 
@@ -337,6 +340,25 @@ void gen_toolchain_set_timeout(gen_toolchain *tc, int timeout_ms)
 		tc->timeout_ms = timeout_ms;
 }
 
+int gen_toolchain_set_guest_cache(gen_toolchain *tc, const char *dir)
+{
+	char *p = NULL;
+
+	if (!tc)
+		return art_error_set(AF_EINVAL, "toolchain: NULL argument");
+	if (dir) {
+		p = realpath(dir, NULL);
+		if (!p || !is_dir(p)) {
+			free(p);
+			return art_error_set(AF_EIO, "toolchain: guest cache %s: %s", dir,
+					     strerror(errno ? errno : ENOTDIR));
+		}
+	}
+	free(tc->guest_cache);
+	tc->guest_cache = p;
+	return 0;
+}
+
 void gen_result_free(gen_result *r)
 {
 	if (!r)
@@ -466,31 +488,142 @@ static const struct {
 	{GEN_CAP_TOOL_CALL, "-DAF_CAP_TOOL_CALL=1"},
 };
 
+static int compile_unit(const gen_toolchain *tc, const gen_agent *agent, const char *wd,
+			const char *tmp, const char *prefix_map, const char *src, const char *obj)
+{
+	char what[64];
+	argv_buf a = {{0}, 0};
+	size_t i;
+
+	av_compile_flags(&a, tc);
+	av(&a, prefix_map);
+	for (i = 0; i < sizeof(cap_defines) / sizeof(cap_defines[0]); i++)
+		if (agent->abi_caps & cap_defines[i].bit)
+			av(&a, cap_defines[i].define);
+	av(&a, "-I.");
+	av(&a, "-c");
+	av(&a, src);
+	av(&a, "-o");
+	av(&a, obj);
+	snprintf(what, sizeof(what), "clang (compile %s)", src);
+	return run_tool(tc, what, a.v, wd, tmp);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Copy (or hard-link) <from>/<name> to <to>/<name>. */
+static int place_object(const char *from, const char *to, const char *name)
+{
+	char *src = join(from, name), *dst = join(to, name), *data = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	if (!src || !dst) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
+		goto out;
+	}
+	(void)unlink(dst);
+	if (link(src, dst) == 0)
+		goto out;
+	if ((rc = art_file_read(&data, &len, src, MAX_ARTIFACT)) == 0)
+		rc = write_file(to, name, data, len);
+out:
+	free(src);
+	free(dst);
+	free(data);
+	return rc;
+}
+
+/*
+ * The guest library's wasm objects, compiled once per toolchain, guest
+ * sources and capability set into <cache>/<key>/ and linked into every agent
+ * that shares them. The key hashes the toolchain id (compiler, sysroot,
+ * guest sources digest), the compatibility id and the -D switches; the
+ * compile flags are the same as for agent.c. A missing entry is compiled in
+ * a private directory (with its own -ffile-prefix-map, so the objects are the
+ * bytes a build in the work directory gives) and renamed into place: the
+ * rename is atomic, and a builder that loses the race uses the winner's.
+ */
+static int guest_objects(const gen_toolchain *tc, const gen_agent *agent, const char *wd,
+			 const char *tmp)
+{
+	art_buf k = ART_BUF_INIT;
+	char key[65], *entry = NULL, *obj = NULL, *work = NULL, *pm = NULL;
+	size_t i;
+	int rc;
+
+	rc = art_buf_printf(&k, "af-guest-cache/1\n%s\n%s\n", tc->id, tc->compat_id);
+	for (i = 0; i < sizeof(cap_defines) / sizeof(cap_defines[0]) && rc == 0; i++)
+		if (agent->abi_caps & cap_defines[i].bit)
+			rc = art_buf_printf(&k, "%s\n", cap_defines[i].define);
+	if (rc < 0)
+		goto out;
+	art_sha256_hex(k.data, k.len, key);
+	entry = join(tc->guest_cache, key);
+	obj = entry ? join(entry, "af_json.o") : NULL;
+	if (!entry || !obj) {
+		rc = art_error_set(AF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!is_file(obj)) {
+		if (asprintf(&work, "%s/.tmp-%.16s-XXXXXX", tc->guest_cache, key) < 0) {
+			work = NULL;
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (!mkdtemp(work)) {
+			rc = art_error_set(AF_EIO, "build: cannot create %s: %s", work, strerror(errno));
+			goto out;
+		}
+		if (asprintf(&pm, "-ffile-prefix-map=%s=.", work) < 0) {
+			pm = NULL;
+			rc = art_error_set(AF_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = gen_guest_write(work)) < 0 ||
+		    (rc = compile_unit(tc, agent, work, tmp, pm, "af_guest.c", "af_guest.o")) < 0 ||
+		    (rc = compile_unit(tc, agent, work, tmp, pm, "af_json.c", "af_json.o")) < 0)
+			goto out;
+		if (rename(work, entry) == 0) {
+			free(work);
+			work = NULL;
+		} else if (errno != EEXIST && errno != ENOTEMPTY) {
+			rc = art_error_set(AF_EIO, "build: cannot rename %s: %s", work, strerror(errno));
+			goto out;
+		}
+	}
+	if ((rc = place_object(entry, wd, "af_guest.o")) == 0)
+		rc = place_object(entry, wd, "af_json.o");
+out:
+	if (work)
+		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	art_buf_free(&k);
+	free(entry);
+	free(obj);
+	free(work);
+	free(pm);
+	return rc;
+}
+
 static int build_wasm(const gen_toolchain *tc, const gen_agent *agent, const char *wd,
 		      const char *tmp, const char *prefix_map)
 {
-	static const char *const units[][2] = {
-		{"agent.c", "agent.o"}, {"af_guest.c", "af_guest.o"}, {"af_json.c", "af_json.o"}};
-	char max_mem[64], what[64];
+	char max_mem[64];
 	argv_buf a;
-	size_t u, i;
-	int rc = 0;
+	int rc;
 
-	for (u = 0; u < 3 && rc == 0; u++) {
-		a.n = 0;
-		av_compile_flags(&a, tc);
-		av(&a, prefix_map);
-		for (i = 0; i < sizeof(cap_defines) / sizeof(cap_defines[0]); i++)
-			if (agent->abi_caps & cap_defines[i].bit)
-				av(&a, cap_defines[i].define);
-		av(&a, "-I.");
-		av(&a, "-c");
-		av(&a, units[u][0]);
-		av(&a, "-o");
-		av(&a, units[u][1]);
-		snprintf(what, sizeof(what), "clang (compile %s)", units[u][0]);
-		rc = run_tool(tc, what, a.v, wd, tmp);
-	}
+	rc = compile_unit(tc, agent, wd, tmp, prefix_map, "agent.c", "agent.o");
+	if (rc == 0 && tc->guest_cache)
+		rc = guest_objects(tc, agent, wd, tmp);
+	else if (rc == 0 &&
+		 (rc = compile_unit(tc, agent, wd, tmp, prefix_map, "af_guest.c", "af_guest.o")) == 0)
+		rc = compile_unit(tc, agent, wd, tmp, prefix_map, "af_json.c", "af_json.o");
 	if (rc < 0)
 		return rc;
 	snprintf(max_mem, sizeof(max_mem), "-Wl,--max-memory=%llu",

@@ -581,6 +581,18 @@ int pipe_build_run(pipe_build_report **out, const pipe_build_opts *opts)
 			goto fail;
 		}
 		ctx.workdir = tmpl;
+		/* The guest library's objects, compiled once for the whole build
+		 * (AF_GUEST_CACHE=0: in every agent, same bytes). */
+		if (!(getenv("AF_GUEST_CACHE") && strcmp(getenv("AF_GUEST_CACHE"), "0") == 0)) {
+			char gc[sizeof(tmpl) + 32];
+
+			snprintf(gc, sizeof(gc), "%s/.guest-objects", tmpl);
+			if (mkdir(gc, 0700) < 0 || gen_toolchain_set_guest_cache(tc, gc) < 0) {
+				rc = art_error_set(AF_EIO, "%s: cannot create the guest cache: %s", gc,
+						   strerror(errno));
+				goto fail;
+			}
+		}
 		ctx.opts = opts;
 		ctx.tc = tc;
 		pthread_mutex_init(&ctx.lock, NULL);

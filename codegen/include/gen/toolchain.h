@@ -72,6 +72,16 @@ const char *gen_toolchain_target(const gen_toolchain *tc);
 /** Change the per-subprocess timeout (ms, > 0). */
 void gen_toolchain_set_timeout(gen_toolchain *tc, int timeout_ms);
 
+/**
+ * Compile the guest library's wasm objects once per toolchain, guest
+ * sources and capability set into DIR (an existing directory private to the
+ * builder, e.g. inside the build's work directory) and reuse them for every
+ * agent built afterwards; NULL turns the cache off (every build compiles
+ * them). The outputs are the same bytes either way. Not to be called while
+ * builds with this toolchain run.
+ */
+int gen_toolchain_set_guest_cache(gen_toolchain *tc, const char *dir);
+
 /** Milliseconds spent in each stage of one build. */
 typedef struct gen_stage_times {
 	double codegen_ms;   /* gen_c_generate + writing the sources */

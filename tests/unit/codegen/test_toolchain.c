@@ -3,7 +3,8 @@
  * imports/exports exactly as the ABI says, a workflow without llm_chat has
  * no llm_chat import, two builds in different work directories (run on two
  * threads at once) give byte-identical C, .wasm and .so with no work
- * directory path inside, a module importing a denied function is refused
+ * directory path inside, and so do builds linking the guest objects from
+ * the guest cache, a module importing a denied function is refused
  * naming the import, tool failures and timeouts are reported.
  *
  * Full builds take about a second each: the group setup does three (two of
@@ -24,7 +25,9 @@
 #include "gen/embed.h"
 #include "gen/toolchain.h"
 
+#include <dirent.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@ typedef struct build {
 	char dir[256];
 	char *json;
 	size_t len;
+	gen_toolchain *tc; /* run_cached: the toolchain to use */
 	gen_result *result;
 	gen_stage_times times;
 	int rc;
@@ -296,6 +300,110 @@ static void test_toolchain__two_builds_are_byte_identical(void **state)
 	}
 }
 
+static void *run_cached(void *arg)
+{
+	build *b = arg;
+
+	b->json = read_fixture(b->fixture, &b->len);
+	if (!b->json) {
+		b->rc = AF_ENOTFOUND;
+		return NULL;
+	}
+	b->rc = gen_build_agent(&b->result, b->tc, b->json, b->len, b->dir, NULL);
+	if (b->rc)
+		snprintf(b->error, sizeof(b->error), "%s", art_error_last());
+	return NULL;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	char *da = NULL, *db = NULL;
+	size_t la = 0, lb = 0;
+	bool same;
+
+	same = art_file_read(&da, &la, a, 1 << 26) == 0 && art_file_read(&db, &lb, b, 1 << 26) == 0 &&
+	       la == lb && la > 0 && memcmp(da, db, la) == 0;
+	free(da);
+	free(db);
+	return same;
+}
+
+/* The guest objects compiled once into the cache (two builders racing to
+ * fill the same entry) give the bytes of a build that compiles them itself. */
+static void test_toolchain__guest_cache_gives_the_same_bytes(void **state)
+{
+	gen_toolchain *tc = NULL;
+	build c1 = {0}, c2 = {0}, c3 = {0};
+	char cache[300], pa[600], pb[600];
+	pthread_t t1, t2;
+	struct dirent *de;
+	DIR *d;
+	int entries = 0, tmps = 0;
+
+	(void)state;
+	require(&g.workflow_a);
+	require(&g.llm);
+	assert_int_equal(gen_toolchain_discover(&tc), 0);
+	snprintf(cache, sizeof(cache), "%s/guest-cache-missing", g.root);
+	assert_int_equal(gen_toolchain_set_guest_cache(tc, cache), AF_EIO);
+	snprintf(cache, sizeof(cache), "%s/guest-cache", g.root);
+	assert_int_equal(mkdir(cache, 0700), 0);
+	assert_int_equal(gen_toolchain_set_guest_cache(tc, cache), 0);
+	c1.tc = c2.tc = c3.tc = tc;
+	c1.fixture = c2.fixture = "backup-manager";
+	c3.fixture = "security-expert";
+	snprintf(c1.dir, sizeof(c1.dir), "%s/cached-1", g.root);
+	snprintf(c2.dir, sizeof(c2.dir), "%s/cached-2", g.root);
+	snprintf(c3.dir, sizeof(c3.dir), "%s/cached-llm", g.root);
+	assert_int_equal(pthread_create(&t1, NULL, run_cached, &c1), 0);
+	assert_int_equal(pthread_create(&t2, NULL, run_cached, &c2), 0);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	run_cached(&c3);
+	require(&c1);
+	require(&c2);
+	require(&c3);
+	assert_int_equal(c1.result->wasm_len, g.workflow_a.result->wasm_len);
+	assert_memory_equal(c1.result->wasm, g.workflow_a.result->wasm, c1.result->wasm_len);
+	assert_int_equal(c1.result->so_len, g.workflow_a.result->so_len);
+	assert_memory_equal(c1.result->so, g.workflow_a.result->so, c1.result->so_len);
+	assert_int_equal(c2.result->wasm_len, g.workflow_a.result->wasm_len);
+	assert_memory_equal(c2.result->wasm, g.workflow_a.result->wasm, c2.result->wasm_len);
+	assert_int_equal(c3.result->wasm_len, g.llm.result->wasm_len);
+	assert_memory_equal(c3.result->wasm, g.llm.result->wasm, c3.result->wasm_len);
+	assert_int_equal(c3.result->so_len, g.llm.result->so_len);
+	assert_memory_equal(c3.result->so, g.llm.result->so, c3.result->so_len);
+	/* The objects linked are those of an uncached build. */
+	snprintf(pa, sizeof(pa), "%s/af_json.o", c3.dir);
+	snprintf(pb, sizeof(pb), "%s/af_json.o", g.llm.dir);
+	assert_true(same_file(pa, pb));
+	snprintf(pa, sizeof(pa), "%s/af_guest.o", c1.dir);
+	snprintf(pb, sizeof(pb), "%s/af_guest.o", g.workflow_a.dir);
+	assert_true(same_file(pa, pb));
+	/* One entry per capability set (these two differ in llm_chat), no
+	 * half-built directory left behind. */
+	d = opendir(cache);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' && strncmp(de->d_name, ".tmp-", 5) != 0)
+			continue;
+		if (strncmp(de->d_name, ".tmp-", 5) == 0)
+			tmps++;
+		else
+			entries++;
+	}
+	closedir(d);
+	assert_int_equal(entries, 2);
+	assert_int_equal(tmps, 0);
+	gen_result_free(c1.result);
+	gen_result_free(c2.result);
+	gen_result_free(c3.result);
+	free(c1.json);
+	free(c2.json);
+	free(c3.json);
+	gen_toolchain_free(tc);
+}
+
 static void test_toolchain__native_object_exports_one_symbol(void **state)
 {
 	const char *argv[] = {"/usr/bin/nm", "-D", "--defined-only", NULL, NULL};
@@ -484,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_toolchain__build_outputs_and_stage_times),
 		cmocka_unit_test(test_toolchain__exports_and_imports_are_the_abi),
 		cmocka_unit_test(test_toolchain__two_builds_are_byte_identical),
+		cmocka_unit_test(test_toolchain__guest_cache_gives_the_same_bytes),
 		cmocka_unit_test(test_toolchain__native_object_exports_one_symbol),
 		cmocka_unit_test(test_toolchain__denied_import_is_named),
 		cmocka_unit_test(test_toolchain__template_errors_stop_before_compiling),
