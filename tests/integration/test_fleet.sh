@@ -45,6 +45,8 @@
 # default 4), AF_FLEET_CHAOS_S (default 30; make fleet: 60),
 # AF_FLEET_REPORT (a file to append the figures to, Markdown).
 set -euo pipefail
+. "${AF_SRCDIR:?}/tests/lib/tools.sh"
+need_tool "${AF_HELM:-}" "helm (make tools)"
 
 AF=${AF:?AF must point at the agentfactory binary}
 RT=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binary}

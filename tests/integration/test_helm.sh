@@ -19,6 +19,9 @@
 #
 # Env: AF_SRCDIR, AF_HELM, AF_NODE, AF_NPM.
 set -euo pipefail
+. "${AF_SRCDIR:?}/tests/lib/tools.sh"
+need_tool "${AF_HELM:-}" "helm (make tools)"
+need_tool "${AF_NODE:-}" "Node 22 (make npm-deps)"
 
 SRC=${AF_SRCDIR:?}
 HELM=${AF_HELM:?AF_HELM must point at helm (make tools)}

@@ -9,6 +9,8 @@
 # without them, with the tool-call id round-tripped in the tool message.
 # Then --llm-max-tokens-field max_tokens for servers that need the old name.
 set -euo pipefail
+. "${AF_SRCDIR:?}/tests/lib/tools.sh"
+need_tool "${AF_NODE:-}" "Node 22 (make npm-deps)"
 
 AF=${AF:?AF must point at the agentfactory binary}
 SRC=${AF_SRCDIR:?}

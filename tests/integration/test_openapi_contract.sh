@@ -11,6 +11,8 @@
 # documented headers; and every documented (operation, status) pair must be
 # replayed, except the few listed below with the reason they cannot be.
 set -euo pipefail
+. "${AF_SRCDIR:?}/tests/lib/tools.sh"
+need_tool "${AF_NODE:-}" "Node 22 (make npm-deps)"
 
 AF=${AF:?AF must point at the agentfactory binary}
 AF_RUNTIME=${AF_RUNTIME:?AF_RUNTIME must point at the agentfactory-runtime binary}

@@ -24,6 +24,8 @@
 #
 # Env: AF, AF_SRCDIR; AF_NODE and AF_NPM (npm test tools, `make npm-deps`).
 set -euo pipefail
+. "${AF_SRCDIR:?}/tests/lib/tools.sh"
+need_tool "${AF_NODE:-}" "Node 22 (make npm-deps)"
 
 AF=${AF:?AF must point at the agentfactory binary}
 SRC=${AF_SRCDIR:?}

@@ -622,8 +622,10 @@ static void test_store__readonly_without_lock_access(void **state)
 		}
 		if (access(path, W_OK) == 0)
 			_exit(12); /* the case under test is not set up */
-		if (art_store_open(&ro, dir, ART_STORE_RDONLY) != 0)
+		if (art_store_open(&ro, dir, ART_STORE_RDONLY) != 0) {
+			fprintf(stderr, "read-only open as uid %d: %s\n", (int)geteuid(), art_error_last());
 			_exit(13);
+		}
 		ok = art_store_load_verified(&va, ro, fx.kr, "alpha", NULL, NOW) == 0 && va;
 		art_verified_artifact_free(va);
 		art_store_close(ro);
