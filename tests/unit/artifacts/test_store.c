@@ -594,12 +594,22 @@ static void test_store__abort_and_failed_commit_leave_nothing(void **state)
 static void test_store__readonly_without_lock_access(void **state)
 {
 	static const char *const refs[] = {"alpha@1.0.0"};
-	char *dir = temp_dir(), path[4096];
-	art_store *s = open_store(dir, ART_STORE_CREATE);
+	char *dir, path[4096];
+	art_store *s;
+	struct stat root_st;
 	pid_t pid;
 	int status;
 
 	(void)state;
+	/* The child drops to uid 65532, which must be able to reach /tmp: not
+	 * so in a root directory of mode 0700 (a chroot made with mktemp -d). */
+	if (geteuid() == 0 && stat("/", &root_st) == 0 && !(root_st.st_mode & S_IXOTH)) {
+		fprintf(stderr, "skipped: / has mode %o, uid 65532 can reach no file\n",
+			(unsigned)(root_st.st_mode & 07777));
+		skip();
+	}
+	dir = temp_dir();
+	s = open_store(dir, ART_STORE_CREATE);
 	commit_agents(s, refs, 1, fx.builder);
 	art_store_close(s);
 	assert_int_equal(chmod(dir, 0755), 0);
