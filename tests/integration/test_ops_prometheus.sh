@@ -99,9 +99,9 @@ for i in 1 2; do
 	wait_file "$T/rt$i.port" || { cat "$T/rt$i.log" >&2; fail "runtime $i did not start"; }
 	targets+=("'$(cat "$T/rt$i.port")'")
 done
-python3 -m http.server 0 --bind 127.0.0.1 --directory "$T/textfile" > "$T/files.out" 2>&1 &
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/textfile" > "$T/files.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q 'port [0-9]' "$T/files.out" && break; sleep 0.05; done
+for _ in $(seq 1 600); do grep -q 'port [0-9]' "$T/files.out" && break; sleep 0.05; done
 FILES_PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$T/files.out" | head -1)
 [ -n "$FILES_PORT" ] || fail "the static file server did not start"
 REG_DEBUG=$(free_port)
