@@ -842,36 +842,28 @@ int art_release__head_seq(uint64_t *seq, const art_store *s, MDB_txn *txn, const
 }
 
 /*
- * The verified current record of channel and (when it has one) its verified,
- * unexpired release, from txn.
+ * A channel record's envelope checked for channel: the signatures, the
+ * payload, the channel it names (stored: the record read from the store
+ * under that name; else one offered, e.g. by a registry) and the threshold
+ * (its own or min_threshold, the higher). *out carries its signers; the
+ * caller marks it verified once its own checks passed.
  */
-static int channel_resolve_txn(const art_store *s, MDB_txn *txn, const art_keyring *kr,
-			       const char *channel, time_t now,
-			       const art_release_resolve_opts *opts, art_release **out_release,
-			       art_channel **out_channel)
+static int channel_check_envelope(art_channel **out, const art_keyring *kr, const char *channel,
+				  const char *env, size_t len, time_t now, unsigned min_threshold,
+				  bool stored)
 {
 	art_channel *c = NULL;
-	art_release *r = NULL;
 	sig_count count;
-	char key[KEY_MAX], *env = NULL;
 	uint8_t *payload = NULL;
-	size_t env_len, payload_len;
+	size_t payload_len;
 	unsigned need;
+	char what[128];
 	int rc;
 
-	*out_release = NULL;
-	if (out_channel)
-		*out_channel = NULL;
+	*out = NULL;
 	memset(&count, 0, sizeof(count));
-	snprintf(key, sizeof(key), HEAD_PREFIX "%s", channel);
-	rc = get_copy(s, txn, ART_STORE__DB_CHANNELS, key, &env, &env_len);
-	if (rc == AF_ENOTFOUND)
-		rc = art_error_set(AF_ENOTFOUND, "no channel named '%s' in the store (promote a "
-				   "release to create it)", channel);
-	if (rc < 0)
-		goto cleanup;
 	rc = verify_signatures(&payload, &payload_len, &count, kr, ART_CHANNEL_PAYLOAD_TYPE, env,
-			       env_len, now);
+			       len, now);
 	if (rc < 0) {
 		rc = with_context(rc, "channel %s", channel);
 		goto cleanup;
@@ -885,21 +877,59 @@ static int channel_resolve_txn(const art_store *s, MDB_txn *txn, const art_keyri
 		goto cleanup;
 	}
 	if (strcmp(c->name, channel) != 0) {
-		rc = art_error_set(AF_ESIGNATURE, "the record stored for channel %s is signed for "
-				   "channel %s (moved or swapped in the store)", channel, c->name);
+		rc = art_error_set(AF_ESIGNATURE, "%s channel %s is signed for channel %s%s",
+				   stored ? "the record stored for" : "a record offered for", channel,
+				   c->name, stored ? " (moved or swapped in the store)" : "");
 		goto cleanup;
 	}
-	need = c->required;
-	if (opts && opts->min_threshold > need)
-		need = opts->min_threshold;
+	need = c->required > min_threshold ? c->required : min_threshold;
 	if (count.n < need) {
-		char what[128];
-
 		snprintf(what, sizeof(what), "channel %s (record %llu)", channel,
 			 (unsigned long long)c->seq);
 		rc = threshold_error(&count, need, what);
 		goto cleanup;
 	}
+	c->signers = count.ids;
+	c->n_signers = count.n;
+	count.ids = NULL;
+	*out = c;
+	c = NULL;
+	rc = 0;
+cleanup:
+	art_channel_free(c);
+	free(count.ids);
+	free(payload);
+	return rc;
+}
+
+/*
+ * The verified current record of channel and (when it has one) its verified,
+ * unexpired release, from txn.
+ */
+static int channel_resolve_txn(const art_store *s, MDB_txn *txn, const art_keyring *kr,
+			       const char *channel, time_t now,
+			       const art_release_resolve_opts *opts, art_release **out_release,
+			       art_channel **out_channel)
+{
+	art_channel *c = NULL;
+	art_release *r = NULL;
+	char key[KEY_MAX], *env = NULL;
+	size_t env_len;
+	int rc;
+
+	*out_release = NULL;
+	if (out_channel)
+		*out_channel = NULL;
+	snprintf(key, sizeof(key), HEAD_PREFIX "%s", channel);
+	rc = get_copy(s, txn, ART_STORE__DB_CHANNELS, key, &env, &env_len);
+	if (rc == AF_ENOTFOUND)
+		rc = art_error_set(AF_ENOTFOUND, "no channel named '%s' in the store (promote a "
+				   "release to create it)", channel);
+	if (rc < 0)
+		goto cleanup;
+	if ((rc = channel_check_envelope(&c, kr, channel, env, env_len, now,
+					 opts ? opts->min_threshold : 0, true)) < 0)
+		goto cleanup;
 	{
 		uint64_t newer;
 
@@ -916,9 +946,6 @@ static int channel_resolve_txn(const art_store *s, MDB_txn *txn, const art_keyri
 				   (unsigned long long)c->seq, (unsigned long long)opts->min_seq);
 		goto cleanup;
 	}
-	c->signers = count.ids;
-	c->n_signers = count.n;
-	count.ids = NULL;
 	c->verified = true;
 	if (c->release == 0) {
 		rc = art_error_set(AF_ENOTFOUND, "channel %s has no release yet (promote one)",
@@ -939,8 +966,6 @@ cleanup:
 	else
 		art_channel_free(c);
 	art_release_free(r);
-	free(count.ids);
-	free(payload);
 	free(env);
 	return rc;
 }
@@ -2109,57 +2134,16 @@ cleanup:
 int art_channel_verify_envelope(art_channel **out, const art_keyring *kr, const char *channel,
 				const char *env, size_t len, time_t now, unsigned min_threshold)
 {
-	art_channel *c = NULL;
-	sig_count count;
-	uint8_t *payload = NULL;
-	size_t payload_len;
-	unsigned need;
-	char what[128];
 	int rc;
 
 	*out = NULL;
-	memset(&count, 0, sizeof(count));
 	if (!kr || !env || !art_channel_name_valid(channel))
 		return art_error_set(AF_EINVAL, "a keyring, a channel name and an envelope are "
 				     "required");
-	rc = verify_signatures(&payload, &payload_len, &count, kr, ART_CHANNEL_PAYLOAD_TYPE, env,
-			       len, now);
-	if (rc < 0) {
-		rc = with_context(rc, "channel %s", channel);
-		goto cleanup;
-	}
-	if (!(c = calloc(1, sizeof(*c)))) {
-		rc = art_error_set(AF_ENOMEM, "out of memory");
-		goto cleanup;
-	}
-	if ((rc = channel_parse(c, payload, payload_len)) < 0) {
-		rc = with_context(rc, "channel %s", channel);
-		goto cleanup;
-	}
-	if (strcmp(c->name, channel) != 0) {
-		rc = art_error_set(AF_ESIGNATURE, "a record offered for channel %s is signed for "
-				   "channel %s", channel, c->name);
-		goto cleanup;
-	}
-	need = c->required > min_threshold ? c->required : min_threshold;
-	if (count.n < need) {
-		snprintf(what, sizeof(what), "channel %s (record %llu)", channel,
-			 (unsigned long long)c->seq);
-		rc = threshold_error(&count, need, what);
-		goto cleanup;
-	}
-	c->signers = count.ids;
-	c->n_signers = count.n;
-	count.ids = NULL;
-	c->verified = true;
-	*out = c;
-	c = NULL;
-	rc = 0;
-cleanup:
-	art_channel_free(c);
-	free(count.ids);
-	free(payload);
-	return rc;
+	if ((rc = channel_check_envelope(out, kr, channel, env, len, now, min_threshold, false)) < 0)
+		return rc;
+	(*out)->verified = true;
+	return 0;
 }
 
 /* What art_release_import writes, verified before the transaction. */
