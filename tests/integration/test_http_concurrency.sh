@@ -115,7 +115,12 @@ wait $(jobs -p | grep -v "^$FX_PID$" | grep -v "^$RT_PID$") 2>/dev/null || true
 ok=$(cat "$T"/slow/*.code | grep -c '^200$' || true)
 busy=$(cat "$T"/slow/*.code | grep -c '^503$' || true)
 echo "   8 invocations, 2 workers, queue of 2: $ok answered 200, $busy refused 503"
-[ "$ok" -ge 4 ] && [ "$busy" -ge 1 ] && [ $((ok + busy)) -eq 8 ] || fail "expected 4+ x 200 and the rest 503"
+# While the model holds them, at most workers + queue (4) are accepted; at
+# least the queue's 2 always are (how many of the first arrivals the workers
+# have already taken off the queue depends on the machine's load); every
+# other request is refused at once, none is lost.
+[ "$ok" -ge 2 ] && [ "$ok" -le 4 ] && [ "$busy" -ge 4 ] && [ $((ok + busy)) -eq 8 ] ||
+	fail "expected 2 to 4 x 200 (2 workers + a queue of 2) and the rest 503"
 for i in $(seq 8); do
 	if grep -q '^503$' "$T/slow/$i.code"; then
 		grep -qi '^Retry-After: 1' "$T/slow/$i.head" || fail "503 without Retry-After"
