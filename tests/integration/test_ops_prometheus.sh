@@ -144,7 +144,10 @@ curl -sf "$P/-/ready" > /dev/null || { tail -20 "$T/prometheus.log" >&2; fail "p
 echo "-- load on both runtimes (successes and errors)"
 for i in 1 2; do
 	U="http://$(cat "$T/rt$i.port")"
-	( for n in $(seq 1 40); do
+	# Until the dashboard is rendered (rates and quantiles over a window
+	# with no traffic are NaN: no data), at most ~10 minutes.
+	( for n in $(seq 1 3000); do
+		[ -e "$T/stop-load" ] && break
 		curl -s -H 'Content-Type: application/json' -d '{"inputs":{"change":"x","focus":"y"}}' \
 			"$U/v1/agents/senior-reviewer/invoke" > /dev/null
 		curl -s -H 'Content-Type: application/json' -d '{"inputs":{"release":"r1"}}' \
@@ -224,5 +227,6 @@ echo "-- the dashboard as a picture, from the panels' real data"
 PNG=${AF_DASHBOARD_PNG:-$T/dashboard.png}
 python3 "$SRC/ops/grafana/render_png.py" "$P" "$DASH" "$PNG" 45 ||
 	fail "rendering the dashboard: a panel has no data"
+touch "$T/stop-load"
 [ "$(head -c 8 "$PNG" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "not a PNG"
 echo "OK"
