@@ -401,8 +401,8 @@ COV_FLUSH_OBJ := $(BUILD)/obj/tests/unit/coverage_flush.o
 ifeq ($(CONFIG),coverage)
   OPT_CFLAGS  := -O0 -g --coverage -fprofile-update=atomic
   OPT_LDFLAGS := --coverage
-  $(UNIT_BIN): LDFLAGS += -Wl,--wrap=_exit $(COV_FLUSH_OBJ)
-  $(UNIT_BIN): $(COV_FLUSH_OBJ)
+  $(UNIT_BIN) $(AF_BIN) $(RT_BIN): LDFLAGS += -Wl,--wrap=_exit $(COV_FLUSH_OBJ)
+  $(UNIT_BIN) $(AF_BIN) $(RT_BIN): $(COV_FLUSH_OBJ)
 endif
 COVERAGE_TESTS ?= all
 .PHONY: coverage coverage-report

@@ -34,11 +34,12 @@ PIDS=()
 cleanup() {
 	local p
 	exec 2>/dev/null # no "Killed" job notices
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	stop_pids "${PIDS[@]}"
 	wait 2>/dev/null || true
 	[ -n "${AF_KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
 }
 trap cleanup EXIT
+. "$SRC/tests/lib/procs.sh"
 
 failures=0 checks=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }

@@ -22,10 +22,11 @@ T=$(mktemp -d /tmp/af-registry-auth.XXXXXX)
 PIDS=()
 cleanup() {
 	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	stop_pids "${PIDS[@]}"
 	rm -rf "$T"
 }
 trap cleanup EXIT
+. "$SRC/tests/lib/procs.sh"
 export AF_POLICIES="$SRC/policies"
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
