@@ -28,6 +28,7 @@
 
 #include "art/error.h"
 #include "art/manifest.h"
+#include "art/util.h"
 #include "rt/kv.h"
 
 #include <arpa/inet.h>
@@ -641,27 +642,10 @@ static curl_socket_t on_socket(void *clientp, curlsocktype purpose, struct curl_
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-/* The bytes of a truncated text without a UTF-8 sequence cut in half. */
-static size_t utf8_whole(const char *s, size_t n)
-{
-	size_t i = n, cont = 0, need;
-	unsigned char lead;
-
-	while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
-		i--;
-		cont++;
-	}
-	if (i == 0)
-		return n;
-	lead = (unsigned char)s[i - 1];
-	need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-	return need > 1 && cont + 1 < need ? i - 1 : n;
-}
-
 /* Text (UTF-8 without control characters but tab, CR, LF) or base64. */
 static json_t *body_json(const fetch_state *f, const char **encoding)
 {
-	size_t n = f->truncated ? utf8_whole(f->body, f->len) : f->len, i;
+	size_t n = f->truncated ? art_utf8_whole(f->body, f->len) : f->len, i;
 	unsigned char *b64;
 	json_t *s;
 
