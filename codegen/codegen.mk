@@ -10,7 +10,8 @@ GEN_GUEST_FILES := \
 	af_guest.c=codegen/guest/af_guest.c \
 	af_json.c=codegen/guest/af_json.c \
 	af_native.c=codegen/guest/af_native.c \
-	art/wasm.h=artifacts/include/art/wasm.h
+	art/wasm.h=artifacts/include/art/wasm.h \
+	art/utf8.h=artifacts/include/art/utf8.h
 
 GEN_GUEST_SRCS := $(foreach f,$(GEN_GUEST_FILES),$(word 2,$(subst =, ,$(f))))
 GEN_EMBED_C    := $(BUILD)/gen/guest_embed.c

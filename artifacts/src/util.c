@@ -4,6 +4,7 @@
 #include "art/util.h"
 
 #include "art/error.h"
+#include "art/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -372,40 +373,7 @@ time_t art_time_now(void)
 
 size_t art_utf8_decode(const void *s, size_t len, uint32_t *cp)
 {
-	const uint8_t *b = s;
-	uint32_t v;
-	size_t need, k;
-
-	if (len == 0)
-		return 0;
-	if (b[0] < 0x80) {
-		v = b[0];
-		need = 0;
-	} else if (b[0] >= 0xc2 && b[0] <= 0xdf) {
-		v = b[0] & 0x1fu;
-		need = 1;
-	} else if (b[0] >= 0xe0 && b[0] <= 0xef) {
-		v = b[0] & 0x0fu;
-		need = 2;
-	} else if (b[0] >= 0xf0 && b[0] <= 0xf4) {
-		v = b[0] & 0x07u;
-		need = 3;
-	} else {
-		return 0; /* a continuation byte, an overlong lead (c0, c1) or f5..ff */
-	}
-	if (len <= need)
-		return 0;
-	for (k = 1; k <= need; k++) {
-		if ((b[k] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (b[k] & 0x3fu);
-	}
-	if ((need == 2 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
-	    (need == 3 && (v < 0x10000 || v > 0x10ffff)))
-		return 0;
-	if (cp)
-		*cp = v;
-	return need + 1;
+	return art_utf8__decode(s, len, cp, NULL);
 }
 
 int art_utf8_valid(const void *s, size_t len)
@@ -423,4 +391,20 @@ int art_utf8_valid(const void *s, size_t len)
 		i += n;
 	}
 	return 1;
+}
+
+size_t art_utf8_whole(const void *s, size_t len)
+{
+	const uint8_t *b = s;
+	size_t i = len;
+	int cut = 0;
+
+	/* The last sequence starts at most 3 continuation bytes back. */
+	while (i > 0 && len - i < 3 && (b[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return len;
+	i--;
+	(void)art_utf8__decode(b + i, len - i, NULL, &cut);
+	return cut ? i : len;
 }

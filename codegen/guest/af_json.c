@@ -10,6 +10,7 @@
  * characters in strings even in strict mode.)
  */
 #include "af_guest.h"
+#include "art/utf8.h" /* the one decoder, shared with the host */
 
 #include <string.h>
 
@@ -32,38 +33,6 @@ static int hex_val(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-/* Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t i, size_t len)
-{
-	unsigned char b = s[i];
-	uint32_t cp;
-	size_t need, k;
-
-	if (b >= 0xc2 && b <= 0xdf) {
-		need = 1;
-		cp = b & 0x1f;
-	} else if (b >= 0xe0 && b <= 0xef) {
-		need = 2;
-		cp = b & 0x0f;
-	} else if (b >= 0xf0 && b <= 0xf4) {
-		need = 3;
-		cp = b & 0x07;
-	} else {
-		return 0;
-	}
-	if (len - i <= need)
-		return 0;
-	for (k = 1; k <= need; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i + k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need + 1;
 }
 
 /* *pos at the opening quote; on success *pos is past the closing quote and
@@ -103,7 +72,7 @@ static int scan_string(const char *s, size_t len, size_t *pos, size_t *end)
 			}
 		}
 		if (c >= 0x80) {
-			n = utf8_seq(u, i, len);
+			n = art_utf8__decode(u + i, len - i, NULL, NULL);
 			if (!n)
 				return -1;
 			i += n;

@@ -12,6 +12,7 @@
 #include "gen/cgen.h"
 
 #include "art/error.h"
+#include "art/limits.h"
 #include "art/placeholder.h"
 #include "art/util.h"
 
@@ -333,23 +334,6 @@ static bool granted(const gen_agent *a, const char *cap)
 	return false;
 }
 
-/* An optional integer limit in [lo, hi]. */
-static int read_limit(uint32_t *out, const json_t *limits, const char *key, uint32_t def,
-		      json_int_t lo, json_int_t hi, const char *name)
-{
-	const json_t *v = json_object_get(limits, key);
-
-	*out = def;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return art_error_set(AF_EINVAL,
-				     "codegen: %s: limits.%s must be an integer from %lld to %lld",
-				     name, key, (long long)lo, (long long)hi);
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
-}
-
 static const json_t *find_tool(const json_t *tools, const char *name, size_t *index)
 {
 	size_t i;
@@ -375,6 +359,8 @@ static int agent_from_root(gen_agent **out, const json_t *root)
 	const json_t *steps = json_object_get(root, "steps");
 	const json_t *limits = json_object_get(root, "limits");
 	const char *name = str_or_null(root, "name"), *version = str_or_null(root, "version");
+	char *context = NULL;
+	art_limit_values lv;
 	size_t i, j;
 	int rc = 0;
 
@@ -414,13 +400,16 @@ static int agent_from_root(gen_agent **out, const json_t *root)
 			if (strcmp(json_string_value(c), abi_caps[j].name) == 0)
 				a->abi_caps |= abi_caps[j].bit;
 	}
-	if ((rc = read_limit(&a->max_steps, limits, "max_steps", GEN_DEFAULT_MAX_STEPS, 1,
-			     GEN_MAX_STEPS_MAX, name)) < 0 ||
-	    (rc = read_limit(&a->timeout_ms, limits, "timeout_ms", GEN_DEFAULT_TIMEOUT_MS, 1,
-			     GEN_TIMEOUT_MS_MAX, name)) < 0 ||
-	    (rc = read_limit(&a->memory_pages, limits, "memory_pages", GEN_DEFAULT_MEMORY_PAGES,
-			     GEN_MIN_MEMORY_PAGES, GEN_MAX_MEMORY_PAGES, name)) < 0)
+	if (asprintf(&context, "codegen: %s", name) < 0) {
+		context = NULL;
+		rc = oom();
 		goto cleanup;
+	}
+	if ((rc = art_limits_read(&lv, limits, AF_EINVAL, context)) < 0)
+		goto cleanup;
+	a->max_steps = lv.max_steps;
+	a->timeout_ms = lv.timeout_ms;
+	a->memory_pages = lv.memory_pages;
 
 	if (tools && !json_is_array(tools)) {
 		rc = art_error_set(AF_EINVAL, "codegen: %s: tools must be a list", name);
@@ -519,6 +508,7 @@ static int agent_from_root(gen_agent **out, const json_t *root)
 	a = NULL;
 cleanup:
 	gen_agent_free(a);
+	free(context);
 	return rc;
 }
 

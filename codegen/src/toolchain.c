@@ -3,7 +3,7 @@
  * agent: resolved JSON -> agent.c -> agent.wasm -> checks -> agent.so.
  *
  * Inside a work directory the names are fixed (agent.c, af_guest.c,
- * af_json.c, af_guest.h, af_native.c, art/wasm.h, *.o, agent.wasm,
+ * af_json.c, af_guest.h, af_native.c, art/wasm.h, art/utf8.h, *.o, agent.wasm,
  * agent_native.c/.h, agent.so) and every tool runs with the work directory
  * as cwd and relative paths, so nothing about the directory reaches the
  * outputs. The Debian layout compiles with -nostdinc and explicit -isystem

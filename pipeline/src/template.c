@@ -13,9 +13,9 @@
 #include "pipe/template.h"
 
 #include "art/error.h"
+#include "art/limits.h"
 #include "art/util.h"
 #include "pipe/semver.h"
-#include "gen/cgen.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -42,7 +42,6 @@ static const char *const top_fields[] = {
 };
 static const char *const model_fields[] = {"provider", "name", "temperature", "max_tokens"};
 static const char *const tool_fields[] = {"name", "description", "capability", "parameters"};
-static const char *const limit_fields[] = {"max_steps", "timeout_ms", "memory_pages"};
 static const char *const step_fields[] = {"id", "tool", "args", "description"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -487,20 +486,22 @@ static void check_model(vctx *v, const pipe_node *m)
 
 static void check_limits(vctx *v, const pipe_node *m)
 {
+	const char *names[ART_LIMIT_COUNT];
+	char path[PATH_BUF];
 	size_t i;
 
+	for (i = 0; i < ART_LIMIT_COUNT; i++)
+		names[i] = art_limits[i].name;
 	for (i = 0; i < m->v.map.n; i++) {
 		const pipe_map_entry *e = &m->v.map.entries[i];
+		const art_limit *l = art_limits_find(e->key);
 
-		if (strcmp(e->key, "max_steps") == 0)
-			want_int_range(v, e->value, "limits.max_steps", 1, PIPE_TEMPLATE_MAX_STEPS_MAX);
-		else if (strcmp(e->key, "timeout_ms") == 0)
-			want_int_range(v, e->value, "limits.timeout_ms", 1, PIPE_TEMPLATE_TIMEOUT_MS_MAX);
-		else if (strcmp(e->key, "memory_pages") == 0)
-			want_int_range(v, e->value, "limits.memory_pages", GEN_MIN_MEMORY_PAGES,
-				       PIPE_TEMPLATE_MEMORY_PAGES_MAX);
-		else
-			unknown_field(v, e, "limits", limit_fields, COUNT(limit_fields));
+		if (l) {
+			snprintf(path, sizeof(path), "limits.%s", l->name);
+			want_int_range(v, e->value, path, l->min, l->max);
+		} else {
+			unknown_field(v, e, "limits", names, ART_LIMIT_COUNT);
+		}
 	}
 }
 
@@ -917,8 +918,3 @@ void pipe_template_free(pipe_template *t)
 	free(t->path);
 	free(t);
 }
-
-/* One rule set: the checker's ranges are codegen's. */
-_Static_assert(PIPE_TEMPLATE_MAX_STEPS_MAX == GEN_MAX_STEPS_MAX, "max_steps range");
-_Static_assert(PIPE_TEMPLATE_TIMEOUT_MS_MAX == GEN_TIMEOUT_MS_MAX, "timeout_ms range");
-_Static_assert(PIPE_TEMPLATE_MEMORY_PAGES_MAX == GEN_MAX_MEMORY_PAGES, "memory_pages range");

@@ -13,6 +13,7 @@
 #include "rt/exec.h"
 
 #include "art/error.h"
+#include "art/limits.h"
 #include "rt/log.h"
 #include "rt/metrics.h"
 #include "rt/sandbox.h"
@@ -106,25 +107,13 @@ void rt_policy_free(rt_policy *p)
 	free(p);
 }
 
-static int limit_field(uint32_t *out, json_t *limits, const char *key, uint32_t def, uint32_t max)
-{
-	json_t *v = json_object_get(limits, key);
-
-	*out = def;
-	if (!v)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (json_int_t)max)
-		return art_error_set(AF_ECORRUPT, "describe: limits.%s must be an integer 1..%u", key, max);
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
-}
-
 int rt_policy_parse(rt_policy **out, const char *describe, size_t len, const char *const *caps,
 		    size_t n_caps)
 {
 	rt_policy *p = NULL;
 	json_t *root, *tools, *limits, *model, *t;
 	const char *name, *version, *provider;
+	art_limit_values lv;
 	size_t i;
 	int rc = 0;
 
@@ -155,10 +144,11 @@ int rt_policy_parse(rt_policy **out, const char *describe, size_t len, const cha
 		rc = art_error_set(AF_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	if ((rc = limit_field(&p->max_steps, limits, "max_steps", 8, 1000)) < 0 ||
-	    (rc = limit_field(&p->timeout_ms, limits, "timeout_ms", 30000, 600000)) < 0 ||
-	    (rc = limit_field(&p->memory_pages, limits, "memory_pages", 64, 65536)) < 0)
+	if ((rc = art_limits_read(&lv, limits, AF_ECORRUPT, "describe")) < 0)
 		goto cleanup;
+	p->max_steps = lv.max_steps;
+	p->timeout_ms = lv.timeout_ms;
+	p->memory_pages = lv.memory_pages;
 	p->llm = !json_is_array(json_object_get(root, "steps")) ||
 		 json_array_size(json_object_get(root, "steps")) == 0;
 	provider = json_string_value(json_object_get(model, "provider"));

@@ -191,35 +191,6 @@ typedef struct request {
  * JSON text and log lines
  */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		len = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Append s as a JSON string; invalid UTF-8 becomes U+FFFD. */
 static int json_str(art_buf *b, const char *s, size_t n)
 {
@@ -243,7 +214,7 @@ static int json_str(art_buf *b, const char *s, size_t n)
 		} else if (*p < 0x80) {
 			rc = art_buf_printf(b, "\\u%04x", *p);
 			p++;
-		} else if ((len = utf8_seq(p, (size_t)(end - p))) > 0) {
+		} else if ((len = art_utf8_decode(p, (size_t)(end - p), NULL)) > 0) {
 			rc = art_buf_append(b, p, len);
 			p += len;
 		} else {

@@ -5,6 +5,7 @@
  */
 #include "rt/log.h"
 
+#include "art/util.h"
 #include "rt/trace.h"
 
 #include <stdarg.h>
@@ -12,39 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
 
 size_t rt_log_escape(char *out, const char *s, size_t len, size_t cap)
 {
@@ -70,7 +38,7 @@ size_t rt_log_escape(char *out, const char *s, size_t len, size_t cap)
 			out[o + 5] = hex[c & 15];
 			o += 6;
 			i++;
-		} else if ((k = utf8_len(p + i, n - i)) > 0) {
+		} else if ((k = art_utf8_decode(p + i, n - i, NULL)) > 0) {
 			memcpy(out + o, p + i, k);
 			o += k;
 			i += k;

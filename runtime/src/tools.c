@@ -28,6 +28,7 @@
 
 #include "art/error.h"
 #include "art/manifest.h"
+#include "art/util.h"
 #include "rt/kv.h"
 
 #include <arpa/inet.h>
@@ -203,53 +204,6 @@ static int tool_kv(rt_tool_result *out, const rt_tool_ctx *ctx, int tool, json_t
 
 /* ---- hosts and URLs ------------------------------------------------------------------ */
 
-/* Dotted quad, each part 0..255 without leading zeros; the value in *v. */
-static bool ipv4_parse(const char *s, size_t n, uint32_t *v)
-{
-	size_t i = 0;
-	int part;
-
-	*v = 0;
-	for (part = 0; part < 4; part++) {
-		unsigned x = 0, digits = 0;
-
-		if (part && (i >= n || s[i++] != '.'))
-			return false;
-		while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4) {
-			x = x * 10 + (unsigned)(s[i++] - '0');
-			digits++;
-		}
-		if (digits == 0 || digits > 3 || x > 255 || (digits > 1 && s[i - digits] == '0'))
-			return false;
-		*v = (*v << 8) | x;
-	}
-	return i == n;
-}
-
-/* Labels of [a-z0-9-] (already lower case), 1..63 each, no '-' at either end. */
-static bool dns_name_ok(const char *s, size_t n)
-{
-	size_t i, label = 0;
-
-	if (n == 0 || n > 253)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return label > 0 && s[n - 1] != '-';
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -265,7 +219,6 @@ static bool ends_with(const char *s, const char *suffix)
 static const char *host_normalize(char *out, const char *h, size_t n, bool *ip, bool *loopback)
 {
 	size_t i;
-	uint32_t v4;
 
 	*ip = *loopback = false;
 	out[0] = '\0';
@@ -303,29 +256,30 @@ static const char *host_normalize(char *out, const char *h, size_t n, bool *ip, 
 		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 	}
 	out[n] = '\0';
+	/* Whether it is a host at all is the manifest's rule (art_manifest_host_valid,
+	 * the one for the hosts a manifest lists; a wildcard is none here, a NUL
+	 * would end the name early); the messages say which part is wrong. */
 	if (strspn(out, "0123456789.") == n) {
-		if (!ipv4_parse(out, n, &v4)) {
+		if (!art_manifest_host_valid(out)) {
 			out[0] = '\0';
 			return "a numeric host must be a dotted-quad IPv4 address without leading "
 			       "zeros (not 2130706433, 0177.0.0.1 or 127.1)";
 		}
 		*ip = true;
-		*loopback = (v4 >> 24) == 127;
+		*loopback = strncmp(out, "127.", 4) == 0; /* 127.0.0.0/8 */
 		return NULL;
 	}
-	if (!dns_name_ok(out, n)) {
-		out[0] = '\0';
-		return "not a valid host name (letters, digits, '-' and '.' only)";
-	}
-	{
+	if (out[0] == '*' || strlen(out) != n || !art_manifest_host_valid(out)) {
 		const char *last = strrchr(out, '.');
+		bool numeric_end;
 
 		last = last ? last + 1 : out;
-		if (*last >= '0' && *last <= '9') {
-			out[0] = '\0';
+		numeric_end = *last >= '0' && *last <= '9';
+		out[0] = '\0';
+		if (numeric_end)
 			return "a host name whose last label starts with a digit reads as a number "
 			       "(0x7f.1, 1.2.3.4.5)";
-		}
+		return "not a valid host name (letters, digits, '-' and '.' only)";
 	}
 	*loopback = strcmp(out, "localhost") == 0 || ends_with(out, ".localhost");
 	return NULL;
@@ -641,27 +595,10 @@ static curl_socket_t on_socket(void *clientp, curlsocktype purpose, struct curl_
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-/* The bytes of a truncated text without a UTF-8 sequence cut in half. */
-static size_t utf8_whole(const char *s, size_t n)
-{
-	size_t i = n, cont = 0, need;
-	unsigned char lead;
-
-	while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
-		i--;
-		cont++;
-	}
-	if (i == 0)
-		return n;
-	lead = (unsigned char)s[i - 1];
-	need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-	return need > 1 && cont + 1 < need ? i - 1 : n;
-}
-
 /* Text (UTF-8 without control characters but tab, CR, LF) or base64. */
 static json_t *body_json(const fetch_state *f, const char **encoding)
 {
-	size_t n = f->truncated ? utf8_whole(f->body, f->len) : f->len, i;
+	size_t n = f->truncated ? art_utf8_whole(f->body, f->len) : f->len, i;
 	unsigned char *b64;
 	json_t *s;
 

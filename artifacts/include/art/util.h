@@ -101,7 +101,7 @@ void art_time_format(char out[21], time_t t);
  */
 time_t art_time_now(void);
 
-/* ---- UTF-8 (the one decoder: artifacts, pipeline and runtime use it) ------ */
+/* ---- UTF-8 (the one decoder, art/utf8.h: artifacts, pipeline, runtime and guest) */
 
 /**
  * Decode one strict UTF-8 sequence at the start of s[0..len): shortest form
@@ -115,5 +115,14 @@ size_t art_utf8_decode(const void *s, size_t len, uint32_t *cp);
 
 /** Whether s[0..len) is strict UTF-8 (art_utf8_decode over all of it). */
 int art_utf8_valid(const void *s, size_t len);
+
+/**
+ * The length of s[0..len) without a sequence cut short at its end: for text
+ * truncated at a byte count, the whole sequences before the cut. Only a
+ * proper prefix of a valid sequence is dropped (at most 3 bytes); any other
+ * bytes, valid or not, are kept, so invalid text stays invalid.
+ * @return len, or len less 1..3
+ */
+size_t art_utf8_whole(const void *s, size_t len);
 
 #endif

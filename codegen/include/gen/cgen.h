@@ -29,23 +29,14 @@
 #define GEN_CAP_LLM_CHAT  0x08u
 #define GEN_CAP_TOOL_CALL 0x10u
 
-/** Limits used when the template does not set them. */
-#define GEN_DEFAULT_MAX_STEPS    8
-#define GEN_DEFAULT_TIMEOUT_MS   30000
-#define GEN_DEFAULT_MEMORY_PAGES 64
-
 /*
- * The one rule set for what can be built (the template checker uses these
- * too, so `check` refuses what `build` would): the ranges of the limits, and
- * a cost cap on the generated C (its size stands for compile time and code
- * size: the sample catalogue's largest agent is about 13 KB of C; a template
- * with thousands of schema properties makes megabytes, and minutes of
- * compile).
+ * The one rule set for what can be built (the template checker uses it too,
+ * so `check` refuses what `build` would): the limits' defaults and ranges
+ * are art_limits[] (art/limits.h); here, a cost cap on the generated C (its
+ * size stands for compile time and code size: the sample catalogue's largest
+ * agent is about 13 KB of C; a template with thousands of schema properties
+ * makes megabytes, and minutes of compile).
  */
-#define GEN_MAX_STEPS_MAX        1000
-#define GEN_TIMEOUT_MS_MAX       600000
-#define GEN_MIN_MEMORY_PAGES     2      /* the 64 KiB stack takes the first page */
-#define GEN_MAX_MEMORY_PAGES     65536
 #define GEN_MAX_C_BYTES          (512u << 10)
 
 /** Deepest JSON-schema nesting compiled into a validator. */

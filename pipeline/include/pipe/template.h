@@ -29,11 +29,9 @@
 #define PIPE_TEMPLATE_KIND "AgentTemplate"
 #define PIPE_TEMPLATE_API_VERSION "agentfactory/v1"
 
-/* Numeric ranges (inclusive) of docs/templates.md. */
+/* Numeric ranges (inclusive) of docs/templates.md; those of `limits:` are
+ * art_limits[] (art/limits.h), shared with codegen and the runtime. */
 #define PIPE_TEMPLATE_MAX_TOKENS_MAX 1000000
-#define PIPE_TEMPLATE_MAX_STEPS_MAX 1000 /* = GEN_MAX_STEPS_MAX (gen/cgen.h) */
-#define PIPE_TEMPLATE_TIMEOUT_MS_MAX 600000
-#define PIPE_TEMPLATE_MEMORY_PAGES_MAX 65536
 #define PIPE_TEMPLATE_TEMPERATURE_MAX 2.0
 
 /** A parsed, validated template file. Every field is owned. */

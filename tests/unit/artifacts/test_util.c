@@ -8,8 +8,10 @@
 #include <cmocka.h>
 
 #include "art/error.h"
+#include "art/utf8.h"
 #include "art/util.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +214,110 @@ static void test_util__utf8_decode_is_strict(void **state)
 	assert_int_equal(art_utf8_decode("\xc3\xa9", 2, NULL), 2);
 }
 
+/* The decoder as RFC 3629 states it (by code point value), as an oracle. */
+static size_t utf8_by_value(const uint8_t *b, size_t len)
+{
+	size_t need = b[0] < 0x80 ? 0 : (b[0] & 0xe0) == 0xc0 ? 1 : (b[0] & 0xf0) == 0xe0 ? 2
+			     : (b[0] & 0xf8) == 0xf0 ? 3 : 4, k;
+	uint32_t v = need == 0 ? b[0] : need == 1 ? b[0] & 0x1fu : need == 2 ? b[0] & 0x0fu : b[0] & 0x07u;
+
+	if (need == 4 || len <= need)
+		return 0;
+	for (k = 1; k <= need; k++) {
+		if ((b[k] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (b[k] & 0x3fu);
+	}
+	if ((need == 1 && v < 0x80) || (need == 2 && v < 0x800) || (need == 3 && v < 0x10000) ||
+	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	return need + 1;
+}
+
+/* Every sequence of up to 3 bytes, and 4 with the last byte at each edge of
+ * the continuation range: the table-driven decoder (art/utf8.h) agrees with
+ * the oracle, and says "cut" exactly for the proper prefixes of valid
+ * sequences (the 4th byte of a valid one is any of 80..bf, so 80 stands for
+ * all of them). */
+static void test_util__utf8_decode_matches_the_rfc(void **state)
+{
+	static const uint8_t last[] = {0x7f, 0x80, 0xbf, 0xc0};
+	static bool prefix1[256], prefix2[256][256];
+	uint8_t b[4];
+	unsigned x, y, z, w;
+	size_t got;
+	int cut;
+
+	(void)state;
+	for (x = 0; x < 256; x++)
+		for (y = 0; y < 256; y++)
+			for (z = 0; z < 256; z++) {
+				b[0] = (uint8_t)x, b[1] = (uint8_t)y, b[2] = (uint8_t)z, b[3] = 0x80;
+				got = utf8_by_value(b, 4);
+				prefix1[x] |= got >= 2;
+				prefix2[x][y] |= got >= 3;
+			}
+	for (x = 0; x < 256; x++) {
+		b[0] = (uint8_t)x;
+		got = art_utf8__decode(b, 1, NULL, &cut);
+		if (got != utf8_by_value(b, 1) || cut != (!got && prefix1[x]))
+			fail_msg("%02x: %zu, cut %d", x, got, cut);
+		for (y = 0; y < 256; y++) {
+			b[1] = (uint8_t)y;
+			got = art_utf8__decode(b, 2, NULL, &cut);
+			if (got != utf8_by_value(b, 2) || cut != (!got && prefix2[x][y]))
+				fail_msg("%02x %02x: %zu, cut %d", x, y, got, cut);
+			for (z = 0; z < 256; z++) {
+				b[2] = (uint8_t)z;
+				b[3] = 0x80;
+				got = art_utf8__decode(b, 3, NULL, &cut);
+				if (got != utf8_by_value(b, 3) || cut != (!got && utf8_by_value(b, 4) == 4))
+					fail_msg("%02x %02x %02x: %zu, cut %d", x, y, z, got, cut);
+				for (w = 0; w < sizeof(last); w++) {
+					b[3] = last[w];
+					got = art_utf8__decode(b, 4, NULL, &cut);
+					if (got != utf8_by_value(b, 4) || cut)
+						fail_msg("%02x %02x %02x %02x: %zu, cut %d", x, y, z, b[3],
+							 got, cut);
+				}
+			}
+		}
+	}
+}
+
+/* Truncated text loses only a sequence cut short at its end. */
+static void test_util__utf8_whole(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t len, want;
+	} cases[] = {
+		{"", 0, 0},
+		{"abc", 3, 3},
+		{"a\xc3", 2, 1},
+		{"a\xc3\xa9", 3, 3},
+		{"a\xe2\x82", 3, 1},
+		{"a\xe2", 2, 1},
+		{"a\xf0\x9f\x98", 4, 1},
+		{"a\xf0\x9f\x98\x80", 5, 5},
+		{"\xf4\x8f", 2, 0},
+		{"\xc3", 1, 0},
+		{"a\xe0\x80", 3, 3},     /* not a prefix of anything valid: kept */
+		{"a\xed\xa0", 3, 3},     /* a surrogate's start: kept */
+		{"a\xf4\x90", 3, 3},     /* past U+10FFFF: kept */
+		{"a\x80\x80\x80", 4, 4},
+		{"\x80\x80", 2, 2},
+		{"a\xff", 2, 2},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (art_utf8_whole(cases[i].bytes, cases[i].len) != cases[i].want)
+			fail_msg("case %zu: %zu, want %zu", i,
+				 art_utf8_whole(cases[i].bytes, cases[i].len), cases[i].want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +329,8 @@ int main(void)
 		cmocka_unit_test(test_util__error_slot),
 		cmocka_unit_test(test_util__error_message_from_itself),
 		cmocka_unit_test(test_util__utf8_decode_is_strict),
+		cmocka_unit_test(test_util__utf8_decode_matches_the_rfc),
+		cmocka_unit_test(test_util__utf8_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

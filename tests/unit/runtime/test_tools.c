@@ -871,6 +871,63 @@ static void test_tools__host_entries_normalise(void **state)
 	rt_policy_free(p);
 }
 
+/* Which names are hosts is the manifest's rule (art_manifest_host_valid):
+ * for a name or IPv4 address already in canonical form the runtime accepts
+ * exactly what a manifest may list, and all it puts out is listable. */
+static void test_tools__host_rule_is_the_manifests(void **state)
+{
+	static const char *const names[] = {
+		"example.com", "a", "a-b.c", "xn--bcher-kva.example", "localhost", "app.localhost",
+		"1.2.3.4", "127.0.0.1", "255.255.255.255", "-a.b", "a-.b", "a..b", "a_b.c", ".a",
+		"a.b.", "01.2.3.4", "1.2.3.256", "127.1", "2130706433", "a.1b", "0x7f.1", "1.2.3.4.5",
+		"a.b-", "*", "*.", "a*b.c", "a/b", "a:b", "\xc3\xa9.example",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",  /* 63 */
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", /* 64 */
+	};
+	static const char *const others[] = {"*.example.com", "*.1.2.3.4", "*.a_b", "[::1]",
+					     "[0:0::1]", "[1:2]", "[fe80::1]", "[zz::1]"};
+	char out[256], url[512];
+	rt_url u;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		bool manifest = art_manifest_host_valid(names[i]);
+		bool entry = rt_host_entry_normalize(out, sizeof(out), names[i]) == 0 &&
+			     strcmp(out, names[i]) == 0;
+		bool in_url;
+
+		snprintf(url, sizeof(url), "http://%s/", names[i]);
+		in_url = rt_url_parse(&u, url, strlen(url)) == 0 && strcmp(u.host, names[i]) == 0;
+		if (manifest != entry || manifest != in_url)
+			fail_msg("%s: manifest %d, host entry %d, URL %d", names[i], manifest, entry,
+				 in_url);
+	}
+	/* Wildcards and IPv6 the runtime reads more strictly (a wildcard over an
+	 * address, an address inet_pton refuses); what it keeps is listable. */
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (rt_host_entry_normalize(out, sizeof(out), others[i]) == 0 &&
+		    !art_manifest_host_valid(out))
+			fail_msg("%s: normalised to %s, which a manifest cannot list", others[i], out);
+	/* The messages still say what is wrong. */
+	assert_int_equal(rt_url_parse(&u, "http://a.1b/", 12), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "last label starts with a digit"));
+	assert_int_equal(rt_url_parse(&u, "http://127.1/", 13), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "dotted-quad"));
+	assert_int_equal(rt_url_parse(&u, "http://a_b.c/", 13), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "not a valid host name"));
+	assert_int_equal(rt_url_parse(&u, "http://*.a.b/", 13), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "not a valid host name"));
+	assert_int_equal(rt_url_parse(&u, "http://b/", 9), 0);
+	assert_false(u.loopback || u.ip);
+	assert_int_equal(rt_url_parse(&u, "http://127.9.8.7/", 17), 0);
+	assert_true(u.loopback && u.ip);
+	assert_int_equal(rt_url_parse(&u, "http://128.0.0.1/", 17), 0);
+	assert_true(!u.loopback && u.ip);
+	assert_int_equal(rt_url_parse(&u, "http://12.7.0.1/", 16), 0);
+	assert_false(u.loopback);
+}
+
 /* ---- connect-time address rules ------------------------------------------------------ */
 
 static bool v4_ok(const char *addr, bool loopback_host)
@@ -1765,6 +1822,7 @@ int main(void)
 		cmocka_unit_test(test_tools__url_parse_refuses_hostile_urls),
 		cmocka_unit_test(test_tools__allow_list_exact_wildcard_and_scheme),
 		cmocka_unit_test(test_tools__host_entries_normalise),
+		cmocka_unit_test(test_tools__host_rule_is_the_manifests),
 		cmocka_unit_test(test_tools__connect_address_rules),
 		cmocka_unit_test(test_tools__manifest_records_hosts),
 		cmocka_unit_test(test_tools__policy_hosts_are_the_intersection),
