@@ -410,12 +410,14 @@ static int overhead(void)
 			if (p) {
 				char line[64] = "";
 
-				if (fgets(line, sizeof(line), p) && atof(line) > 0) {
+				double v8 = fgets(line, sizeof(line), p) ? strtod(line, NULL) : 0;
+
+				if (v8 > 0) {
 					printf("| peer: Node's V8 on the same .wasm (instantiate + call) | %.1f | %.3f |\n",
-					       atof(line), atof(line) / (best_native * 1e3));
+					       v8, v8 / (best_native * 1e3));
 					bench_figure("instantiate", "SHA-256 agent in the runtime's sandbox, vs native",
 						     best_sandbox / best_native, "x native", "V8, same .wasm",
-						     atof(line) / (best_native * 1e3));
+						     v8 / (best_native * 1e3));
 				}
 				pclose(p);
 			}

@@ -27,7 +27,7 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-	double secs = argc > 1 ? atof(argv[1]) : 2.0, t0, t;
+	double secs = argc > 1 ? strtod(argv[1], NULL) : 2.0, t0, t;
 	unsigned char msg[1024];
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;

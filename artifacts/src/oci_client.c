@@ -1009,8 +1009,7 @@ static int upload_url(art_oci_client *c, char *out, size_t cap, const char *loca
 		if (strlen(out) + strlen(sep) + strlen(query) + 1 > cap)
 			return art_error_set(AF_EIO, "registry %s: upload location too long",
 					     c->ref.host);
-		strcat(out, sep);
-		strcat(out, query);
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", sep, query);
 	}
 	return 0;
 }

@@ -47,8 +47,8 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	int rounds = argc > 1 ? atoi(argv[1]) : 5;
-	uint32_t scale = argc > 2 ? (uint32_t)atoi(argv[2]) : 1;
+	int rounds = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 5;
+	uint32_t scale = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1;
 
 #ifndef AF_NATIVE
 	wasm_rt_init();

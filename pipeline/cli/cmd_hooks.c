@@ -134,7 +134,7 @@ static char *render(const char *script, const char *quoted_bin)
 		memcpy(o, quoted_bin, blen);
 		o += blen;
 	}
-	strcpy(o, p);
+	memcpy(o, p, strlen(p) + 1);
 	return out;
 }
 

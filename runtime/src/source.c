@@ -100,6 +100,25 @@ static void sleep_ms(uint32_t ms)
 		;
 }
 
+/* Spreads the polls of many replicas (xorshift32: not for secrets). */
+static uint32_t next_jitter(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void ignore_signal(int sig)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
 static bool transient(int rc)
 {
 	return rc == AF_EIO || rc == AF_ENOMEM || rc == AF_EINTERNAL;
@@ -116,6 +135,7 @@ static void follow(const rt_source_opts *o, int wfd, pid_t parent)
 	char tag[80], digest[72], last[72] = "", refused[72] = "", detail[DETAIL_MAX + 1] = "";
 	const char *state = "starting";
 	unsigned long long polls = 0, pulls = 0, release = 0;
+	uint32_t jitter;
 	bool exists;
 	int rc;
 
@@ -126,7 +146,7 @@ static void follow(const rt_source_opts *o, int wfd, pid_t parent)
 		report(wfd, "refused", 0, 0, 0, art_error_last());
 		_exit(2);
 	}
-	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	jitter = (uint32_t)getpid() ^ (uint32_t)time(NULL) ^ 0x9e3779b9u;
 	for (;;) {
 		polls++;
 		rc = art_oci_manifest_head(c, tag, digest, &exists);
@@ -178,7 +198,7 @@ static void follow(const rt_source_opts *o, int wfd, pid_t parent)
 			}
 		}
 		report(wfd, state, polls, pulls, release, detail);
-		sleep_ms(o->interval_ms + (o->jitter_ms ? (uint32_t)rand() % o->jitter_ms : 0));
+		sleep_ms(o->interval_ms + (o->jitter_ms ? next_jitter(&jitter) % o->jitter_ms : 0));
 		/* the server is gone (reparented). Not "getppid() == 1": in a
 		 * container the server itself is PID 1 of its PID namespace */
 		if (getppid() != parent)
@@ -285,9 +305,12 @@ int rt_source_start(rt_source **out, const rt_source_opts *o)
 			_exit(0);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_IGN); /* the parent drains first, then stops us */
-		signal(SIGPIPE, SIG_IGN);
+		/* SIGTERM keeps the disposition it had: the server never handles
+		 * it (its main thread blocks it and sigwait()s), so it is the
+		 * default action, except in a coverage build, whose handler
+		 * writes the counters first (tests/unit/coverage_flush.c). */
+		ignore_signal(SIGINT); /* the parent drains first, then stops us */
+		ignore_signal(SIGPIPE);
 		follow(&oo, fds[1], parent);
 		_exit(0);
 	}

@@ -136,7 +136,7 @@ static void test_guest_json__too_deep_is_not_invalid(void **state)
 	deep[130] = '\0';
 	assert_int_equal(parse(&j, deep), AF_JSON_EDEPTH);
 	assert_string_equal(af_json_why(AF_JSON_EDEPTH), "is nested too deep (more than 64 levels)");
-	strcpy(bad, "[1 2]");
+	memcpy(bad, "[1 2]", sizeof("[1 2]"));
 	assert_int_equal(parse(&j, bad), AF_JSON_EINVAL);
 	assert_string_equal(af_json_why(AF_JSON_EINVAL), "is not valid JSON");
 }

@@ -522,7 +522,7 @@ static void test_http__oversized_uri_and_headers_are_json(void **state)
 
 		assert_non_null(many);
 		for (p = many, k = 0; k < 2000; k++)
-			p += sprintf(p, "X-H%05d: vvvv\r\n", k);
+			p += snprintf(p, 17, "X-H%05d: vvvv\r\n", k);
 		http(f, "GET", "/healthz", many, NULL, &r);
 		expect_error(&r, 431, "headers_too_large");
 		done(&r);
