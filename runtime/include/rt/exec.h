@@ -31,9 +31,9 @@
 #define RT_EXEC_H
 
 #include "art/wasm.h"
-#include "rt/result.h"
 #include "rt/kv.h"
 #include "rt/llm.h"
+#include "rt/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>
