@@ -373,14 +373,18 @@ run-tests: $(CRASH_SHIM)
 # ---- quality: lint (docs/quality.md) -------------------------------------------
 # Every file of the tree compiles clean with -Wconversion -Wsign-conversion
 # (gcc and clang-19), so they are on for everything, like the rest of WARN.
-# `make lint`: banned functions (ci/lint/banned.sh), cppcheck (suppressions
-# with reasons in ci/lint/), clang-tidy (.clang-tidy).
+# `make lint`: banned functions (ci/lint/banned.sh), no dependency cycle
+# between library sources and the layering kept (ci/lint/deps.sh, nm on the
+# objects; tolerated dependencies with reasons in ci/lint/deps-allow.txt),
+# cppcheck (suppressions with reasons in ci/lint/), clang-tidy (.clang-tidy).
 WARN += -Wconversion -Wsign-conversion
 LINT_SRC = $(ART_SRC) $(PIPE_SRC) $(GEN_SRC) $(RT_SRC) $(RTCLI_SRC) $(CLI_SRC)
-.PHONY: lint lint-banned lint-cppcheck lint-tidy
-lint: lint-banned lint-cppcheck lint-tidy
+.PHONY: lint lint-banned lint-deps lint-cppcheck lint-tidy
+lint: lint-banned lint-deps lint-cppcheck lint-tidy
 lint-banned:
 	@sh ci/lint/banned.sh
+lint-deps: $(ART_OBJ) $(PIPE_OBJ) $(GEN_OBJ) $(RT_OBJ)
+	@sh ci/lint/deps.sh $(BUILD)/obj $^
 lint-cppcheck: | deps
 	@cppcheck --error-exitcode=1 -q --enable=warning,portability,performance --inline-suppr \
 	  --std=c11 -D_GNU_SOURCE -D__x86_64__ -D__linux__ --library=posix \

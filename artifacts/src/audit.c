@@ -1,18 +1,9 @@
 /*
- * audit.c - the store's hash-chained audit log (see art/audit.h and
- * docs/releases.md).
- *
- * Invariants:
- *  - entries live in the `audit` database under their seq as 20 decimal
- *    digits, so key order is seq order and MDB_LAST is the head;
- *  - an entry is canonical JSON (compact, keys sorted) with exactly the
- *    fields action, actor, details, hash, outcome, prev_hash, seq, subject,
- *    time; hash = SHA-256 of the canonical JSON without hash; prev_hash of
- *    entry 1 is 64 zeros;
- *  - appends happen only inside a write transaction (art_audit__append), so
- *    the head read there cannot move under us (one writer at a time);
- *  - a head entry that cannot be read stops appends (AF_ECORRUPT) rather
- *    than starting a second chain.
+ * audit.c - reading and verifying the store's hash-chained audit log (see
+ * art/audit.h and docs/releases.md): listing, the head, verification (the
+ * chain, signatures, channel heads against the log) and checkpoints. The
+ * entry format (and its invariants) and every append are in
+ * audit_record.c, which this file uses and which uses nothing of it.
  */
 #include "art/audit.h"
 
@@ -20,6 +11,7 @@
 #include "art/release.h"
 #include "art/sig.h"
 #include "art/util.h"
+#include "audit_internal.h"
 #include "store_internal.h"
 
 #include <errno.h>
@@ -30,51 +22,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SEQ_KEY_LEN 20
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
-#define DETAILS_MAX (16u * 1024u)
-#define ACTION_MAX 64u
 #define FUTURE_SKEW 300
 
 static const char *const entry_fields[] = {"action", "actor", "details", "hash", "outcome",
 					   "prev_hash", "seq", "subject", "time"};
 #define N_ENTRY_FIELDS (sizeof(entry_fields) / sizeof(*entry_fields))
-
-/* ---- small helpers ------------------------------------------------------- */
-
-static void seq_key(char out[SEQ_KEY_LEN + 1], uint64_t seq)
-{
-	snprintf(out, SEQ_KEY_LEN + 1, "%020llu", (unsigned long long)seq);
-}
-
-static bool seq_from_key(uint64_t *seq, const MDB_val *k)
-{
-	const char *p = k->mv_data;
-	uint64_t v = 0;
-	size_t i;
-
-	if (k->mv_size != SEQ_KEY_LEN)
-		return false;
-	for (i = 0; i < SEQ_KEY_LEN; i++) {
-		if (p[i] < '0' || p[i] > '9' || v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	*seq = v;
-	return true;
-}
-
-static bool hex64(const char *s)
-{
-	size_t i;
-
-	if (!s || strlen(s) != ART_SHA256_HEX_LEN)
-		return false;
-	for (i = 0; i < ART_SHA256_HEX_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
 
 /* An RFC 3339 UTC time exactly as art_time_format writes it. */
 static bool time_parse_exact(time_t *out, const char *s)
@@ -85,293 +37,6 @@ static bool time_parse_exact(time_t *out, const char *s)
 		return false;
 	art_time_format(again, *out);
 	return strcmp(again, s) == 0;
-}
-
-static bool text_ok(const char *s, size_t max)
-{
-	size_t i, n;
-
-	if (!s)
-		return true;
-	n = strlen(s);
-	if (n > max)
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-static bool action_ok(const char *s)
-{
-	size_t i, n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > ACTION_MAX || s[0] < 'a' || s[0] > 'z')
-		return false;
-	for (i = 1; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-		      s[i] == '-'))
-			return false;
-	return true;
-}
-
-/* ---- building an entry --------------------------------------------------- */
-
-int art_audit__event_check(const art_audit_event *ev)
-{
-	json_t *details;
-
-	if (!ev || !action_ok(ev->action))
-		return art_error_set(AF_EINVAL, "audit: action '%.70s' must be [a-z][a-z0-9.-]*, at "
-				     "most %u characters", ev && ev->action ? ev->action : "",
-				     ACTION_MAX);
-	if (!text_ok(ev->actor, ART_AUDIT_FIELD_MAX) || !text_ok(ev->subject, ART_AUDIT_FIELD_MAX))
-		return art_error_set(AF_EINVAL, "audit: actor and subject are printable text of at "
-				     "most %u bytes", ART_AUDIT_FIELD_MAX);
-	if (ev->n_signers > ART_AUDIT_MAX_SIGNERS || (ev->n_signers && !ev->signers))
-		return art_error_set(AF_EINVAL, "audit: at most %u signers", ART_AUDIT_MAX_SIGNERS);
-	for (size_t i = 0; i < ev->n_signers; i++)
-		if (!ev->signers[i] || !art_key_is_private(ev->signers[i]))
-			return art_error_set(AF_EINVAL, "audit: an entry is signed with private keys");
-	if (ev->outcome && strcmp(ev->outcome, ART_AUDIT_OK) && strcmp(ev->outcome, ART_AUDIT_REFUSED))
-		return art_error_set(AF_EINVAL, "audit: outcome is '%s' or '%s'", ART_AUDIT_OK,
-				     ART_AUDIT_REFUSED);
-	if (ev->details_json) {
-		if (strlen(ev->details_json) > DETAILS_MAX)
-			return art_error_set(AF_ETOOBIG, "audit: details over %u bytes", DETAILS_MAX);
-		details = json_loads(ev->details_json, JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(details)) {
-			json_decref(details);
-			return art_error_set(AF_EINVAL, "audit: details must be a JSON object");
-		}
-		json_decref(details);
-	}
-	return 0;
-}
-
-/*
- * The entry object without its hash. Returns NULL (message set) on a bad
- * event or out of memory.
- */
-static json_t *entry_object(const art_audit_event *ev, uint64_t seq, time_t now,
-			    const char *prev_hash)
-{
-	json_t *o = json_object(), *details;
-	char when[21];
-
-	art_time_format(when, now);
-	details = ev->details_json ? json_loads(ev->details_json, JSON_REJECT_DUPLICATES, NULL)
-				   : json_object();
-	if (!json_is_object(details)) {
-		json_decref(details);
-		details = NULL;
-	}
-	if (!o || !details ||
-	    json_object_set_new(o, "action", json_string(ev->action)) ||
-	    json_object_set_new(o, "actor", json_string(ev->actor ? ev->actor : "unsigned")) ||
-	    json_object_set_new(o, "details", details) ||
-	    json_object_set_new(o, "outcome", json_string(ev->outcome ? ev->outcome
-								     : ART_AUDIT_OK)) ||
-	    json_object_set_new(o, "prev_hash", json_string(prev_hash)) ||
-	    json_object_set_new(o, "seq", json_integer((json_int_t)seq)) ||
-	    json_object_set_new(o, "subject", json_string(ev->subject ? ev->subject : "")) ||
-	    json_object_set_new(o, "time", json_string(when))) {
-		/* json_string is NULL for invalid UTF-8 as well as on OOM */
-		json_decref(o);
-		art_error_set(AF_EINVAL, "audit: the entry's text must be UTF-8 (or out of memory)");
-		return NULL;
-	}
-	return o;
-}
-
-/* SHA-256 hex of the canonical JSON of o (which has no "hash"). */
-static int entry_hash(char out[ART_SHA256_HEX_LEN + 1], json_t *o)
-{
-	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-
-	if (!text)
-		return art_error_set(AF_ENOMEM, "out of memory hashing an audit entry");
-	art_sha256_hex(text, strlen(text), out);
-	free(text);
-	return 0;
-}
-
-/* The bytes the actors sign: PAE over the canonical entry without hash
- * and signatures. */
-static int entry_pae(uint8_t **pae, size_t *pae_len, json_t *o)
-{
-	json_t *copy = json_copy(o);
-	char *text = NULL;
-	int rc;
-
-	if (!copy)
-		return art_error_set(AF_ENOMEM, "out of memory signing an audit entry");
-	json_object_del(copy, "hash");
-	json_object_del(copy, "signatures");
-	text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(copy);
-	if (!text)
-		return art_error_set(AF_ENOMEM, "out of memory signing an audit entry");
-	rc = art_sig_pae(pae, pae_len, ART_AUDIT_ENTRY_TYPE, text, strlen(text));
-	free(text);
-	return rc;
-}
-
-/* Add "signatures" to o (which has no hash yet), one per signer. */
-static int entry_sign(json_t *o, const art_key *const *signers, size_t n)
-{
-	json_t *arr = NULL, *item;
-	uint8_t *pae = NULL, *sig = NULL;
-	size_t pae_len = 0, sig_len = 0, i;
-	char *b64 = NULL;
-	int rc;
-
-	if (!n)
-		return 0;
-	if ((rc = entry_pae(&pae, &pae_len, o)) < 0)
-		return rc;
-	arr = json_array();
-	for (i = 0; i < n; i++) {
-		if ((rc = art_key_sign(&sig, &sig_len, signers[i], pae, pae_len)) < 0 ||
-		    (rc = art_base64_encode(&b64, sig, sig_len)) < 0)
-			goto cleanup;
-		item = json_pack("{s:s, s:s}", "keyid", art_key_id(signers[i]), "sig", b64);
-		if (!arr || !item || json_array_append_new(arr, item)) {
-			rc = art_error_set(AF_ENOMEM, "out of memory signing an audit entry");
-			goto cleanup;
-		}
-		free(sig);
-		free(b64);
-		sig = NULL;
-		b64 = NULL;
-	}
-	if (json_object_set_new(o, "signatures", arr)) {
-		arr = NULL;
-		rc = art_error_set(AF_ENOMEM, "out of memory signing an audit entry");
-		goto cleanup;
-	}
-	arr = NULL;
-	rc = 0;
-cleanup:
-	json_decref(arr);
-	free(sig);
-	free(b64);
-	free(pae);
-	return rc;
-}
-
-/* The head (last seq and hash) as seen by txn. */
-static int head_read(const art_store *s, MDB_txn *txn, uint64_t *seq,
-		     char hash[ART_SHA256_HEX_LEN + 1])
-{
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	json_t *o = NULL;
-	const char *h;
-	uint64_t key_seq;
-	int mrc, rc = 0;
-
-	*seq = 0;
-	memcpy(hash, ZERO_HASH, ART_SHA256_HEX_LEN + 1);
-	if ((mrc = mdb_cursor_open(txn, art_store__dbi(s, ART_STORE__DB_AUDIT), &cur)) != 0)
-		return art_store__lmdb_error(s, mrc, "cannot read the audit log");
-	mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	if (mrc == MDB_NOTFOUND)
-		goto cleanup;
-	if (mrc) {
-		rc = art_store__lmdb_error(s, mrc, "cannot read the audit log");
-		goto cleanup;
-	}
-	o = json_loadb(v.mv_data, v.mv_size, JSON_REJECT_DUPLICATES, NULL);
-	h = json_string_value(json_object_get(o, "hash"));
-	if (!seq_from_key(&key_seq, &k) || !hex64(h) ||
-	    !json_is_integer(json_object_get(o, "seq")) ||
-	    (uint64_t)json_integer_value(json_object_get(o, "seq")) != key_seq) {
-		rc = art_error_set(AF_ECORRUPT, "the audit log's last entry is damaged: nothing can "
-				   "be appended until it is repaired (run: agentfactory audit verify)");
-		goto cleanup;
-	}
-	*seq = key_seq;
-	memcpy(hash, h, ART_SHA256_HEX_LEN + 1);
-cleanup:
-	json_decref(o);
-	mdb_cursor_close(cur);
-	return rc;
-}
-
-int art_audit__append(art_store *s, MDB_txn *txn, const art_audit_event *ev, time_t now,
-		      uint64_t *out_seq)
-{
-	char prev[ART_SHA256_HEX_LEN + 1], hash[ART_SHA256_HEX_LEN + 1], key[SEQ_KEY_LEN + 1];
-	json_t *o = NULL;
-	char *text = NULL;
-	uint64_t seq;
-	MDB_val k, v;
-	int mrc, rc;
-
-	if ((rc = art_audit__event_check(ev)) < 0 || (rc = head_read(s, txn, &seq, prev)) < 0)
-		return rc;
-	seq++;
-	if (!(o = entry_object(ev, seq, now, prev)))
-		return AF_EINVAL;
-	if ((rc = entry_sign(o, ev->signers, ev->n_signers)) < 0 || (rc = entry_hash(hash, o)) < 0)
-		goto cleanup;
-	if (json_object_set_new(o, "hash", json_string(hash)) ||
-	    !(text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
-		rc = art_error_set(AF_ENOMEM, "out of memory writing an audit entry");
-		goto cleanup;
-	}
-	if (strlen(text) > ART_AUDIT_ENTRY_MAX) {
-		rc = art_error_set(AF_ETOOBIG, "audit entry of %zu bytes is over the %u-byte limit",
-				   strlen(text), ART_AUDIT_ENTRY_MAX);
-		goto cleanup;
-	}
-	seq_key(key, seq);
-	k.mv_data = key;
-	k.mv_size = SEQ_KEY_LEN;
-	v.mv_data = text;
-	v.mv_size = strlen(text);
-	mrc = mdb_put(txn, art_store__dbi(s, ART_STORE__DB_AUDIT), &k, &v, MDB_NOOVERWRITE);
-	if (mrc) {
-		rc = art_store__lmdb_error(s, mrc, "cannot append to the audit log");
-		goto cleanup;
-	}
-	if (out_seq)
-		*out_seq = seq;
-	rc = 0;
-cleanup:
-	free(text);
-	json_decref(o);
-	return rc;
-}
-
-typedef struct append_ctx {
-	const art_audit_event *ev;
-	time_t now;
-	uint64_t seq;
-} append_ctx;
-
-static int append_body(art_store *s, MDB_txn *txn, void *ctx)
-{
-	append_ctx *c = ctx;
-
-	return art_audit__append(s, txn, c->ev, c->now, &c->seq);
-}
-
-int art_audit_append(uint64_t *out_seq, art_store *s, const art_audit_event *ev, time_t now)
-{
-	append_ctx c = {ev, now, 0};
-	int rc;
-
-	if (out_seq)
-		*out_seq = 0;
-	if ((rc = art_audit__event_check(ev)) < 0)
-		return rc;
-	if ((rc = art_store__write(s, append_body, &c)) < 0)
-		return rc;
-	if (out_seq)
-		*out_seq = c.seq;
-	return 0;
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -407,9 +72,9 @@ static int entry_fill(art_audit_entry *e, uint64_t key_seq, const MDB_val *v)
 				  : strdup("{}");
 		e->details = details;
 		h = json_string_value(json_object_get(o, "hash"));
-		snprintf(e->hash, sizeof(e->hash), "%s", hex64(h) ? h : "");
+		snprintf(e->hash, sizeof(e->hash), "%s", art_audit__hex64(h) ? h : "");
 		h = json_string_value(json_object_get(o, "prev_hash"));
-		snprintf(e->prev_hash, sizeof(e->prev_hash), "%s", hex64(h) ? h : "");
+		snprintf(e->prev_hash, sizeof(e->prev_hash), "%s", art_audit__hex64(h) ? h : "");
 	} else {
 		json_t *raw = json_object();
 		char *text = NULL;
@@ -455,7 +120,7 @@ int art_audit_list(art_audit_entry **out, size_t *n, const art_store *s, uint64_
 {
 	art_audit_entry *list = NULL, *grown;
 	size_t count = 0, cap = 0;
-	char key[SEQ_KEY_LEN + 1];
+	char key[ART_AUDIT__SEQ_KEY_LEN + 1];
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
@@ -470,12 +135,12 @@ int art_audit_list(art_audit_entry **out, size_t *n, const art_store *s, uint64_
 		rc = art_store__lmdb_error(s, mrc, "cannot read the audit log");
 		goto cleanup;
 	}
-	seq_key(key, after + 1);
+	art_audit__seq_key(key, after + 1);
 	k.mv_data = key;
-	k.mv_size = SEQ_KEY_LEN;
+	k.mv_size = ART_AUDIT__SEQ_KEY_LEN;
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0 && (!max || count < max);
 	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (!seq_from_key(&key_seq, &k))
+		if (!art_audit__seq_from_key(&key_seq, &k))
 			key_seq = 0;
 		if (count == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -512,10 +177,10 @@ int art_audit_head(uint64_t *seq, char hash[ART_SHA256_HEX_LEN + 1], const art_s
 	int rc;
 
 	*seq = 0;
-	memcpy(hash, ZERO_HASH, ART_SHA256_HEX_LEN + 1);
+	memcpy(hash, ART_AUDIT__ZERO_HASH, ART_SHA256_HEX_LEN + 1);
 	if ((rc = art_store__read_begin(s, &txn)) < 0)
 		return rc;
-	rc = head_read(s, txn, seq, hash);
+	rc = art_audit__head_read(s, txn, seq, hash);
 	art_store__read_end(s, txn);
 	return rc;
 }
@@ -553,7 +218,7 @@ static int entry_sigs_check(uint64_t seq, json_t *o, const art_keyring *kr)
 	const char *p;
 	int rc = 0;
 
-	if (sigs && (rc = entry_pae(&pae, &pae_len, o)) < 0)
+	if (sigs && (rc = art_audit__entry_pae(&pae, &pae_len, o)) < 0)
 		return rc;
 	json_array_foreach(sigs, i, item) {
 		const char *keyid = json_string_value(json_object_get(item, "keyid"));
@@ -620,7 +285,7 @@ static bool signatures_well_formed(json_t *sigs)
 		return false;
 	json_array_foreach(sigs, i, item)
 		if (!json_is_object(item) || json_object_size(item) != 2 ||
-		    !hex64(json_string_value(json_object_get(item, "keyid"))) ||
+		    !art_audit__hex64(json_string_value(json_object_get(item, "keyid"))) ||
 		    !json_is_string(json_object_get(item, "sig")))
 			return false;
 	return true;
@@ -679,7 +344,7 @@ static int entry_check(uint64_t key_seq, uint64_t expect_seq, const char *prev,
 		goto cleanup;
 	}
 	if (!time_parse_exact(&t, json_string_value(json_object_get(o, "time"))) ||
-	    !action_ok(json_string_value(json_object_get(o, "action")))) {
+	    !art_audit__action_ok(json_string_value(json_object_get(o, "action")))) {
 		rc = art_error_set(AF_ECORRUPT, "audit entry %llu: malformed time or action: it was "
 				   "edited or damaged", (unsigned long long)key_seq);
 		goto cleanup;
@@ -695,7 +360,7 @@ static int entry_check(uint64_t key_seq, uint64_t expect_seq, const char *prev,
 	}
 	stored_hash = json_string_value(json_object_get(o, "hash"));
 	p = json_string_value(json_object_get(o, "prev_hash"));
-	if (!hex64(stored_hash) || !hex64(p)) {
+	if (!art_audit__hex64(stored_hash) || !art_audit__hex64(p)) {
 		rc = art_error_set(AF_ECORRUPT, "audit entry %llu: malformed hash fields",
 				   (unsigned long long)key_seq);
 		goto cleanup;
@@ -710,7 +375,7 @@ static int entry_check(uint64_t key_seq, uint64_t expect_seq, const char *prev,
 	}
 	memcpy(hash_out, stored_hash, ART_SHA256_HEX_LEN + 1);
 	json_object_del(o, "hash");
-	if ((rc = entry_hash(computed, o)) < 0)
+	if ((rc = art_audit__entry_hash(computed, o)) < 0)
 		goto cleanup;
 	if (strcmp(computed, hash_out) != 0) {
 		rc = art_error_set(AF_ECORRUPT, "audit entry %llu was edited: its content hashes to "
@@ -823,7 +488,7 @@ static int channels_check(art_audit_report *out, const channels_seen *cs, const 
 static int verify_walk(art_audit_report *out, const art_store *s, uint64_t want_seq,
 		       char want_hash[ART_SHA256_HEX_LEN + 1], const art_keyring *kr)
 {
-	char prev[ART_SHA256_HEX_LEN + 1] = ZERO_HASH, hash[ART_SHA256_HEX_LEN + 1];
+	char prev[ART_SHA256_HEX_LEN + 1] = ART_AUDIT__ZERO_HASH, hash[ART_SHA256_HEX_LEN + 1];
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
@@ -832,7 +497,7 @@ static int verify_walk(art_audit_report *out, const art_store *s, uint64_t want_
 	int mrc, rc;
 
 	memset(out, 0, sizeof(*out));
-	memcpy(out->head_hash, ZERO_HASH, sizeof(out->head_hash));
+	memcpy(out->head_hash, ART_AUDIT__ZERO_HASH, sizeof(out->head_hash));
 	if ((rc = art_store__read_begin(s, &txn)) < 0)
 		return rc;
 	if ((mrc = mdb_cursor_open(txn, art_store__dbi(s, ART_STORE__DB_AUDIT), &cur)) != 0) {
@@ -841,7 +506,7 @@ static int verify_walk(art_audit_report *out, const art_store *s, uint64_t want_
 	}
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
 	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), expect++) {
-		if (!seq_from_key(&key_seq, &k)) {
+		if (!art_audit__seq_from_key(&key_seq, &k)) {
 			out->bad_seq = expect;
 			rc = art_error_set(AF_ECORRUPT, "the audit log has a malformed key after entry "
 					   "%llu: an entry was inserted", (unsigned long long)expect - 1);
@@ -984,7 +649,7 @@ int art_audit_verify_checkpoint(art_audit_report *out, const art_store *s,
 	o = json_loadb((const char *)payload, payload_len, JSON_REJECT_DUPLICATES, NULL);
 	format = json_string_value(json_object_get(o, "format"));
 	head_hash = json_string_value(json_object_get(o, "head_hash"));
-	if (!format || strcmp(format, ART_AUDIT_CHECKPOINT_FORMAT) != 0 || !hex64(head_hash) ||
+	if (!format || strcmp(format, ART_AUDIT_CHECKPOINT_FORMAT) != 0 || !art_audit__hex64(head_hash) ||
 	    !json_is_integer(json_object_get(o, "seq")) ||
 	    json_integer_value(json_object_get(o, "seq")) < 0 ||
 	    !json_is_string(json_object_get(o, "store")) || json_object_size(o) != 5 ||
@@ -1003,10 +668,10 @@ int art_audit_verify_checkpoint(art_audit_report *out, const art_store *s,
 				   (unsigned long long)seq, (unsigned long long)out->head_seq);
 		goto cleanup;
 	}
-	if (seq == 0 ? strcmp(head_hash, ZERO_HASH) != 0 : strcmp(head_hash, at_seq) != 0) {
+	if (seq == 0 ? strcmp(head_hash, ART_AUDIT__ZERO_HASH) != 0 : strcmp(head_hash, at_seq) != 0) {
 		rc = art_error_set(AF_ECORRUPT, "the audit log was rewritten: entry %llu's hash is "
 				   "%.12s..., the checkpoint signed by %s says %.12s...",
-				   (unsigned long long)seq, seq ? at_seq : ZERO_HASH, info.keyid,
+				   (unsigned long long)seq, seq ? at_seq : ART_AUDIT__ZERO_HASH, info.keyid,
 				   head_hash);
 		goto cleanup;
 	}

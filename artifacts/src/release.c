@@ -22,6 +22,7 @@
 #include "art/error.h"
 #include "art/sig.h"
 #include "art/util.h"
+#include "audit_internal.h"
 #include "store_internal.h"
 
 #include <jansson.h>

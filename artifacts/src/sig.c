@@ -48,26 +48,6 @@ static void envelope_clear(envelope *env)
 	memset(env, 0, sizeof(*env));
 }
 
-int art_sig_pae(uint8_t **out, size_t *out_len, const char *payload_type,
-		const void *body, size_t body_len)
-{
-	art_buf b = ART_BUF_INIT;
-	int rc;
-
-	*out = NULL;
-	*out_len = 0;
-	b.max = 2 * (size_t)ART_SIG_ENVELOPE_MAX;
-	if ((rc = art_buf_printf(&b, "DSSEv1 %zu %s %zu ", strlen(payload_type), payload_type,
-				 body_len)) < 0 ||
-	    (rc = art_buf_append(&b, body, body_len)) < 0) {
-		art_buf_free(&b);
-		return rc;
-	}
-	*out_len = b.len;
-	*out = (uint8_t *)art_buf_detach(&b);
-	return 0;
-}
-
 int art_sig_predicate_type(char **out, const char *payload_type)
 {
 	size_t plen = strlen(TYPE_PREFIX), slen = strlen(TYPE_SUFFIX), len, i, kind_len;

@@ -21,7 +21,12 @@
  *  - A name@version that a release pins (releases database, key
  *    "pin/name@version", written by release.c) is never replaced by another
  *    manifest; audit entries queued in a batch are appended in its
- *    transaction (audit.c), so they exist exactly when the batch does.
+ *    transaction, so they exist exactly when the batch does.
+ *  - This file calls nothing of the modules built on it (release.c, the
+ *    audit files): they reach into a batch's transaction through the hooks
+ *    of store_internal.h. art_store_txn_audit, declared in art/store.h, is
+ *    defined in audit_record.c, which queues the entries as the batch's
+ *    last hook (ci/lint/deps.sh keeps the dependencies one way).
  */
 #include "art/store.h"
 
@@ -106,17 +111,8 @@ typedef struct pending_artifact {
 	size_t attestation_len;
 } pending_artifact;
 
-typedef struct pending_audit {
-	char *action, *actor, *subject, *outcome, *details;
-	time_t time;
-	const art_key *signers[ART_AUDIT_MAX_SIGNERS]; /* borrowed until the commit */
-	size_t n_signers;
-} pending_audit;
-
 struct art_store_txn {
 	art_store *s;
-	pending_audit *audits;
-	size_t n_audits;
 	pending_blob *blobs;
 	size_t n_blobs, cap_blobs;
 	pending_artifact *arts;
@@ -131,7 +127,7 @@ struct art_store_txn {
 		art_store__write_fn fn;
 		void *ctx;
 		void (*free_ctx)(void *);
-	} hooks[4];
+	} hooks[4], last; /* last: after every hook (the batch's audit entries) */
 	size_t n_hooks;
 };
 
@@ -1619,50 +1615,13 @@ void art_store_txn_abort(art_store_txn *t)
 		free(t->arts[i].attestation);
 	}
 	free(t->arts);
-	for (i = 0; i < t->n_audits; i++) {
-		free(t->audits[i].action);
-		free(t->audits[i].actor);
-		free(t->audits[i].subject);
-		free(t->audits[i].outcome);
-		free(t->audits[i].details);
-	}
-	free(t->audits);
 	for (i = 0; i < t->n_hooks; i++)
 		if (t->hooks[i].free_ctx)
 			t->hooks[i].free_ctx(t->hooks[i].ctx);
+	if (t->last.free_ctx)
+		t->last.free_ctx(t->last.ctx);
 	free(t->dict);
 	free(t);
-}
-
-static char *dup_or(const char *s, const char *dflt)
-{
-	return strdup(s ? s : dflt);
-}
-
-int art_store_txn_audit(art_store_txn *t, const art_audit_event *ev, time_t now)
-{
-	pending_audit *grown, *pa;
-	int rc;
-
-	if ((rc = art_audit__event_check(ev)) < 0)
-		return rc;
-	if (!(grown = realloc(t->audits, (t->n_audits + 1) * sizeof(*grown))))
-		return art_error_set(AF_ENOMEM, "out of memory queuing an audit entry");
-	t->audits = grown;
-	pa = &t->audits[t->n_audits];
-	pa->action = dup_or(ev->action, "");
-	pa->actor = dup_or(ev->actor, "unsigned");
-	pa->subject = dup_or(ev->subject, "");
-	pa->outcome = dup_or(ev->outcome, ART_AUDIT_OK);
-	pa->details = dup_or(ev->details_json, "{}");
-	pa->time = now;
-	pa->n_signers = ev->n_signers;
-	if (ev->n_signers)
-		memcpy(pa->signers, ev->signers, ev->n_signers * sizeof(*ev->signers));
-	t->n_audits++;
-	if (!pa->action || !pa->actor || !pa->subject || !pa->outcome || !pa->details)
-		return art_error_set(AF_ENOMEM, "out of memory queuing an audit entry");
-	return 0;
 }
 
 static pending_blob *batch_find_blob(art_store_txn *t, const char *hex)
@@ -2381,14 +2340,8 @@ static int apply_batch(art_store_txn *t, const uint8_t *dict, size_t dict_len, u
 	for (i = 0; i < t->n_hooks; i++)
 		if ((rc = t->hooks[i].fn(s, w, t->hooks[i].ctx)) < 0)
 			goto fail;
-	for (i = 0; i < t->n_audits; i++) {
-		const pending_audit *pa = &t->audits[i];
-		art_audit_event ev = {pa->action, pa->actor, pa->subject, pa->outcome, pa->details,
-				      pa->signers, pa->n_signers};
-
-		if ((rc = art_audit__append(s, w, &ev, pa->time, NULL)) < 0)
-			goto fail;
-	}
+	if (t->last.fn && (rc = t->last.fn(s, w, t->last.ctx)) < 0)
+		goto fail;
 	snprintf(stats, sizeof(stats), "{\"blobs\":%llu,\"raw_bytes\":%llu,\"stored_bytes\":%llu}",
 		 (unsigned long long)c.blobs, (unsigned long long)c.raw_bytes,
 		 (unsigned long long)c.stored_bytes);
@@ -2444,7 +2397,7 @@ cleanup:
 	return rc;
 }
 
-/* ---- shared with release.c and audit.c (store_internal.h) ---------------- */
+/* ---- shared with release.c and the audit files (store_internal.h) -------- */
 
 MDB_dbi art_store__dbi(const art_store *s, art_store__db db)
 {
@@ -2514,6 +2467,25 @@ int art_store__txn_hook(art_store_txn *t, art_store__write_fn fn, void *ctx,
 	t->hooks[t->n_hooks].free_ctx = free_ctx;
 	t->n_hooks++;
 	return 0;
+}
+
+int art_store__txn_last(art_store_txn *t, art_store__write_fn fn, void *ctx,
+			void (*free_ctx)(void *))
+{
+	if (t->last.fn) {
+		if (free_ctx)
+			free_ctx(ctx);
+		return art_error_set(AF_EINTERNAL, "a batch has one last write");
+	}
+	t->last.fn = fn;
+	t->last.ctx = ctx;
+	t->last.free_ctx = free_ctx;
+	return 0;
+}
+
+void *art_store__txn_last_ctx(const art_store_txn *t, art_store__write_fn fn)
+{
+	return t->last.fn == fn ? t->last.ctx : NULL;
 }
 
 art_store *art_store__txn_store(const art_store_txn *t)

@@ -1,8 +1,10 @@
 /*
- * store_internal.h - what store.c shares with release.c and audit.c (and no
- * one outside artifacts/src): raw LMDB transactions on the store's
- * environment, its named databases, and the audit append that runs inside
- * another module's write transaction.
+ * store_internal.h - what store.c shares with release.c and the audit files
+ * (audit_record.c, audit.c) and no one outside artifacts/src: raw LMDB
+ * transactions on the store's environment, its named databases, and hooks
+ * that run other modules' writes inside a batch's transaction. store.c
+ * calls nothing of those modules (ci/lint/deps.sh): the audit append is in
+ * audit_internal.h.
  *
  * Invariants the callers keep:
  *  - every transaction goes through art_store__read_begin / art_store__write,
@@ -15,7 +17,6 @@
 #ifndef ART_STORE_INTERNAL_H
 #define ART_STORE_INTERNAL_H
 
-#include "art/audit.h"
 #include "art/manifest.h"
 #include "art/store.h"
 
@@ -74,6 +75,19 @@ int art_store__write(art_store *s, art_store__write_fn fn, void *ctx);
 int art_store__txn_hook(art_store_txn *t, art_store__write_fn fn, void *ctx,
 			void (*free_ctx)(void *));
 
+/**
+ * Like art_store__txn_hook, for the batch's one last write: fn runs after
+ * every hook, just before the commit. audit_record.c queues a batch's audit
+ * entries there (art_store_txn_audit), so they follow whatever the hooks
+ * appended to the audit log.
+ * @return 0 or AF_EINTERNAL (already taken; free_ctx(ctx) was called)
+ */
+int art_store__txn_last(art_store_txn *t, art_store__write_fn fn, void *ctx,
+			void (*free_ctx)(void *));
+
+/** The ctx of t's last write when fn registered it, else NULL. */
+void *art_store__txn_last_ctx(const art_store_txn *t, art_store__write_fn fn);
+
 /** The store a batch writes to. */
 art_store *art_store__txn_store(const art_store_txn *t);
 
@@ -91,21 +105,5 @@ int art_store__record_digest(const art_store *s, MDB_txn *txn, const char *ref,
  * @return 0, AF_ENOTFOUND (no such channel), AF_ECORRUPT or an LMDB error
  */
 int art_release__head_seq(uint64_t *seq, const art_store *s, MDB_txn *txn, const char *channel);
-
-/**
- * Check an audit event as art_audit_append would (audit.c).
- * @return 0 or AF_EINVAL / AF_ETOOBIG with a message
- */
-int art_audit__event_check(const art_audit_event *ev);
-
-/**
- * Append an audit entry inside the write transaction txn (audit.c).
- * @param[in]  now      the entry's time
- * @param[out] out_seq  may be NULL; the new entry's sequence number
- * @return 0, AF_EINVAL (bad event), AF_ECORRUPT (the log's head is damaged)
- *         or an LMDB error
- */
-int art_audit__append(art_store *s, MDB_txn *txn, const art_audit_event *ev, time_t now,
-		      uint64_t *out_seq);
 
 #endif

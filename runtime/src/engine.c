@@ -1099,6 +1099,13 @@ static int start_watcher(rt_engine *e, const char *store_dir, const char *keyrin
 	return 0;
 }
 
+/* agent_invoke's way to run a callee (rt_host_env.invoke): the current version. */
+static int invoke_callee(void *ctx, const char *name, const char *input, size_t input_len,
+			 rt_invoke_result *res)
+{
+	return rt_engine_invoke(ctx, name, NULL, input, input_len, res);
+}
+
 int rt_engine_open(rt_engine **out, const rt_engine_opts *opts)
 {
 	/* Alerts take increase() of these: every reason exists from the start. */
@@ -1132,7 +1139,8 @@ int rt_engine_open(rt_engine **out, const rt_engine_opts *opts)
 	e->env.max_memory_pages = opts->max_memory_pages ? opts->max_memory_pages : DEFAULT_MAX_PAGES;
 	if (e->env.max_memory_pages > RT_MAX_PAGES)
 		e->env.max_memory_pages = RT_MAX_PAGES;
-	e->env.engine = e;                       /* agent_invoke runs callees through it */
+	e->env.invoke = invoke_callee;           /* agent_invoke runs callees through it */
+	e->env.invoke_ctx = e;
 	e->env.max_invoke_depth = opts->max_invoke_depth;
 	e->min_threshold = opts->min_threshold;
 	e->watch_ms = opts->watch_ms;
@@ -1406,15 +1414,6 @@ cleanup:
 }
 
 /* ---- invoke ---------------------------------------------------------------------------- */
-
-void rt_invoke_result_clear(rt_invoke_result *res)
-{
-	if (!res)
-		return;
-	free(res->error_message);
-	free(res->body);
-	memset(res, 0, sizeof(*res));
-}
 
 /* A 503 answer of the engine itself: nothing to serve (code is static). */
 static int set_unavailable(rt_invoke_result *res, const char *code, const char *msg)

@@ -17,8 +17,10 @@
  * cookies, no .netrc, no credentials; a body cap and a deadline bounded by
  * the invocation's.
  *
- * agent_invoke runs the callee through rt_engine_invoke (its own verified
- * artifact, capabilities and limits) on a thread of its own: a sandbox
+ * agent_invoke runs the callee through the environment's invoke callback,
+ * which the engine sets to rt_engine_invoke (the callee's own verified
+ * artifact, capabilities and limits): the engine depends on this file and
+ * this file calls no engine code. It runs on a thread of its own: a sandbox
  * call belongs to one thread, and the caller's is busy inside this host
  * function. The caller's chain reaches the callee's rt_exec_invoke through
  * a thread-local set on that thread only.
@@ -869,7 +871,8 @@ const rt_call_chain *rt_tools__parent_chain(void)
 }
 
 typedef struct invoke_job {
-	rt_engine *engine;
+	rt_invoke_fn invoke;
+	void *invoke_ctx;
 	const char *name;
 	const char *req;
 	size_t req_len;
@@ -885,7 +888,7 @@ static void *invoke_main(void *arg)
 
 	tls_parent = j->parent;
 	rt_span_set_current(j->span); /* the trace goes on in this thread */
-	j->rc = rt_engine_invoke(j->engine, j->name, NULL, j->req, j->req_len, &j->res);
+	j->rc = j->invoke(j->invoke_ctx, j->name, j->req, j->req_len, &j->res);
 	rt_span_set_current(NULL);
 	tls_parent = NULL;
 	return NULL;
@@ -955,7 +958,7 @@ static int tool_agent_invoke(rt_tool_result *out, const rt_tool_ctx *ctx, json_t
 	}
 	if (chain->deadline_ns && chain->deadline_ns - mono_ns() < 1000000)
 		return answer_error(out, "timeout", "agent_invoke: the caller's deadline has passed");
-	if (!env->engine)
+	if (!env->invoke)
 		return answer_error(out, "unavailable", "agent_invoke: this runtime has no engine to "
 				    "run other agents with");
 
@@ -965,7 +968,8 @@ static int tool_agent_invoke(rt_tool_result *out, const rt_tool_ctx *ctx, json_t
 	json_decref(req_json);
 	if (!job.req)
 		return answer_error(out, "internal", "out of memory");
-	job.engine = env->engine;
+	job.invoke = env->invoke;
+	job.invoke_ctx = env->invoke_ctx;
 	job.name = name;
 	job.req_len = strlen(job.req);
 	job.parent = chain;

@@ -56,7 +56,8 @@ typedef struct art_sig_info {
 } art_sig_info;
 
 /**
- * Build the DSSE pre-authentication encoding of (type, body).
+ * Build the DSSE pre-authentication encoding of (type, body). (In pae.c,
+ * so that keyring.c can use it without depending on sig.c.)
  * @param[out] out, out_len  caller owns out; free()
  * @return 0, AF_ETOOBIG (over ART_SIG_ENVELOPE_MAX) or AF_ENOMEM
  */

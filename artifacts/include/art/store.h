@@ -206,6 +206,8 @@ void art_store_txn_abort(art_store_txn *txn);
  * exists exactly when the batch does. The event's strings are copied; its
  * signer keys are borrowed until art_store_txn_commit or _abort returns.
  * Entries are appended in the order queued, after the batch's artifacts.
+ * (Defined with the audit log's writing side, in audit_record.c: the store
+ * itself calls nothing of the audit code.)
  * @param[in] now  the entry's time
  * @return 0, AF_EINVAL (see art_audit_append) or AF_ENOMEM
  */

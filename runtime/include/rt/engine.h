@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "rt/llm.h"
+#include "rt/result.h" /* rt_invoke_result, rt_invoke_result_clear */
 
 typedef struct rt_engine rt_engine;
 
@@ -73,21 +74,6 @@ typedef struct rt_agent_info {
 	bool ok;                       /* verified and loadable */
 	char *refused_reason;          /* when !ok: why (signature, digest, compatibility ...) */
 } rt_agent_info;
-
-/** The outcome of one invocation. Strings owned; free with rt_invoke_result_clear. */
-typedef struct rt_invoke_result {
-	int http_status;               /* 200 on success; the status that fits the error otherwise */
-	const char *error_code;        /* NULL on success; else a stable code (static string):
-					  not_found, agent_refused, invalid_json, payload_too_large,
-					  timeout, memory_limit, trap, step_limit, tool_denied,
-					  step_failed, llm_error, invalid_output, invalid_input,
-					  oom, internal */
-	char *error_message;           /* human-readable, when error_code is set */
-	char *body;                    /* the response JSON (the guest's, or an error object) */
-	size_t body_len;
-	double instantiate_seconds;
-	double invoke_seconds;
-} rt_invoke_result;
 
 /**
  * Open the store read-only, load the keyring, verify every artifact.
@@ -141,8 +127,6 @@ int rt_engine_describe(rt_engine *e, const char *name, const char *version, char
  */
 int rt_engine_invoke(rt_engine *e, const char *name, const char *version, const char *input,
 		     size_t input_len, rt_invoke_result *res);
-
-void rt_invoke_result_clear(rt_invoke_result *res);
 
 /** true while a snapshot is served in which at least one agent verified
  * (following a channel: a verified, unexpired release). */

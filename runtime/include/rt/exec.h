@@ -31,9 +31,9 @@
 #define RT_EXEC_H
 
 #include "art/wasm.h"
-#include "rt/engine.h"
 #include "rt/kv.h"
 #include "rt/llm.h"
+#include "rt/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,6 +85,17 @@ typedef struct rt_policy {
 	size_t n_hosts;
 } rt_policy;
 
+/**
+ * How agent_invoke runs a callee: agent `name` (its current version) with
+ * request input (input_len bytes), the result in res exactly as
+ * rt_engine_invoke fills it (the engine's callback is rt_engine_invoke on
+ * itself). It runs on a thread agent_invoke starts for it.
+ * @return 0 when an answer is in res; AF_ENOMEM when even the error could
+ *         not be built
+ */
+typedef int (*rt_invoke_fn)(void *ctx, const char *name, const char *input, size_t input_len,
+			    rt_invoke_result *res);
+
 /** What the host functions use besides the policy. Borrowed, read-only. */
 typedef struct rt_host_env {
 	FILE *log;                     /* JSON lines; NULL = stderr */
@@ -92,8 +103,10 @@ typedef struct rt_host_env {
 	const rt_llm_provider *llm;    /* NULL: llm_chat fails (llm_error) */
 	uint32_t max_memory_pages;     /* cap on any agent's memory */
 	uint32_t max_timeout_ms;       /* cap on any invocation's deadline */
-	rt_engine *engine;             /* agent_invoke runs callees through it; NULL: the tool
+	rt_invoke_fn invoke;           /* agent_invoke runs callees through it (the engine sets
+					  it: tools.c calls no engine code); NULL: the tool
 					  answers "unavailable" */
+	void *invoke_ctx;              /* invoke's first argument (the engine) */
 	uint32_t max_invoke_depth;     /* agents on one call chain; 0 = RT_INVOKE_DEPTH_DEFAULT,
 					  at most RT_INVOKE_DEPTH_MAX */
 } rt_host_env;

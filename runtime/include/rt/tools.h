@@ -37,7 +37,6 @@
 #ifndef RT_TOOLS_H
 #define RT_TOOLS_H
 
-#include "rt/engine.h"
 #include "rt/exec.h"
 
 #include <jansson.h>
@@ -131,7 +130,8 @@ int rt_tool_run(rt_tool_result *out, int tool, const rt_tool_ctx *ctx, json_t *a
  * The chain of the invocation that called agent_invoke on this thread's
  * behalf, or NULL for an invocation that nobody called (HTTP, `run`).
  * rt_exec_invoke extends it and bounds its deadline by it. Internal: set by
- * agent_invoke around rt_engine_invoke on the thread it starts.
+ * agent_invoke around the callee's invocation (rt_host_env.invoke) on the
+ * thread it starts.
  */
 const rt_call_chain *rt_tools__parent_chain(void);
 
