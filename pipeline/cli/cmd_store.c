@@ -363,12 +363,13 @@ static int inspect_show(art_store *s, const art_keyring *kr, const char *name,
 		goto cleanup;
 	}
 	if (show == SHOW_SBOM) {
-		const art_manifest_part *p = art_manifest_part_get(m ? m : va->manifest, part_name);
+		const art_manifest_part *p;
 
-		if (va) {
+		if (va) { /* verified: the part's bytes checked against the signed manifest */
 			rc = write_all(va->parts[0].data, va->parts[0].size);
 			goto cleanup;
 		}
+		p = art_manifest_part_get(m, part_name);
 		if (!p) {
 			rc = cli_fail(CLI_FINDINGS, "inspect", "%s@%s has no SBOM (built by an older "
 				      "version): rebuild it", rec->name, rec->version);

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,12 +494,37 @@ static int gauge(art_buf *out, const char *name, const char *help, const char *l
 			      name, labels ? labels : "", v);
 }
 
+/*
+ * Field i (0 = the state, the field after the command name) of the rest of
+ * a /proc/PID/stat line, s pointing just after the command's last ')'.
+ * Every field read here is a non-negative decimal number.
+ */
+static int stat_field(const char *s, unsigned i, unsigned long long *out)
+{
+	char *end;
+
+	for (;;) {
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			return -1;
+		if (i-- == 0)
+			break;
+		while (*s && *s != ' ')
+			s++;
+	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || (*end != ' ' && *end != '\n' && *end != '\0') ? -1 : 0;
+}
+
 /* /proc/self/stat: utime, stime (ticks), starttime (ticks since boot), rss (pages). */
 static int proc_stat(double *cpu, double *start, double *rss)
 {
 	char buf[1024], *p;
-	unsigned long long utime, stime, starttime;
-	long long rss_pages;
+	unsigned long long utime, stime, starttime, rss_pages;
 	size_t n;
 	FILE *f = fopen("/proc/self/stat", "re");
 	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
@@ -512,9 +538,8 @@ static int proc_stat(double *cpu, double *start, double *rss)
 	/* the command name may hold spaces and parentheses: skip to the last ')' */
 	if (!(p = strrchr(buf, ')')) || tick <= 0 || page <= 0)
 		return -1;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-			  "%*d %*d %llu %*u %lld",
-		   &utime, &stime, &starttime, &rss_pages) != 4)
+	if (stat_field(p + 1, 11, &utime) < 0 || stat_field(p + 1, 12, &stime) < 0 ||
+	    stat_field(p + 1, 19, &starttime) < 0 || stat_field(p + 1, 21, &rss_pages) < 0)
 		return -1;
 	*cpu = (double)(utime + stime) / (double)tick;
 	*rss = (double)rss_pages * (double)page;

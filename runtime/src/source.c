@@ -208,6 +208,47 @@ static void follow(const rt_source_opts *o, int wfd, pid_t parent)
 
 /* ---- the serving side ---------------------------------------------------- */
 
+/* The next space-separated unsigned decimal at *s; *s moves past it. */
+static int report_number(const char **s, unsigned long long *out)
+{
+	char *end;
+
+	while (**s == ' ')
+		(*s)++;
+	if (**s < '0' || **s > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(*s, &end, 10);
+	if (errno || (*end != ' ' && *end != '\0'))
+		return -1;
+	*s = end;
+	return 0;
+}
+
+/*
+ * A follower's line "STATE POLLS PULLS RELEASE DETAIL" (report()): state
+ * into state[cap], the numbers, and *off = where the detail starts (0 when
+ * there is none).
+ */
+static int parse_report(const char *line, char *state, size_t cap, unsigned long long *polls,
+			unsigned long long *pulls, unsigned long long *release, int *off)
+{
+	const char *s = line, *sp = strchr(line, ' ');
+
+	if (!sp || sp == line || (size_t)(sp - line) >= cap)
+		return -1;
+	memcpy(state, line, (size_t)(sp - line));
+	state[sp - line] = '\0';
+	s = sp;
+	if (report_number(&s, polls) < 0 || report_number(&s, pulls) < 0 ||
+	    report_number(&s, release) < 0)
+		return -1;
+	while (*s == ' ')
+		s++;
+	*off = *s ? (int)(s - line) : 0;
+	return 0;
+}
+
 static void *reader_main(void *arg)
 {
 	rt_source *src = arg;
@@ -223,8 +264,7 @@ static void *reader_main(void *arg)
 
 		if (nl)
 			*nl = '\0';
-		off = 0;
-		if (sscanf(line, "%15s %llu %llu %llu %n", state, &polls, &pulls, &release, &off) < 4)
+		if (parse_report(line, state, sizeof(state), &polls, &pulls, &release, &off) < 0)
 			continue;
 		for (; last_polls < polls; last_polls++)
 			rt_metrics_inc(RT_M_SOURCE_POLLS);
