@@ -168,6 +168,7 @@ typedef struct request {
 	/* body */
 	art_buf body;
 	bool too_large;
+	bool body_oom; /* no memory for the body (within the cap): 503 */
 	size_t received;
 	/* response */
 	bool responded;
@@ -1404,14 +1405,21 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
 		*upload_data_size = 0;
 		if (r->route != ROUTE_INVOKE) /* a GET with a body: not ours to read */
 			r->too_large = r->received > srv->max_body;
-		else if (!r->too_large && art_buf_append(&r->body, upload_data, n) < 0) {
-			r->too_large = true; /* past the cap (or no memory for it) */
-			art_buf_free(&r->body);
+		else if (!r->too_large && !r->body_oom) {
+			int rc = art_buf_append(&r->body, upload_data, n);
+			if (rc == AF_ENOMEM) /* within the cap: 503, the client may retry */
+				r->body_oom = true;
+			else if (rc < 0) /* past the cap */
+				r->too_large = true;
+			if (rc < 0)
+				art_buf_free(&r->body);
 		}
 		if (r->too_large && r->received > srv->max_body + DRAIN_MAX)
 			return MHD_NO; /* keeps sending: drop the connection */
 		return MHD_YES;
 	}
+	if (r->body_oom)
+		return respond_error(r, c, 503, RT_HTTP_E_UNAVAILABLE, "out of memory");
 	if (r->too_large)
 		return respond_error(r, c, 413, RT_HTTP_E_TOO_LARGE,
 				     "the body is larger than the limit of %zu bytes", srv->max_body);

@@ -352,6 +352,7 @@ typedef struct attempt {
 	int64_t retry_after_ms;        /* -1: none given */
 	CURLcode cc;
 	char curl_error[CURL_ERROR_SIZE];
+	bool oom;                      /* the body was cut for want of memory, not by the cap */
 } attempt;
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -359,8 +360,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	attempt *a = arg;
 
 	/* Refusing the bytes makes curl stop the transfer (CURLE_WRITE_ERROR). */
-	if (art_buf_append(&a->body, p, size * n) < 0)
+	int rc = art_buf_append(&a->body, p, size * n);
+
+	if (rc < 0) {
+		a->oom = rc == AF_ENOMEM;
 		return 0;
+	}
 	return size * n;
 }
 
@@ -419,6 +424,7 @@ static void attempt_run(const openai *o, CURL *h, struct curl_slist *headers, co
 	a->status = 0;
 	a->retry_after_ms = -1;
 	a->curl_error[0] = '\0';
+	a->oom = false;
 	art_buf_free(&a->body);
 	a->body.max = o->max_response;
 	curl_easy_reset(h);
@@ -733,6 +739,11 @@ static int openai_call(void *ctx, const rt_llm_call *call, const char *req, size
 		attempt_run(o, h, headers, owned, strlen(owned), timeout, &a);
 		if (a.cc == CURLE_OK && a.status >= 200 && a.status < 300) {
 			rc = take_message(o, &a, key, resp, resp_len);
+			goto cleanup;
+		}
+		if (a.cc == CURLE_WRITE_ERROR && a.oom) {
+			rc = art_error_set(AF_ENOMEM, "openai: out of memory for the answer of %s",
+					   o->endpoint);
 			goto cleanup;
 		}
 		if (a.cc == CURLE_WRITE_ERROR || a.cc == CURLE_FILESIZE_EXCEEDED) {

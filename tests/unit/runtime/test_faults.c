@@ -14,6 +14,22 @@
 
 #include "faultinject.h"
 
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <time.h>
+
+/* The model server (llm_fixture.h) is the test's: its allocations are not counted. */
+#define malloc(n) __real_malloc(n)
+#define calloc(n, size) __real_calloc(n, size)
+#define realloc(p, n) __real_realloc(p, n)
+#define strdup(s) __real_strdup(s)
+#include "llm_fixture.h"
+#undef malloc
+#undef calloc
+#undef realloc
+#undef strdup
+
 #include "art/error.h"
 #include "art/util.h"
 #include "rt/kv.h"
@@ -21,6 +37,7 @@
 #include "rt/metrics.h"
 #include "rt/tokens.h"
 #include "rt/tools.h"
+#include "rt/trace.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -126,13 +143,79 @@ static int run_metrics(void *ctx)
 	return rc;
 }
 
+/* The openai provider against a local model server: open with a key file,
+ * a model and the legacy token field, then one chat turn (an assistant
+ * tool-call turn sent back, a tool-call answer with usage) inside a span. */
+typedef struct openai_ctx {
+	const char *base_url, *key_file;
+} openai_ctx;
+
+static const char openai_request[] =
+	"{\"model\":\"tmpl\",\"max_completion_tokens\":64,\"messages\":["
+	"{\"role\":\"system\",\"content\":\"be brief\"},"
+	"{\"role\":\"assistant\",\"content\":null,\"refusal\":null,\"tool_calls\":["
+	"{\"id\":\"c0\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+	"{\"role\":\"tool\",\"tool_call_id\":\"c0\",\"content\":\"42\"}]}";
+
+static const char openai_answer[] =
+	"{\"id\":\"chatcmpl-1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"message\":"
+	"{\"role\":\"assistant\",\"content\":null,\"refusal\":null,\"annotations\":[],"
+	"\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"kv_get\","
+	"\"arguments\":\"{\\\"k\\\":1}\"}}]},\"finish_reason\":\"tool_calls\"}],"
+	"\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}";
+
+static int run_openai(void *arg)
+{
+	const openai_ctx *ctx = arg;
+	rt_llm_config c;
+	rt_llm_provider *p = NULL;
+	rt_span span, *prev;
+	char *resp = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.provider = "openai";
+	c.base_url = ctx->base_url;
+	c.api_key_file = ctx->key_file;
+	c.model = "m-1";
+	c.max_tokens_field = "max_tokens";
+	c.retries = 0;
+	c.timeout_ms = 20000;
+	rc = rt_llm_openai_open(&p, &c);
+	if (rc < 0)
+		return rc;
+	rt_span_start(&span, "invoke", RT_SPAN_INTERNAL);
+	prev = rt_span_set_current(&span);
+	rc = rt_llm_chat(p, NULL, openai_request, sizeof(openai_request) - 1, &resp, &len);
+	rt_span_set_current(prev);
+	rt_span_end(&span);
+	if (rc == 0 && (!strstr(resp, "\"tool_calls\"") || !strstr(resp, "\"c1\"") ||
+			strstr(resp, "refusal") || strstr(resp, "annotations") || len != strlen(resp)))
+		rc = art_error_set(AF_ECORRUPT, "unexpected answer %s", resp);
+	free(resp);
+	rt_llm_provider_free(p);
+	return rc;
+}
+
 static void test_faults__allocation_failures_report_enomem(void **state)
 {
-	char *dir = temp_dir(), *script = NULL, *kvdir = NULL;
+	char *dir = temp_dir(), *script = NULL, *kvdir = NULL, *keyfile = NULL, url[128];
+	static const llmfx_reply model[] = {{200, openai_answer, NULL, 0, 0}};
+	llmfx *fx = NULL;
+	openai_ctx oc;
 	FILE *f;
 	size_t i;
 
 	(void)state;
+	assert_true(asprintf(&keyfile, "%s/key", dir) > 0);
+	f = fopen(keyfile, "w");
+	assert_non_null(f);
+	fputs("sk-test-0123456789\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(llmfx_start(&fx, model, 1), 0);
+	oc.base_url = llmfx_url(fx, url, sizeof(url), "/v1/");
+	oc.key_file = keyfile;
 	assert_true(asprintf(&script, "%s/script.json", dir) > 0);
 	f = fopen(script, "w");
 	assert_non_null(f);
@@ -146,12 +229,28 @@ static void test_faults__allocation_failures_report_enomem(void **state)
 			{"rt_kv open+put+get", run_kv, NULL, kvdir},
 			{"rt_llm_scripted_open+chat", run_scripted_llm, NULL, script},
 			{"rt_metrics_render", run_metrics, NULL, NULL},
+			{"rt_llm_openai_open+chat", run_openai, NULL, &oc},
 		};
 
 		for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 			if (fi_torture(&ops[i]) < 0)
 				fail_msg("%s: see above", ops[i].name);
 	}
+	/* The model server saw what the provider sends: the configured model,
+	 * the legacy token field, the key, the assistant turn without refusal. */
+	{
+		const llmfx_request *q = llmfx_request_at(fx, llmfx_count(fx) - 1);
+
+		assert_non_null(q);
+		assert_string_equal(q->path, "/v1/chat/completions");
+		assert_string_equal(q->auth, "Bearer sk-test-0123456789");
+		assert_non_null(strstr(q->body, "\"model\":\"m-1\""));
+		assert_non_null(strstr(q->body, "\"max_tokens\":64"));
+		assert_null(strstr(q->body, "max_completion_tokens"));
+		assert_null(strstr(q->body, "refusal"));
+	}
+	llmfx_stop(fx);
+	free(keyfile);
 	free(script);
 	free(kvdir);
 	remove_dir(dir);

@@ -37,6 +37,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* --------------------------------------------------------------------------
@@ -141,6 +142,20 @@ int rt_engine_invoke(rt_engine *e, const char *name, const char *version, const 
 						 "{\"ok\":true,\"output\":%.*s}", (int)input_len, input);
 		res->instantiate_seconds = 2e-6;
 		res->invoke_seconds = 1e-5;
+		return 0;
+	}
+	if (strcmp(name, "odd-status") == 0) { /* outside 200..599, with an error code */
+		res->http_status = 42;
+		res->error_code = "odd";
+		return 0;
+	}
+	if (strcmp(name, "no-status") == 0) { /* a body, no status: taken as 200 */
+		res->body = strdup("{\"ok\":true}");
+		res->body_len = strlen(res->body);
+		return 0;
+	}
+	if (strcmp(name, "empty") == 0) { /* neither a body nor an error */
+		res->http_status = 200;
 		return 0;
 	}
 	if (strcmp(name, "failing") == 0) {
@@ -1197,6 +1212,222 @@ static void test_http__listen_addresses(void **state)
 	assert_int_equal(rt_http_parse_listen("[nope]:80", &ss, &len), AF_EINVAL);
 }
 
+/* Agent names, versions and request ids from the client are checked before
+ * anything reaches the engine or the log. */
+static void test_http__names_versions_and_request_ids_are_checked(void **state)
+{
+	static const char *const bad_names[] = {"/v1/agents/Echo", "/v1/agents/e_x",
+						"/v1/agents/9lives", "/v1/agents/echo.x/invoke"};
+	fixture *f = *state;
+	char v[128], path[512];
+	response r;
+	size_t i;
+
+	atomic_store(&invocations, 0);
+	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		bool invoke = strstr(bad_names[i], "/invoke") != NULL;
+
+		http(f, invoke ? "POST" : "GET", bad_names[i], AUTH_ADMIN JSON_CT, invoke ? "{}" : NULL,
+		     &r);
+		expect_error(&r, 404, "not_found");
+		assert_non_null(strstr(r.body, "names match ^[a-z][a-z0-9-]{0,62}$"));
+		done(&r);
+	}
+	/* 63 characters is a name, 64 is no route at all */
+	snprintf(path, sizeof(path), "/v1/agents/%s", "e123456789012345678901234567890123456789012345678901234567890ab");
+	http(f, "GET", path, AUTH_READ, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	assert_non_null(strstr(r.body, "no agent \\\"e1234"));
+	done(&r);
+	snprintf(path, sizeof(path), "/v1/agents/%s", "e123456789012345678901234567890123456789012345678901234567890abc");
+	http(f, "GET", path, AUTH_READ, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	assert_non_null(strstr(r.body, "no route /v1/agents/e1234"));
+	done(&r);
+	assert_int_equal(atomic_load(&invocations), 0);
+
+	/* versions: a semantic version is passed on, anything else is 400 */
+	http(f, "GET", "/v1/agents/echo?version=1.0.0", AUTH_READ, NULL, &r);
+	assert_int_equal(r.status, 200);
+	done(&r);
+	http(f, "GET", "/v1/agents/echo?version=2.0.0-rc.1%2Bb7", AUTH_READ, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	done(&r);
+	http(f, "GET", "/v1/agents/echo?version=1.0%2F0", AUTH_READ, NULL, &r);
+	expect_error(&r, 400, "invalid_request");
+	assert_non_null(strstr(r.body, "semantic version"));
+	done(&r);
+	http(f, "GET", "/v1/agents/echo?version=", AUTH_READ, NULL, &r);
+	expect_error(&r, 400, "invalid_request");
+	done(&r);
+	memset(v, 'A', sizeof(v));
+	v[sizeof(v) - 1] = '\0'; /* 127 characters: fine */
+	snprintf(path, sizeof(path), "/v1/agents/echo?version=%s", v);
+	http(f, "GET", path, AUTH_READ, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	done(&r);
+	snprintf(path, sizeof(path), "/v1/agents/echo?version=%sBB", v); /* 129 */
+	http(f, "GET", path, AUTH_READ, NULL, &r);
+	expect_error(&r, 400, "invalid_request");
+	done(&r);
+
+	/* request ids: [A-Za-z0-9._:-]{1,64} is kept, anything else replaced */
+	http(f, "GET", "/healthz", "X-Request-Id: Trace.01_a:b-Z\r\n", NULL, &r);
+	assert_string_equal(header(&r, "X-Request-Id", v, sizeof(v)), "Trace.01_a:b-Z");
+	done(&r);
+	http(f, "GET", "/healthz", "X-Request-Id: a b\r\n", NULL, &r);
+	assert_string_not_equal(header(&r, "X-Request-Id", v, sizeof(v)), "a b");
+	assert_null(strchr(v, ' '));
+	done(&r);
+	http(f, "GET", "/healthz",
+	     "X-Request-Id: 0123456789012345678901234567890123456789012345678901234567890123\r\n",
+	     NULL, &r); /* 64: kept */
+	assert_int_equal(strlen(header(&r, "X-Request-Id", v, sizeof(v))), 64);
+	done(&r);
+	http(f, "GET", "/healthz",
+	     "X-Request-Id: 01234567890123456789012345678901234567890123456789012345678901234\r\n",
+	     NULL, &r); /* 65: replaced */
+	assert_true(strlen(header(&r, "X-Request-Id", v, sizeof(v))) < 64);
+	assert_non_null(strchr(v, '-'));
+	done(&r);
+}
+
+/* An engine answer outside the HTTP status range, or with nothing in it. */
+static void test_http__odd_engine_answers_are_mapped(void **state)
+{
+	fixture *f = *state;
+	response r;
+
+	http(f, "POST", "/v1/agents/odd-status/invoke", AUTH_INVOKE JSON_CT, "{}", &r);
+	expect_error(&r, 500, "odd");
+	assert_non_null(strstr(r.body, "\"message\":\"odd\"")); /* no message: the code */
+	done(&r);
+	http(f, "POST", "/v1/agents/no-status/invoke", AUTH_INVOKE JSON_CT, "{}", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"ok\":true}");
+	done(&r);
+	http(f, "POST", "/v1/agents/empty/invoke", AUTH_INVOKE JSON_CT, "{}", &r);
+	expect_error(&r, 500, "internal");
+	assert_non_null(strstr(r.body, "the engine returned no answer"));
+	done(&r);
+	assert_int_equal(rt_metrics_get_label(RT_M_ERRORS, "internal"), 1);
+}
+
+/* A damaged store file: not ready, and /readyz says why. */
+static void test_http__readyz_reports_a_damaged_store(void **state)
+{
+	fixture *f = *state;
+	response r;
+
+	memset(&fake_status, 0, sizeof(fake_status));
+	snprintf(fake_status.store_error, sizeof(fake_status.store_error),
+		 "data.mdb is truncated (4096 of 8192 bytes)");
+	atomic_store(&engine_ready, false);
+	http(f, "GET", "/readyz", "", NULL, &r);
+	expect_error(&r, 503, "not_ready");
+	assert_non_null(strstr(r.body, "data.mdb is truncated (4096 of 8192 bytes)"));
+	done(&r);
+	/* not ready, no channel, no registry: nothing loaded yet */
+	memset(&fake_status, 0, sizeof(fake_status));
+	http(f, "GET", "/readyz", "", NULL, &r);
+	expect_error(&r, 503, "not_ready");
+	assert_non_null(strstr(r.body, "no verified agent is loaded yet"));
+	done(&r);
+	atomic_store(&engine_ready, true);
+	http(f, "GET", "/readyz", "", NULL, &r);
+	assert_int_equal(r.status, 200);
+	done(&r);
+}
+
+/* An IPv6 loopback listener: its address, and the client's in the log. */
+static void test_http__ipv6_loopback_listener(void **state)
+{
+	struct sockaddr_in6 a;
+	struct timeval tv = {10, 0};
+	rt_http *h = NULL;
+	rt_http_opts o;
+	FILE *log = tmpfile();
+	char buf[4096], line[4096];
+	ssize_t n;
+	size_t len = 0;
+	int s, rc;
+
+	(void)state;
+	assert_non_null(log);
+	memset(&o, 0, sizeof(o));
+	o.listen = "[::1]:0";
+	o.log = log;
+	rc = rt_http_start(&h, &the_engine, &o);
+	if (rc != 0) { /* no IPv6 here (a container without ::1) */
+		fclose(log);
+		skip();
+	}
+	assert_int_equal(strncmp(rt_http_address(h), "[::1]:", 6), 0);
+	s = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&a, 0, sizeof(a));
+	a.sin6_family = AF_INET6;
+	a.sin6_port = htons(rt_http_port(h));
+	a.sin6_addr = in6addr_loopback;
+	assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	{
+		static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+		send_all(s, req, sizeof(req) - 1);
+	}
+	while (len < sizeof(buf) - 1 && (n = recv(s, buf + len, sizeof(buf) - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(s);
+	assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+	assert_int_equal(rt_http_stop(h, 2000), 0);
+	rewind(log);
+	rc = 0;
+	while (fgets(line, sizeof(line), log))
+		if (strstr(line, "\"path\":\"/healthz\"") && strstr(line, "\"remote\":\"::1\""))
+			rc = 1;
+	fclose(log);
+	assert_int_equal(rc, 1);
+}
+
+static void test_http__more_listen_address_errors(void **state)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_un un;
+	socklen_t len;
+	char longer[128];
+
+	(void)state;
+	assert_int_equal(rt_http_parse_listen("[::1", &ss, &len), AF_EINVAL);
+	assert_string_equal(art_error_last(), "listen address \"[::1\": expected [IPV6]:PORT");
+	assert_int_equal(rt_http_parse_listen("[]:80", &ss, &len), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "bad IPv6 address"));
+	memset(longer, 'a', sizeof(longer));
+	memcpy(longer, "[", 1);
+	memcpy(longer + 100, "]:80", 5);
+	assert_int_equal(rt_http_parse_listen(longer, &ss, &len), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "bad IPv6 address"));
+	memset(longer, '1', sizeof(longer));
+	memcpy(longer + 100, ":80", 4);
+	assert_int_equal(rt_http_parse_listen(longer, &ss, &len), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "host too long"));
+	assert_int_equal(rt_http_parse_listen("127.0.0.1:+80", &ss, &len), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "port must be 0-65535"));
+	assert_int_equal(rt_http_parse_listen("127.0.0.1:99999999999999999999", &ss, &len), AF_EINVAL);
+
+	/* loopback: ::1 and v4-mapped 127/8 only */
+	assert_int_equal(rt_http_parse_listen("[::ffff:10.0.0.1]:1", &ss, &len), 0);
+	assert_false(rt_http_is_loopback((struct sockaddr *)&ss));
+	assert_int_equal(rt_http_parse_listen("[2001:db8::1]:1", &ss, &len), 0);
+	assert_false(rt_http_is_loopback((struct sockaddr *)&ss));
+	assert_int_equal(ntohs(a6->sin6_port), 1);
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	assert_false(rt_http_is_loopback((struct sockaddr *)&un));
+}
+
 static void test_http__error_mapping_of_engine_return_codes(void **state)
 {
 	static const struct {
@@ -1247,6 +1478,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http__oversized_uri_and_headers_are_json, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__absurd_chunk_size_is_refused, setup_tokens, teardown),
 		cmocka_unit_test_setup_teardown(test_http__refused_request_log_is_rate_limited, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__names_versions_and_request_ids_are_checked, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__odd_engine_answers_are_mapped, setup_tokens, teardown),
+		cmocka_unit_test_setup_teardown(test_http__readyz_reports_a_damaged_store, setup_tokens, teardown),
+		cmocka_unit_test(test_http__ipv6_loopback_listener),
+		cmocka_unit_test(test_http__more_listen_address_errors),
 		cmocka_unit_test(test_http__listen_addresses),
 		cmocka_unit_test(test_http__error_mapping_of_engine_return_codes),
 	};

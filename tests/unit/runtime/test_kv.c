@@ -166,6 +166,73 @@ static void test_kv__errors_reach_their_caller(void **state)
 	rt_kv_close(kv);
 }
 
+/* Bad arguments and unusable folders are refused with their reason, and a
+ * refused call leaves the store as it was. */
+static void test_kv__bad_arguments_and_folders_are_refused(void **state)
+{
+	char dir[128], path[160], agent[66], *value = NULL;
+	size_t len = 0;
+	rt_kv *kv = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(rt_kv_open(NULL, root), AF_EINVAL);
+	assert_int_equal(rt_kv_open(&kv, NULL), AF_EINVAL);
+	assert_null(kv);
+	/* the data folder is a file: no kv folder in it */
+	snprintf(dir, sizeof(dir), "%s/plain-file", root);
+	f = fopen(dir, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rt_kv_open(&kv, dir), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "kv: cannot create"));
+	assert_null(kv);
+	/* <dir>/kv is a file: not a folder to open */
+	snprintf(dir, sizeof(dir), "%s/kv-file", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/kv", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rt_kv_open(&kv, dir), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "cannot open"));
+	assert_non_null(strstr(art_error_last(), "kv-file/kv"));
+	assert_null(kv);
+
+	snprintf(dir, sizeof(dir), "%s/args", root);
+	assert_int_equal(rt_kv_open(&kv, dir), 0);
+	assert_int_equal(rt_kv_put(kv, "a", "k", 1, "old", 3), 0);
+	assert_int_equal(rt_kv_put(NULL, "a", "k", 1, "v", 1), AF_EINVAL);
+	assert_string_equal(art_error_last(), "kv: no key-value store");
+	assert_int_equal(rt_kv_get(NULL, "a", "k", 1, &value, &len), AF_EINVAL);
+	assert_int_equal(rt_kv_put(kv, NULL, "k", 1, "v", 1), AF_EINVAL);
+	assert_string_equal(art_error_last(), "kv: bad agent name");
+	assert_int_equal(rt_kv_put(kv, "", "k", 1, "v", 1), AF_EINVAL);
+	memset(agent, 'a', sizeof(agent) - 1);
+	agent[sizeof(agent) - 1] = '\0'; /* 65 bytes: one over */
+	assert_int_equal(rt_kv_put(kv, agent, "k", 1, "v", 1), AF_EINVAL);
+	assert_int_equal(rt_kv_get(kv, agent, "k", 1, &value, &len), AF_EINVAL);
+	agent[64] = '\0'; /* 64: fine */
+	assert_int_equal(rt_kv_put(kv, agent, "k", 1, "v64", 3), 0);
+	assert_int_equal(rt_kv_put(kv, "a", NULL, 1, "v", 1), AF_EINVAL);
+	assert_int_equal(rt_kv_put(kv, "a", "k", 0, "v", 1), AF_EINVAL);
+	assert_string_equal(art_error_last(), "kv: empty key");
+	assert_int_equal(rt_kv_get(kv, "a", "k", 0, &value, &len), AF_EINVAL);
+	assert_int_equal(rt_kv_put(kv, "a", "k", 1, "v", RT_KV_VALUE_MAX + 1), AF_ETOOBIG);
+	assert_non_null(strstr(art_error_last(), "value of 65537 bytes is over the limit"));
+	/* nothing refused was written */
+	assert_int_equal(rt_kv_get(kv, "a", "k", 1, &value, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(value, "old", 3);
+	free(value);
+	value = NULL;
+	assert_int_equal(rt_kv_get(kv, agent, "k", 1, &value, &len), 0);
+	assert_memory_equal(value, "v64", 3);
+	free(value);
+	rt_kv_close(kv);
+	rt_kv_close(NULL);
+}
+
 /*
  * Durability: a child process writes from 8 threads and announces each
  * answered put on a pipe; it is killed with SIGKILL mid-stream. Every
@@ -247,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_kv__concurrent_puts_all_land_in_order),
 		cmocka_unit_test(test_kv__truncated_file_is_refused),
 		cmocka_unit_test(test_kv__errors_reach_their_caller),
+		cmocka_unit_test(test_kv__bad_arguments_and_folders_are_refused),
 		cmocka_unit_test(test_kv__answered_puts_survive_sigkill),
 	};
 

@@ -954,6 +954,56 @@ static void test_llm__configuration(void **state)
 			assert_null(p);
 		}
 	}
+	/* A base URL past the endpoint limit, and NULL arguments. */
+	{
+		char *longer = malloc(2100);
+
+		assert_non_null(longer);
+		memcpy(longer, "http://h/", 9);
+		memset(longer + 9, 'a', 2100 - 10);
+		longer[2099] = '\0';
+		rt_llm_config_init(&c);
+		c.base_url = longer;
+		assert_int_equal(rt_llm_openai_open(&p, &c), AF_EINVAL);
+		assert_non_null(strstr(art_error_last(), "base URL is longer than"));
+		assert_null(p);
+		free(longer);
+		assert_int_equal(rt_llm_openai_open(NULL, &c), AF_EINVAL);
+		assert_int_equal(rt_llm_openai_open(&p, NULL), AF_EINVAL);
+	}
+	/* A key sent in clear text to a remote host is warned about; loopback is not. */
+	{
+		static const char *const hosts[][2] = {{"http://10.1.2.3:8000/v1", "1"},
+						       {"http://127.0.0.1:8000/v1", "0"},
+						       {"http://[::1]:8000/v1", "0"},
+						       {"http://LOCALHOST:8000", "0"},
+						       {"http://127.evil.example/v1", "1"},
+						       {"https://10.1.2.3/v1", "0"}};
+		char line[1024];
+		size_t i;
+
+		setenv("AF_LLM_API_KEY", "sk-cleartext", 1);
+		for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+			FILE *log = tmpfile();
+			bool warned = false;
+
+			assert_non_null(log);
+			rt_llm_config_init(&c);
+			c.base_url = hosts[i][0];
+			c.log = log;
+			assert_int_equal(rt_llm_openai_open(&p, &c), 0);
+			rewind(log);
+			while (fgets(line, sizeof(line), log)) {
+				assert_null(strstr(line, "sk-cleartext"));
+				warned = warned || strstr(line, "\"warn\"");
+			}
+			if (warned != (hosts[i][1][0] == '1'))
+				fail_msg("%s: warned %d", hosts[i][0], warned);
+			rt_llm_provider_free(p);
+			fclose(log);
+		}
+		unsetenv("AF_LLM_API_KEY");
+	}
 
 	/* Keys: the file wins over the environment; bad keys are refused. */
 	rt_llm_config_init(&c);

@@ -56,6 +56,65 @@ static void test_log__escapes_everything_a_guest_can_send(void **state)
 	assert_int_equal(rt_log_escape(out, "abcdef", 6, 3), 3);
 }
 
+/* Every way a UTF-8 sequence can be malformed becomes U+FFFD, byte by byte;
+ * the longest valid forms pass. */
+static void test_log__malformed_utf8_is_replaced(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *out;
+	} cases[] = {
+		{"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80"},   /* U+1F600 */
+		{"\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf"},   /* U+10FFFF, the last */
+		{"\xef\xbf\xbd", 3, "\xef\xbf\xbd"},           /* U+FFFD itself */
+		{"\xf4\x90\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* past U+10FFFF */
+		{"\xf0\x8f\xbf\xbf", 4, "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* overlong 4 */
+		{"\xe0\x9f\xbf", 3, "\\ufffd\\ufffd\\ufffd"},             /* overlong 3 */
+		{"\xf0\x9f\x98", 3, "\\ufffd\\ufffd\\ufffd"},             /* cut short */
+		{"\xe2\x82", 2, "\\ufffd\\ufffd"},                         /* cut short */
+		{"\xe2(\xa1", 3, "\\ufffd(\\ufffd"},                      /* bad continuation */
+		{"\xf5\x80\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* no such lead */
+		{"\xc1\xbf", 2, "\\ufffd\\ufffd"},                         /* overlong 2 */
+		{"a\tb\rc", 5, "a\\tb\\rc"},
+	};
+	char out[64];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = rt_log_escape(out, cases[i].in, cases[i].len, 100);
+		out[n] = '\0';
+		if (strcmp(out, cases[i].out) != 0)
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, out, cases[i].out);
+	}
+}
+
+/* Missing parts of a line get their defaults; a field without a value is left out. */
+static void test_log__missing_fields_get_defaults(void **state)
+{
+	FILE *fp = tmpfile();
+	char line[4096];
+	rt_log_field f[2] = {{"gone", NULL, 0}, {"kept", "v", 1}};
+	json_t *j;
+
+	(void)state;
+	assert_non_null(fp);
+	rt_log_emit(fp, NULL, NULL, NULL, NULL, 99, f, 2);
+	rewind(fp);
+	assert_non_null(fgets(line, sizeof(line), fp));
+	j = json_loads(line, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "level")), "info");
+	assert_string_equal(json_string_value(json_object_get(j, "event")), "log");
+	assert_string_equal(json_string_value(json_object_get(j, "msg")), "");
+	assert_null(json_object_get(j, "gone"));
+	assert_null(json_object_get(j, "truncated"));
+	assert_string_equal(json_string_value(json_object_get(j, "kept")), "v");
+	json_decref(j);
+	fclose(fp);
+}
+
 static void test_log__lines_are_json_and_capped(void **state)
 {
 	FILE *fp = tmpfile();
@@ -243,6 +302,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log__escapes_everything_a_guest_can_send),
 		cmocka_unit_test(test_log__lines_are_json_and_capped),
+		cmocka_unit_test(test_log__malformed_utf8_is_replaced),
+		cmocka_unit_test(test_log__missing_fields_get_defaults),
 		cmocka_unit_test(test_kv__caps_and_isolation),
 		cmocka_unit_test(test_llm__scripted_provider_replays_by_turn),
 		cmocka_unit_test(test_policy__from_describe_and_manifest_caps),

@@ -13,8 +13,10 @@
 #include "art/error.h"
 #include "rt/metrics.h"
 #include "rt/trace.h"
+#include "llm_fixture.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +232,162 @@ static void test_trace__config_from_environment(void **state)
 	unsetenv("OTEL_BSP_SCHEDULE_DELAY");
 }
 
+/* The attribute of key in an OTLP attribute list, or NULL. */
+static json_t *otlp_attr(json_t *list, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(list); i++) {
+		const char *k = json_string_value(json_object_get(json_array_get(list, i), "key"));
+
+		if (k && strcmp(k, key) == 0)
+			return json_object_get(json_array_get(list, i), "value");
+	}
+	return NULL;
+}
+
+/* A span with every kind of content reaches the collector as OTLP JSON: the
+ * parent and its trace state, bool, int, string and list attributes, events
+ * (past 32 counted as dropped), an error status; the resource names the
+ * service from OTEL_RESOURCE_ATTRIBUTES and keeps its well-formed pairs. */
+static void test_trace__export_carries_every_part_of_a_span(void **state)
+{
+	static const llmfx_reply ok[] = {{200, "{}", NULL, 0, 0}};
+	llmfx *fx = NULL;
+	rt_trace_config c;
+	rt_trace_ctx parent;
+	rt_span s;
+	char url[128];
+	json_t *root, *res, *span, *v;
+	int i;
+
+	(void)state;
+	assert_int_equal(llmfx_start(&fx, ok, 1), 0);
+	memset(&c, 0, sizeof(c));
+	c.endpoint = llmfx_url(fx, url, sizeof(url), "/v1/traces///");
+	c.resource_attrs = "service.name=from-attrs,team=blue,no-equals,=nokey,zone=";
+	c.sampler = "parentbased_always_off";
+	c.queue_max = 4;
+	c.batch_max = 16; /* more than the queue: cut to it */
+	c.delay_ms = 60000;
+	assert_int_equal(rt_trace_start(&c), 0);
+	assert_int_equal(rt_trace_start(&c), AF_EINVAL);
+	assert_non_null(strstr(art_error_last(), "already running"));
+
+	/* parentbased_always_off: a root is not recorded, a sampled child is */
+	rt_span_start(&s, "root", RT_SPAN_INTERNAL);
+	assert_false(rt_span_recording(&s));
+	rt_span_set_bool(&s, "b", true); /* not recording: ignored */
+	rt_span_add_event(&s, "e");
+	rt_span_set_error(&s, "x");
+	rt_span_end(&s);
+	assert_int_equal(rt_trace_parse(&parent, TP, "vendor=v1"), 0);
+	rt_span_begin(&s, "child", RT_SPAN_SERVER, &parent);
+	assert_true(rt_span_recording(&s));
+	rt_span_set_bool(&s, "cache.hit", true);
+	rt_span_set_int(&s, "n", 7);
+	rt_span_set_str(&s, "s", NULL);
+	rt_span_add_list(&s, "gen_ai.response.finish_reasons", "stop");
+	for (i = 0; i < 33; i++)
+		rt_span_add_event(&s, "host_call");
+	rt_span_add_event(&s, NULL);
+	rt_span_set_error(&s, "guest trapped");
+	rt_span_end(&s);
+	rt_span_end(NULL);
+	rt_trace_stop();
+	rt_trace_stop(); /* twice: nothing left to stop */
+
+	assert_int_equal(llmfx_count(fx), 1);
+	assert_string_equal(llmfx_request_at(fx, 0)->path, "/v1/traces");
+	root = json_loads(llmfx_request_at(fx, 0)->body, 0, NULL);
+	assert_non_null(root);
+	res = json_object_get(json_object_get(json_array_get(json_object_get(root, "resourceSpans"), 0),
+					      "resource"),
+			      "attributes");
+	assert_string_equal(json_string_value(json_object_get(otlp_attr(res, "service.name"),
+							      "stringValue")),
+			    "from-attrs");
+	assert_string_equal(json_string_value(json_object_get(otlp_attr(res, "team"), "stringValue")),
+			    "blue");
+	assert_string_equal(json_string_value(json_object_get(otlp_attr(res, "zone"), "stringValue")),
+			    "");
+	assert_null(otlp_attr(res, "no-equals"));
+	span = json_array_get(
+		json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(root,
+											    "resourceSpans"),
+									      0),
+							       "scopeSpans"),
+					       0),
+				"spans"),
+		0);
+	assert_non_null(span);
+	assert_string_equal(json_string_value(json_object_get(span, "name")), "child");
+	assert_string_equal(json_string_value(json_object_get(span, "traceId")),
+			    "4bf92f3577b34da6a3ce929d0e0e4736");
+	assert_string_equal(json_string_value(json_object_get(span, "parentSpanId")),
+			    "00f067aa0ba902b7");
+	assert_string_equal(json_string_value(json_object_get(span, "traceState")), "vendor=v1");
+	v = json_object_get(span, "attributes");
+	assert_true(json_is_true(json_object_get(otlp_attr(v, "cache.hit"), "boolValue")));
+	assert_string_equal(json_string_value(json_object_get(otlp_attr(v, "s"), "stringValue")), "");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(json_object_get(otlp_attr(v, "gen_ai.response.finish_reasons"),
+									  "arrayValue"),
+						       "values"),
+				       0),
+			"stringValue")),
+		"stop");
+	assert_int_equal(json_array_size(json_object_get(span, "events")), 32);
+	assert_int_equal(json_integer_value(json_object_get(span, "droppedEventsCount")), 1);
+	v = json_object_get(span, "status");
+	assert_int_equal(json_integer_value(json_object_get(v, "code")), 2);
+	assert_string_equal(json_string_value(json_object_get(v, "message")), "guest trapped");
+	json_decref(root);
+	llmfx_stop(fx);
+}
+
+/* Sampler names and ratios: the ones of the OpenTelemetry spec, nothing else. */
+static void test_trace__samplers(void **state)
+{
+	rt_trace_config c;
+	rt_span s;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.sampler = "always_off";
+	assert_int_equal(rt_trace_start(&c), 0);
+	rt_span_start(&s, "x", RT_SPAN_INTERNAL);
+	assert_int_equal(s.ctx.flags & 1, 0);
+	rt_span_end(&s);
+	c.sampler = "traceidratio";
+	c.sampler_arg = "0";
+	assert_int_equal(rt_trace_start(&c), 0);
+	rt_span_start(&s, "x", RT_SPAN_INTERNAL);
+	assert_int_equal(s.ctx.flags & 1, 0);
+	rt_span_end(&s);
+	c.sampler_arg = "1";
+	assert_int_equal(rt_trace_start(&c), 0);
+	rt_span_start(&s, "x", RT_SPAN_INTERNAL);
+	assert_int_equal(s.ctx.flags & 1, 1);
+	rt_span_end(&s);
+	c.sampler_arg = "0.5x";
+	assert_int_equal(rt_trace_start(&c), AF_EINVAL);
+	c.sampler_arg = "1.5";
+	assert_int_equal(rt_trace_start(&c), AF_EINVAL);
+	c.sampler = "sometimes";
+	assert_int_equal(rt_trace_start(&c), AF_EINVAL);
+	c.sampler = NULL;
+	c.sampler_arg = NULL;
+	c.endpoint = "ftp://collector";
+	assert_int_equal(rt_trace_start(&c), AF_EINVAL);
+	c.endpoint = NULL;
+	assert_int_equal(rt_trace_start(&c), 0); /* back to the default */
+	rt_span_start(&s, "x", RT_SPAN_INTERNAL);
+	assert_int_equal(s.ctx.flags & 1, 1);
+	rt_span_end(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +397,9 @@ int main(void)
 		cmocka_unit_test(test_trace__current_span_nests_and_restores),
 		cmocka_unit_test(test_trace__full_queue_drops_and_never_blocks),
 		cmocka_unit_test(test_trace__config_from_environment),
+		/* last: they export (the queue test counts exports from zero) */
+		cmocka_unit_test(test_trace__export_carries_every_part_of_a_span),
+		cmocka_unit_test(test_trace__samplers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
