@@ -129,6 +129,12 @@ static void usage(FILE *out)
 		"            2 usage or startup error (bad flag, store, keyring, tokens, address)\n");
 }
 
+/* The trace exporter's failures, into the runtime's log. */
+static void trace_warn(void *log, const char *event, const char *message)
+{
+	rt_log_printf(log, "warn", event, NULL, "%s", message);
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
@@ -653,7 +659,8 @@ static int serve(int argc, char **argv)
 
 		memset(&tc, 0, sizeof(tc));
 		tc.endpoint = a.otlp_endpoint;
-		tc.log = log;
+		tc.warn = trace_warn;
+		tc.warn_ctx = log;
 		rt_trace_config_env(&tc);
 		if (rt_trace_start(&tc) < 0) {
 			fail("tracing: %s", art_error_last());

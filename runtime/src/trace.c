@@ -84,7 +84,8 @@ typedef struct exporter {
 	pthread_t thread;
 	char *url;
 	json_t *resource;          /* the resource's attributes array */
-	FILE *log;
+	void (*warn)(void *warn_ctx, const char *event, const char *message);
+	void *warn_ctx;
 	uint64_t failures_logged;
 } exporter;
 
@@ -586,12 +587,18 @@ static void export_batch(CURL *h, rt_span_rec *list, unsigned n)
 		rt_metrics_inc(RT_M_TRACE_EXPORT_FAILURES);
 		/* the first failures, then one in a hundred: a collector that is down
 		 * must not flood the log */
-		if (ex.failures_logged++ < 5 || ex.failures_logged % 100 == 0)
-			rt_log_printf(ex.log, "warn", "otlp_export", NULL,
-				      "exporting %u spans to %s failed: %s", n, ex.url,
-				      cc != CURLE_OK ? (err[0] ? err : curl_easy_strerror(cc))
-				      : status ? "the collector answered an error status"
-					       : "no answer");
+		if (ex.failures_logged++ < 5 || ex.failures_logged % 100 == 0) {
+			char msg[CURL_ERROR_SIZE + 512];
+
+			snprintf(msg, sizeof(msg), "exporting %u spans to %s failed: %s", n, ex.url,
+				 cc != CURLE_OK ? (err[0] ? err : curl_easy_strerror(cc))
+				 : status ? "the collector answered an error status"
+					  : "no answer");
+			if (ex.warn)
+				ex.warn(ex.warn_ctx, "otlp_export", msg);
+			else
+				fprintf(stderr, "agentfactory-runtime: warning: %s\n", msg);
+		}
 	}
 	curl_slist_free_all(headers);
 	free(body);
@@ -800,7 +807,9 @@ int rt_trace_start(const rt_trace_config *c)
 		ex.batch_max = ex.queue_max;
 	ex.delay_ms = c->delay_ms ? c->delay_ms : 5000;
 	ex.timeout_ms = c->timeout_ms ? c->timeout_ms : 10000;
-	ex.log = c->log ? c->log : stderr;
+	ex.warn = c->warn;
+	ex.warn_ctx = c->warn_ctx;
+	ex.failures_logged = 0; /* each start reports its first failures */
 	ex.stopping = false;
 	if (pthread_create(&ex.thread, NULL, exporter_main, NULL) != 0) {
 		free(ex.url);

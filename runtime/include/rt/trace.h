@@ -120,7 +120,11 @@ typedef struct rt_trace_config {
 	unsigned batch_max;          /* spans per export; default 512 */
 	unsigned delay_ms;           /* export at least this often; default 5000 */
 	unsigned timeout_ms;         /* one export; default 10000 */
-	FILE *log;                   /* export failures are logged here (rate-limited) */
+	/* Export failures are reported here (rate-limited), e.g. to the log
+	 * (rt_log_printf); NULL: a line on stderr. A callback, not a log file, so
+	 * that trace.c does not depend on log.c, which depends on it. */
+	void (*warn)(void *warn_ctx, const char *event, const char *message);
+	void *warn_ctx;
 } rt_trace_config;
 
 /**

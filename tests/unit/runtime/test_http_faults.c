@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "faultinject.h"
+#include "rt/log.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -335,6 +336,11 @@ typedef struct round_ctx {
 	unsigned answered_503; /* over the torture: requests answered "out of memory" */
 } round_ctx;
 
+static void trace_warn(void *log, const char *event, const char *message)
+{
+	rt_log_printf(log, "warn", event, NULL, "%s", message);
+}
+
 static int run_round(void *arg)
 {
 	round_ctx *ctx = arg;
@@ -411,7 +417,8 @@ static void test_http_faults__allocation_failures_answer_503_or_succeed(void **s
 	memset(&tc, 0, sizeof(tc));
 	tc.endpoint = llmfx_url(fx, url, sizeof(url), "");
 	tc.delay_ms = 50;
-	tc.log = ctx.log;
+	tc.warn = trace_warn;
+	tc.warn_ctx = ctx.log;
 	assert_int_equal(rt_trace_start(&tc), 0);
 
 	/* Without failures: every probe gets its answer. */

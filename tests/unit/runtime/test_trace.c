@@ -148,8 +148,24 @@ static void test_trace__current_span_nests_and_restores(void **state)
 	assert_null(rt_span_current());
 }
 
+/* What the exporter reported through rt_trace_config.warn. */
+typedef struct warned {
+	unsigned n;
+	char event[32], message[512];
+} warned;
+
+static void record_warning(void *ctx, const char *event, const char *message)
+{
+	warned *w = ctx;
+
+	w->n++;
+	snprintf(w->event, sizeof(w->event), "%s", event);
+	snprintf(w->message, sizeof(w->message), "%s", message);
+}
+
 static void test_trace__full_queue_drops_and_never_blocks(void **state)
 {
+	warned w;
 	struct sockaddr_in a;
 	socklen_t alen = sizeof(a);
 	rt_trace_config cfg;
@@ -174,6 +190,9 @@ static void test_trace__full_queue_drops_and_never_blocks(void **state)
 	cfg.batch_max = 1;
 	cfg.delay_ms = 10;
 	cfg.timeout_ms = 300;
+	memset(&w, 0, sizeof(w));
+	cfg.warn = record_warning;
+	cfg.warn_ctx = &w;
 	assert_int_equal(rt_trace_start(&cfg), 0);
 	for (i = 0; i < 50; i++) {
 		rt_span s;
@@ -189,6 +208,12 @@ static void test_trace__full_queue_drops_and_never_blocks(void **state)
 	rt_trace_stop();
 	assert_true(rt_metrics_get(RT_M_TRACE_EXPORT_FAILURES) - failed0 >= 1);
 	assert_int_equal(rt_metrics_get(RT_M_TRACE_EXPORTED), 0);
+	/* each failure (up to 5, then one in 100) reported through the callback */
+	assert_true(w.n >= 1 && w.n <= 5);
+	assert_string_equal(w.event, "otlp_export");
+	assert_non_null(strstr(w.message, "exporting 1 spans to "));
+	assert_non_null(strstr(w.message, url));
+	assert_non_null(strstr(w.message, " failed: "));
 	close(fd);
 }
 
