@@ -139,7 +139,9 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 # shellcheck source=tests/integration/lib/fixture_store.sh
 . "$SRC/tests/integration/lib/fixture_store.sh"
 fixture_store "$T/fx" || { echo "cannot build the fixture store" >&2; exit 1; }
-unset AF_ROOT_KEY # fixture_store exports it; the tests below set it where meant
+# fixture_store exports these; the tests below set them where meant (the
+# policy directory is found from the binary's place: <src>/build/<config>/bin)
+unset AF_ROOT_KEY AF_POLICIES
 KR=$FX_KEYRING S=$FX_STORE REPO="$T/fx/repo" RMK=$FX_RM_KEY
 ROOTK="$T/fx/keys/root/root.key" BK="$T/fx/keys/b/builder.key" TSK="$T/fx/keys/ts/template-signer.key"
 POL="$SRC/policies"
@@ -507,6 +509,16 @@ contains "$T/err" "senior-reviewer@1.1.0 " "resolve prints name@version and dige
 fails 1 "resolve a template with findings" "has findings" \
 	"$AF" resolve --repo "$T/plain" --keyring "$KR" senior-reviewer
 
+# the default policy directory: <prefix>/share/agentfactory/policies beside
+# an installed binary; without one the error names where it looked
+mkdir -p "$T/prefix/bin" "$T/prefix/share/agentfactory" "$T/bare-prefix/bin"
+cp "$AF" "$T/prefix/bin/agentfactory" && cp "$AF" "$T/bare-prefix/bin/agentfactory"
+cp -r "$POL" "$T/prefix/share/agentfactory/policies"
+expect 0 "check: installed binary finds its policies" "$T/prefix/bin/agentfactory" check --repo "$REPO" --keyring "$KR"
+expect 2 "check: installed binary without policies" "$T/bare-prefix/bin/agentfactory" check --repo "$REPO" --keyring "$KR"
+contains "$T/err" "cannot load policies from $T/bare-prefix/bin/../share/agentfactory/policies" \
+	"check: the missing default policy folder named"
+
 # --- build (no compile: cache hits and refusals only) ------------------------------------
 usage_err "build -j 0" "-j needs a number from 1 to 256, not '0'" "$AF" build -j 0
 usage_err "build -j 300" "-j needs a number from 1 to 256" "$AF" build --jobs 300
@@ -543,6 +555,11 @@ contains "$T/out" "0 built, 1 unchanged" "build text summary"
 expect 2 "build: metrics file in a missing folder" "$AF" build --repo "$REPO" --keyring "$KR" \
 	--builder-key "$BK" --store "$S2" --metrics-file "$T/nodir/m.prom"
 contains "$T/err" "--metrics-file $T/nodir/m.prom" "build: metrics failure names the file"
+# the provenance options are not part of the cache key: still a cache hit
+expect 0 "build: --dir, --builder-id, --source-uri" "$AF" build --repo "$REPO" --rev HEAD \
+	--dir templates --keyring "$KR" --builder-key "$BK" --store "$S2" --builder-id https://example.invalid/other \
+	--source-uri https://example.invalid/repo.git --keep-workdir
+contains "$T/out" "cached  senior-reviewer@1.1.0" "build: cache hit whatever the provenance options"
 # front-end findings: nothing is built
 git init -q "$T/badrepo"
 cp -r "$T/plain" "$T/badrepo/templates"
@@ -940,6 +957,11 @@ fails 2 "verify-reproducible: missing repository" "" \
 expect 1 "verify-reproducible: the rebuild has findings" "${VR[@]}" --repo "$T/badrepo" --keyring "$KR" \
 	--builder-key "$BK" --store "$S" --json
 contains "$T/err" "the rebuild failed" "verify-reproducible: failed rebuild explained"
+expect 1 "verify-reproducible: the reference lacks the artifact" "${VR[@]}" --repo "$REPO" --rev HEAD \
+	--dir templates --keyring "$KR" --builder-key "$BK" --store "$T/empty-store" \
+	--source-uri https://example.invalid/repo.git --builder-id https://example.invalid/builder
+contains "$T/out" "missing    senior-reviewer@1.1.0 sha256:" "verify-reproducible text: missing"
+contains "$T/out" "0 identical, 0 different, 1 missing from the reference (of 1 rebuilt)" "verify-reproducible text summary"
 expect 0 "verify-reproducible --bundle --json (env keys)" env AF_KEYRING="$KR" AF_BUILDER_KEY="$BK" \
 	"${VR[@]}" --repo "$REPO" --bundle "$T/b.tar" --signatures "$T/b.sigs" --json
 jcheck "$T/out" 'd["identical"]==1 and d["different"]==0 and d["missing"]==0 and d["bundle_identical"] is True and d["reference_content_digest"]==d["rebuilt_content_digest"] and d["artifacts"][0]["result"]=="identical" and d["artifacts"][0]["artifact"]=="senior-reviewer@1.1.0"' "verify-reproducible --json shape"
@@ -1102,6 +1124,62 @@ contains "$T/rt.log" '"event":"listening"' "runtime log: listening"
 contains "$T/rt.log" '"auth":"bearer"' "runtime log: bearer auth"
 contains "$T/rt.log" '"event":"stopped"' "runtime log: stopped"
 contains "$T/rt.log" '"exit":0' "runtime log: exit 0"
+
+# a second server: a channel followed from a (dead) registry, a model
+# provider from the environment, tracing, a store path that needs JSON
+# escaping, SIGINT
+rt_err "AF_LLM_PROVIDER bogus" "bogus" env AF_LLM_PROVIDER=bogus "${RTS[@]}"
+ln -s "$R" "$T/q\"store"
+env AF_CHANNEL=blue AF_LLM_PROVIDER=scripted AF_LLM_SCRIPT="$FX_SCRIPT" \
+	OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.5 \
+	"$RT" --store "$T/q\"store" --keyring "$KR" --listen 127.0.0.1:0 --port-file "$T/port2" \
+	--log "$T/rt2.log" --data "$T/rt-data" --source "$DEAD" --source-interval-ms 60000 \
+	--source-jitter-ms 0 --source-ca-file "$T/none.pem" --source-auth-file "$T/none-auth.json" \
+	--source-plain-http --min-threshold 1 --otlp-endpoint http://127.0.0.1:9 >"$T/rt2.out" 2>"$T/rt2.err" &
+RT_PID=$!
+PIDS+=("$RT_PID")
+for _ in $(seq 100); do [ -s "$T/port2" ] && break; sleep 0.1; done
+checks=$((checks + 1))
+[ -s "$T/port2" ] || { fail "second runtime did not write --port-file"; cat "$T/rt2.err" >&2; }
+kill -INT "$RT_PID"
+rc=0
+wait "$RT_PID" || rc=$?
+checks=$((checks + 1))
+[ "$rc" = 0 ] || { fail "runtime: exit $rc after SIGINT, want 0"; cat "$T/rt2.err" >&2; }
+contains "$T/rt2.log" '"signal":"SIGINT"' "runtime log: SIGINT"
+contains "$T/rt2.log" 'q\"store' "runtime log: the store path escaped"
+contains "$T/rt2.log" "exporting traces to http://127.0.0.1:9" "runtime log: tracing"
+contains "$T/rt2.log" "traceidratio 0.5" "runtime log: the sampler"
+contains "$T/rt2.log" '"auth":"none"' "runtime log: no auth"
+
+# --- push and pull against a real registry ----------------------------------------------------
+if command -v docker-registry >/dev/null 2>&1; then
+	# shellcheck source=tests/integration/registry_lib.bash
+	. "$SRC/tests/integration/registry_lib.bash"
+	if start_registry "$T/reg"; then
+		REG="oci://127.0.0.1:$REG_PORT/af/cli"
+		expect 0 "push --release --json" "$AF" push --store "$R" --quiet --json --release 2 \
+			--plain-http --allow-redirect --username u --password p --timeout 30 "$REG"
+		jcheck "$T/out" 'd["action"]=="pushed to" and d["registry"].endswith("/af/cli") and d["blobs_up"]>0 and d["artifacts"]==1 and d["release"]==2' "push --json shape"
+		expect 0 "push --channel" "$AF" push --store "$R" --channel blue --mount-from af/other "$REG"
+		contains "$T/out" "pushed to $REG:" "push text"
+		expect 0 "pull --channel --json" "$AF" pull --store "$T/pulled" --keyring "$KR" --channel blue \
+			--min-threshold 1 --quiet --json "$REG"
+		jcheck "$T/out" 'd["action"]=="pulled from" and d["release"]==4 and d["up_to_date"] is False and d["blobs_down"]>0' "pull --json shape"
+		expect 0 "pull again: up to date" "$AF" pull --store "$T/pulled" --keyring "$KR" --channel blue --quiet "$REG"
+		contains "$T/out" "up to date (release 4" "pull text: up to date"
+		expect 1 "pull an unknown release" "$AF" pull --store "$T/pulled" --keyring "$KR" --release 99 --quiet "$REG"
+		contains "$T/err" "the store is unchanged" "pull refusal: store unchanged"
+		expect 1 "pull with a keyring that does not trust the builder" "$AF" pull --store "$T/pulled2" \
+			--keyring "$T/new.json" --release 2 --quiet "$REG"
+		expect 0 "ls after the refused pull" "$AF" ls --store "$T/pulled2" --json
+		jcheck "$T/out" 'd["artifacts"]==[]' "a refused pull stores nothing"
+		expect 1 "push an unknown artifact" "$AF" push --store "$R" --quiet nobody@9.9.9 "$REG"
+		stop_registry
+	else
+		fail "cannot start docker-registry"
+	fi
+fi
 
 echo "test_cli_errors: $checks checks, $failures failures"
 [ "$failures" -eq 0 ]
