@@ -72,8 +72,8 @@ static int parse_number(uint64_t *out, const char *cmd, const char *opt, const c
  * set after --help; CLI_USAGE on a bad option. Fills --store from AF_STORE
  * and --keyring from AF_KEYRING.
  */
-static int parse_args(rel_args *a, int argc, char **argv, unsigned accepted, usage_fn usage,
-		      int *done)
+static int parse_args(rel_args *a, int argc, char **argv, const char *cmd, unsigned accepted,
+		      usage_fn usage, int *done)
 {
 	static const struct option opts[] = {
 		{"store", required_argument, NULL, 's'}, {"keyring", required_argument, NULL, 'k'},
@@ -91,15 +91,14 @@ static int parse_args(rel_args *a, int argc, char **argv, unsigned accepted, usa
 		    {'r', OPT_RELEASE}, {'t', OPT_TO}, {'e', OPT_EXPIRES}, {'j', OPT_JSON},
 		    {'a', OPT_ALL}, {'f', OPT_FROM}, {'T', OPT_THRESHOLD}, {'o', OPT_OUT},
 		    {'C', OPT_CHECKPOINT}};
-	const char *cmd = argv[0];
 	size_t i;
-	int c, rc;
+	int c, rc, idx = 0;
 
 	memset(a, 0, sizeof(*a));
 	*done = 0;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		unsigned bit = 0;
 
 		if (c == 'h') {
@@ -110,9 +109,12 @@ static int parse_args(rel_args *a, int argc, char **argv, unsigned accepted, usa
 		for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c)
 				bit = bits[i].bit;
-		if (!bit || !(accepted & bit))
+		if (!bit)
 			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
 					       argv[optind - 1]);
+		if (!(accepted & bit)) /* (argv[optind - 1] may be its value) */
+			return cli_usage_error(cmd, "option '--%s' does not apply here",
+					       opts[idx].name);
 		switch (c) {
 		case 's': a->store = optarg; break;
 		case 'k': a->keyring = optarg; break;
@@ -393,7 +395,7 @@ static int release_create(int argc, char **argv)
 	time_t now = art_time_now(), expires = now + ART_RELEASE_DEFAULT_TTL;
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_KEY | OPT_EXPIRES |
+	if ((rc = parse_args(&a, argc, argv, cmd, OPT_STORE | OPT_KEYRING | OPT_KEY | OPT_EXPIRES |
 				OPT_JSON | OPT_ALL | OPT_FROM, release_usage, &done)) != CLI_OK || done)
 		return rc;
 	if ((a.all || a.has_from) + (optind < argc) != 1 || (a.all && a.has_from))
@@ -538,7 +540,7 @@ static int channel_change(int argc, char **argv, chan_op op, const char *cmd)
 	int done, rc;
 
 	accepted |= op == OP_PROMOTE ? OPT_RELEASE : op == OP_ROLLBACK ? OPT_TO : OPT_THRESHOLD;
-	if ((rc = parse_args(&a, argc, argv, accepted,
+	if ((rc = parse_args(&a, argc, argv, cmd, accepted,
 			     op == OP_PROMOTE ? promote_usage
 			     : op == OP_ROLLBACK ? rollback_usage : channel_usage, &done)) != CLI_OK ||
 	    done)
@@ -615,7 +617,7 @@ static int channel_history(int argc, char **argv)
 	char when[21], signers[256];
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_CHANNEL | OPT_JSON, channel_usage,
+	if ((rc = parse_args(&a, argc, argv, cmd, OPT_STORE | OPT_CHANNEL | OPT_JSON, channel_usage,
 			     &done)) != CLI_OK || done)
 		return rc;
 	if (optind < argc)
@@ -721,7 +723,7 @@ int cmd_status(int argc, char **argv)
 	char when[21], exp[21], signers[256];
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_JSON, status_usage,
+	if ((rc = parse_args(&a, argc, argv, "status", OPT_STORE | OPT_KEYRING | OPT_JSON, status_usage,
 			     &done)) != CLI_OK || done)
 		return rc;
 	if (optind < argc)
@@ -850,7 +852,7 @@ static int audit_log(int argc, char **argv)
 	char when[21];
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_JSON, audit_usage, &done)) != CLI_OK ||
+	if ((rc = parse_args(&a, argc, argv, "audit log", OPT_STORE | OPT_JSON, audit_usage, &done)) != CLI_OK ||
 	    done)
 		return rc;
 	if (optind < argc)
@@ -907,7 +909,7 @@ static int audit_verify(int argc, char **argv)
 	size_t cp_len = 0;
 	int done, rc, vrc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEYRING | OPT_CHECKPOINT | OPT_JSON,
+	if ((rc = parse_args(&a, argc, argv, cmd, OPT_STORE | OPT_KEYRING | OPT_CHECKPOINT | OPT_JSON,
 			     audit_usage, &done)) != CLI_OK || done)
 		return rc;
 	if (optind < argc)
@@ -984,7 +986,7 @@ static int audit_checkpoint(int argc, char **argv)
 	char *cp = NULL;
 	int done, rc;
 
-	if ((rc = parse_args(&a, argc, argv, OPT_STORE | OPT_KEY | OPT_OUT, audit_usage, &done)) !=
+	if ((rc = parse_args(&a, argc, argv, cmd, OPT_STORE | OPT_KEY | OPT_OUT, audit_usage, &done)) !=
 		    CLI_OK || done)
 		return rc;
 	if (optind < argc)

@@ -55,13 +55,13 @@ static int parse_args(store_args *a, int argc, char **argv, unsigned accepted, u
 		{"sbom", no_argument, NULL, 'B'}, {"signatures", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *cmd = argv[0];
-	int c;
+	int c, idx = 0;
 
 	memset(a, 0, sizeof(*a));
 	*done = 0;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		unsigned which = c == 's' ? OPT_STORE : c == 'k' ? OPT_KEYRING : c == 'o' ? OPT_OUT
 			       : c == 'j' ? OPT_JSON : c == 'g' ? OPT_SIGS
 			       : (c == 'P' || c == 'S' || c == 'B') ? OPT_SHOW : 0;
@@ -71,9 +71,12 @@ static int parse_args(store_args *a, int argc, char **argv, unsigned accepted, u
 			*done = 1;
 			return CLI_OK;
 		}
-		if (!which || !(accepted & which))
+		if (!which)
 			return cli_usage_error(cmd, "unknown or incomplete option '%s'",
 					       argv[optind - 1]);
+		if (!(accepted & which)) /* (argv[optind - 1] may be its value) */
+			return cli_usage_error(cmd, "option '--%s' does not apply here",
+					       opts[idx].name);
 		switch (c) {
 		case 's': a->store = optarg; break;
 		case 'k': a->keyring = optarg; break;

@@ -553,7 +553,9 @@ static int trust_verify(int argc, char **argv)
 		return cli_usage_error(CMD, "verify: unexpected argument '%s'", argv[optind]);
 	if ((rc = art_keyring_load_unchecked(&kr, a.keyring)) < 0 ||
 	    (a.previous && (rc = art_keyring_load_unchecked(&prev, a.previous)) < 0)) {
-		rc = cli_fail(exit_code_for(rc), CMD, "%s", art_error_last());
+		/* a missing file is an unreadable input (2), not an unknown key id (1) */
+		rc = cli_fail(rc == AF_ENOTFOUND ? CLI_USAGE : exit_code_for(rc), CMD, "%s",
+			      art_error_last());
 		goto cleanup;
 	}
 	rc = prev ? art_keyring_check_successor(prev, kr, a.keyring, art_time_now())

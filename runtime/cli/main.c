@@ -278,13 +278,16 @@ static int cmd_token(int argc, char **argv)
 	if (strcmp(sub, "hash") != 0 && strcmp(sub, "new") != 0)
 		return usage_error("token: unknown subcommand '%s' (hash or new)", sub);
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': role = optarg; break;
 		case 'n': name = optarg; break;
 		case 't': file = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
-		default: return usage_error("token %s: unknown or incomplete option", sub);
+		default: /* (argv + 1)[optind - 1] */
+			return usage_error("token %s: unknown or incomplete option '%s'", sub,
+					   argv[optind]);
 		}
 	}
 	if (optind + 1 < argc)
@@ -293,6 +296,8 @@ static int cmd_token(int argc, char **argv)
 		return usage_error("token: unknown role '%s' (read, invoke or admin)", role);
 	if (name && !role)
 		return usage_error("token: --name needs --role");
+	if (file && strcmp(sub, "hash") == 0) /* before waiting on stdin */
+		return usage_error("token hash: --tokens is for 'token new'");
 
 	if (strcmp(sub, "hash") == 0) {
 		char buf[RT_TOKEN_MAX + 3];
@@ -300,8 +305,6 @@ static int cmd_token(int argc, char **argv)
 		size_t n = fread(buf, 1, sizeof(buf) - 1, stdin), tlen;
 		char header[RT_TOKEN_MAX + 16];
 
-		if (file)
-			return usage_error("token hash: --tokens is for 'token new'");
 		if (n == sizeof(buf) - 1)
 			return fail("token hash: the token is longer than %d bytes", RT_TOKEN_MAX);
 		if (n && buf[n - 1] == '\n')
