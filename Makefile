@@ -362,6 +362,8 @@ $(BUILD)/tests/artifacts/test_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
 	-Wl,--wrap=mdb_txn_begin,--wrap=mdb_put,--wrap=mdb_get,--wrap=mdb_txn_commit \
 	-Wl,--wrap=EVP_DigestSign,--wrap=EVP_DigestVerify,--wrap=EVP_MD_CTX_new
 $(BUILD)/tests/runtime/test_faults: LDFLAGS += $(FI_ALLOC_WRAP)
+$(BUILD)/tests/pipeline/test_pipeline_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
+	-Wl,--wrap=strndup,--wrap=asprintf,--wrap=vasprintf
 $(BUILD)/tests/runtime/test_sandbox_faults: LDFLAGS += \
 	-Wl,--wrap=mmap,--wrap=mprotect,--wrap=madvise,--wrap=sigaltstack,--wrap=timer_create
 CRASH_SHIM := $(BUILD)/tests/lib/crash_write.so
