@@ -971,6 +971,9 @@ static int emit_schema_checks(const gctx *g, cw *o, const json_t *schema, const 
 	if (type) {
 		if ((rc = type_mask(g, type, path, &mask, &expected)) < 0)
 			goto cleanup;
+		/* their text is used below: a failed write there left it NULL */
+		if ((rc = mask.rc ? mask.rc : expected.rc) < 0)
+			goto cleanup;
 		cw_tabs(o, lvl);
 		cw_printf(o, "if (af_v_type(j, %s, %s, ", tok, mask.b.data);
 		c_str(o, path, "\t\t      ");
