@@ -458,6 +458,65 @@ static void test_build__refusals_before_compiling(void **state)
 	free(repo);
 }
 
+/* With the real toolchain (skipped without clang-19): an agent is built and
+ * stored with its audit entry; built again from the same commit it is a
+ * cache hit and nothing is compiled. */
+static void test_build__real_build_is_stored_then_cached(void **state)
+{
+	static const char *const agents[] = {"real-agent"};
+	char *repo, store[4096], outcome[32], details[2048], *progress = NULL;
+	size_t plen = 0;
+	pipe_build_opts o;
+	pipe_build_report *rep = NULL;
+	FILE *pf;
+
+	(void)state;
+	if (access("/usr/bin/clang-19", X_OK) != 0 || access("/usr/bin/wasm2c", X_OK) != 0) {
+		skip();
+		return;
+	}
+	if (saved_path)
+		setenv("PATH", saved_path, 1);
+	unsetenv("WASI_SDK_PATH");
+	repo = make_repo("repo-real", agents, 1, key, true);
+	snprintf(store, sizeof(store), "%s/store-real", base);
+	o = opts_for(repo, store);
+	o.source_uri = "https://git.example.com/acme/agents.git";
+	o.builder_id = "https://builders.example.com/b1";
+	pf = open_memstream(&progress, &plen);
+	o.progress = pf;
+	if (pipe_build_run(&rep, &o) != 0)
+		fail_msg("build: %s", art_error_last());
+	fclose(pf);
+	if (rep->n_built != 1)
+		fail_msg("not built: %s", rep->n ? rep->items[0].error : "(no item)");
+	assert_true(rep->stored);
+	assert_int_equal(rep->items[0].status, PIPE_BUILD_BUILT);
+	assert_non_null(strstr(rep->items[0].manifest_digest, "sha256:"));
+	assert_true(rep->items[0].wasm_size > 8 && rep->items[0].native_size > 0);
+	assert_non_null(strstr(progress, "storing 1 artifacts in"));
+	assert_non_null(strstr(progress, "] built real-agent@1.0.0 (C->wasm"));
+	pipe_build_report_free(rep);
+	free(progress);
+	assert_int_equal(audit_entries(store, outcome, sizeof(outcome), details, sizeof(details)), 1);
+	assert_string_equal(outcome, ART_AUDIT_OK);
+	assert_non_null(strstr(details, "\"built\":[\"real-agent@1.0.0\"]"));
+	/* the same commit again: a cache hit, nothing compiled, an "ok" entry */
+	o.progress = NULL;
+	assert_int_equal(pipe_build_run(&rep, &o), 0);
+	assert_int_equal(rep->n_cached, 1);
+	assert_int_equal(rep->n_built, 0);
+	assert_int_equal(rep->items[0].status, PIPE_BUILD_CACHED);
+	assert_non_null(strstr(rep->items[0].manifest_digest, "sha256:"));
+	assert_false(rep->stored);
+	pipe_build_report_free(rep);
+	assert_int_equal(audit_entries(store, outcome, sizeof(outcome), details, sizeof(details)), 2);
+	assert_string_equal(outcome, ART_AUDIT_OK);
+	assert_non_null(strstr(details, "\"cached\":1"));
+	use_fake_tools();
+	free(repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_build__tty_progress_one_job_and_no_guest_cache),
 		cmocka_unit_test(test_build__front_end_findings),
 		cmocka_unit_test(test_build__refusals_before_compiling),
+		cmocka_unit_test(test_build__real_build_is_stored_then_cached),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
