@@ -129,7 +129,7 @@ static const char base_yaml[] =
 	"abstract: true\ndescription: A base.\nrole: helper\n"
 	"goal: Answer questions about the project notes.\n"
 	"model: {provider: openai, name: gpt-4o-mini, temperature: 0.2, max_tokens: 512}\n"
-	"capabilities: [log, llm_chat]\n"
+	"capabilities: [log, llm_chat, http_fetch]\n"
 	"inputs:\n  type: object\n  properties:\n    task: {type: string, description: The task.}\n"
 	"  required: [task]\n"
 	"limits: {max_steps: 4, timeout_ms: 30000, memory_pages: 64}\n";
@@ -388,14 +388,17 @@ static void test_build__front_end_findings(void **state)
 	assert_true(pipe_diags_errors(&rep->fe->diags) > 0);
 	pipe_build_report_free(rep);
 	assert_int_equal(audit_entries(store, outcome, sizeof(outcome), details, sizeof(details)), 0);
-	/* otherwise the good one is built (and fails its check), the bad one skipped */
+	/* otherwise the good one is built (and fails its check), the bad one skipped;
+	 * jobs 0: as many as there are processors */
 	o.all_or_nothing = false;
+	o.jobs = 0;
 	assert_int_equal(pipe_build_run(&rep, &o), 0);
 	assert_true(rep->frontend_failed);
 	assert_int_equal(rep->n_skipped, 1);
 	assert_int_equal(rep->n, 1);
 	assert_string_equal(rep->items[0].name, "good-agent");
 	assert_int_equal(rep->items[0].status, PIPE_BUILD_FAILED);
+	assert_true(rep->jobs >= 1);
 	pipe_build_report_free(rep);
 	assert_int_equal(audit_entries(store, outcome, sizeof(outcome), details, sizeof(details)), 1);
 	assert_string_equal(outcome, ART_AUDIT_REFUSED);
