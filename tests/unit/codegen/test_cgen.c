@@ -407,6 +407,73 @@ static void test_cgen__refuses_malformed_json_and_null_args(void **state)
 	assert_int_equal(gen_agent_parse(NULL, "{}", 2), AF_EINVAL);
 }
 
+/* Every shape the generator refuses in the template's lists and steps. */
+static void test_cgen__refuses_malformed_lists_and_steps(void **state)
+{
+	(void)state;
+	expect_error("{\"capabilities\":\"llm_chat\"}", AF_EINVAL, "capabilities must be a list");
+	expect_error("{\"capabilities\":[\"llm_chat\",7]}", AF_EINVAL, "capabilities must be strings");
+	expect_error("{\"capabilities\":[\"llm_chat\",\"a\\u0000b\"]}", AF_EINVAL,
+		     "the string at capabilities[1] contains a NUL");
+	expect_error("{\"tools\":{}}", AF_EINVAL, "tools must be a list");
+	expect_error("{\"tools\":[{\"capability\":\"kv.read\"}]}", AF_EINVAL, "tool 1 has no name");
+	expect_error("{\"tools\":[{\"name\":\"\",\"capability\":\"kv.read\"}]}", AF_EINVAL,
+		     "tool 1 has no name");
+	expect_error("{\"tools\":[{\"name\":\"a\\u0000\",\"capability\":\"kv.read\"}]}", AF_EINVAL,
+		     "the string at tools[0].name contains a NUL");
+	expect_error("{\"tools\":[{\"name\":\"a\",\"capability\":\"\"}]}", AF_EINVAL,
+		     "tool 'a' declares no capability");
+	expect_error("{\"steps\":{}}", AF_EINVAL, "steps must be a list");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"tool\":\"kv_get\"}]}",
+		     AF_EINVAL, "step 1 has no id");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"id\":\"a\\u0000\","
+		     "\"tool\":\"kv_get\"}]}",
+		     AF_EINVAL, "the string at steps[0].id contains a NUL");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"id\":\"a\"}]}",
+		     AF_EINVAL, "step 'a' uses tool '(none)'");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"id\":\"a\","
+		     "\"tool\":\"kv_get\",\"args\":[1]}]}",
+		     AF_EINVAL, "the args of step 'a' must be a map");
+	expect_error("{\"outputs\":[]}", AF_EINVAL, "outputs must be a JSON schema map");
+	expect_error("{\"inputs\":{\"properties\":[]}}", AF_EINVAL, "properties must be a map");
+	expect_error("{\"inputs\":{\"required\":[\"a\\u0000\"]}}", AF_EINVAL,
+		     "contains a NUL");
+	expect_error("{\"inputs\":{\"properties\":{\"a\":7}}}", AF_EINVAL,
+		     "the JSON schema at inputs.a must be a map");
+}
+
+/* Steps whose args hold lists and lone placeholders of inputs that allow a
+ * string among other types; outputs asking for an object by properties. */
+static void test_cgen__args_lists_and_typed_placeholders(void **state)
+{
+	char *json = llm_template(
+		"{\"capabilities\":[\"tool_call\",\"kv.read\"],\"instructions\":null,\"model\":null,"
+		"\"inputs\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":[\"null\",\"string\"]},"
+		"\"n\":{\"type\":[\"integer\",\"null\"]}}},"
+		"\"steps\":[{\"id\":\"a\",\"tool\":\"kv_get\",\"args\":{\"k\":\"{{ inputs.x }}\","
+		"\"m\":\"{{ inputs.n }}\",\"list\":[\"p\",\"{{ inputs.x }}\",[1,{\"q\":true}]]}}]}");
+	char *c = NULL, *llm = NULL, *c2 = NULL;
+	size_t len = 0, len2 = 0;
+
+	(void)state;
+	if (gen_c_generate(&c, &len, json, strlen(json)) != 0)
+		fail_msg("%s", art_error_last());
+	check_c_lexically(c, len);
+	/* the list is copied as JSON around the placeholder */
+	assert_non_null(strstr(c, "\\\"list\\\":[\\\"p\\\",\\\""));
+	assert_non_null(strstr(c, "[1,{\\\"q\\\":true}]]"));
+	free(c);
+	free(json);
+	/* outputs: properties without a type ask for an object */
+	llm = llm_template("{\"outputs\":{\"properties\":{\"answer\":{\"type\":\"string\"}},"
+			   "\"required\":[\"answer\"]}}");
+	assert_int_equal(gen_c_generate(&c2, &len2, llm, strlen(llm)), 0);
+	assert_non_null(strstr(c2, "validate_output"));
+	assert_non_null(strstr(c2, "It must match this JSON Schema"));
+	free(c2);
+	free(llm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +487,8 @@ int main(void)
 		cmocka_unit_test(test_cgen__refuses_bad_placeholders),
 		cmocka_unit_test(test_cgen__refuses_unsupported_schemas_and_nul),
 		cmocka_unit_test(test_cgen__refuses_malformed_json_and_null_args),
+		cmocka_unit_test(test_cgen__refuses_malformed_lists_and_steps),
+		cmocka_unit_test(test_cgen__args_lists_and_typed_placeholders),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
