@@ -313,6 +313,74 @@ static void test_toolchain_fake__bad_arguments_and_work_folders(void **state)
 	gen_toolchain_set_timeout(NULL, 5);
 }
 
+/* A guest cache on another file system: the objects cannot be hard-linked
+ * into the work folder and are copied (skipped where /dev/shm is not
+ * another file system). */
+static void test_toolchain_fake__guest_cache_on_another_file_system(void **state)
+{
+	gen_toolchain *tc = discover();
+	char cache[] = "/dev/shm/af-test-cache-XXXXXX";
+	struct stat a, b;
+
+	(void)state;
+	if (stat("/dev/shm", &a) != 0 || stat(base, &b) != 0 || a.st_dev == b.st_dev ||
+	    !mkdtemp(cache)) {
+		gen_toolchain_free(tc);
+		skip();
+		return;
+	}
+	assert_int_equal(gen_toolchain_set_guest_cache(tc, cache), 0);
+	build_fails(tc, "link-garbage", AF_ECORRUPT, "", NULL);
+	{
+		char obj[8192];
+		struct stat st;
+
+		/* copied, not linked: one link each */
+		snprintf(obj, sizeof(obj), "%s/work-link-garbage/af_json.o", base);
+		assert_int_equal(stat(obj, &st), 0);
+		assert_int_equal(st.st_nlink, 1);
+	}
+	nftw(cache, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	gen_toolchain_free(tc);
+}
+
+/* The Debian layout when clang-19 is not in PATH: LLVM's own folder is used
+ * (skipped where it is not installed); a clang-19 in PATH whose resource
+ * folder has no wasm builtins is refused, naming the package. */
+static void test_toolchain_fake__debian_layout(void **state)
+{
+	char dir[4096], path[8192], *saved_sdk = getenv("WASI_SDK_PATH") ? strdup(getenv("WASI_SDK_PATH")) : NULL;
+	gen_toolchain *tc = NULL;
+	int rc;
+
+	(void)state;
+	if (access("/usr/lib/llvm-19/bin/clang", X_OK) != 0 ||
+	    access("/usr/lib/wasm32-wasi/libc.a", R_OK) != 0) {
+		free(saved_sdk);
+		skip();
+		return;
+	}
+	unsetenv("WASI_SDK_PATH");
+	rc = gen_toolchain_discover(&tc);
+	if (rc != 0)
+		fail_msg("discover: %s", art_error_last());
+	assert_null(strstr(gen_toolchain_id(tc), "fake clang"));
+	gen_toolchain_free(tc);
+	tc = NULL;
+	/* a clang-19 in PATH with no builtins in its resource folder */
+	snprintf(dir, sizeof(dir), "%s/bin", base);
+	snprintf(path, sizeof(path), "%s/clang-19", dir);
+	write_text(path, "#!/bin/sh\ncase \"$*\" in *-print-resource-dir*) echo /nonexistent/rd;; "
+			 "*) echo 'fake clang-19';; esac\n", 0755);
+	assert_int_equal(gen_toolchain_discover(&tc), AF_ENOTFOUND);
+	assert_null(tc);
+	assert_non_null(strstr(art_error_last(), "libclang-rt-19-dev-wasm32"));
+	assert_int_equal(unlink(path), 0);
+	if (saved_sdk)
+		setenv("WASI_SDK_PATH", saved_sdk, 1);
+	free(saved_sdk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +388,8 @@ int main(void)
 		cmocka_unit_test(test_toolchain_fake__a_hanging_tool_is_killed),
 		cmocka_unit_test(test_toolchain_fake__guest_cache),
 		cmocka_unit_test(test_toolchain_fake__bad_arguments_and_work_folders),
+		cmocka_unit_test(test_toolchain_fake__guest_cache_on_another_file_system),
+		cmocka_unit_test(test_toolchain_fake__debian_layout),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
