@@ -346,7 +346,18 @@ static void test_build__tty_progress_one_job_and_no_guest_cache(void **state)
 	o.progress_tty = true;
 	o.jobs = 1;
 	setenv("AF_GUEST_CACHE", "0", 1);
-	assert_int_equal(pipe_build_run(&rep, &o), 0);
+	{
+		/* an empty TMPDIR: the work folder goes to /tmp */
+		char *tmp = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+
+		setenv("TMPDIR", "", 1);
+		assert_int_equal(pipe_build_run(&rep, &o), 0);
+		if (tmp)
+			setenv("TMPDIR", tmp, 1);
+		else
+			unsetenv("TMPDIR");
+		free(tmp);
+	}
 	unsetenv("AF_GUEST_CACHE");
 	fclose(pf);
 	assert_int_equal(rep->n_failed, 1);
@@ -376,6 +387,9 @@ static void test_build__front_end_findings(void **state)
 		fputs("labels: {edited: \"yes\"}\n", f);
 		fclose(f);
 	}
+	/* and one that does not parse at all */
+	snprintf(path, sizeof(path), "%s/templates/broken.yaml", repo);
+	write_text(path, "name: [unclosed\n", 0644);
 	sh("cd '%s' && git init -q -b main && git add -A && git commit -q -m t", repo);
 	snprintf(store, sizeof(store), "%s/store-findings", base);
 	o = opts_for(repo, store);
@@ -394,7 +408,7 @@ static void test_build__front_end_findings(void **state)
 	o.jobs = 0;
 	assert_int_equal(pipe_build_run(&rep, &o), 0);
 	assert_true(rep->frontend_failed);
-	assert_int_equal(rep->n_skipped, 1);
+	assert_int_equal(rep->n_skipped, 2);
 	assert_int_equal(rep->n, 1);
 	assert_string_equal(rep->items[0].name, "good-agent");
 	assert_int_equal(rep->items[0].status, PIPE_BUILD_FAILED);
@@ -516,6 +530,39 @@ static void test_build__real_build_is_stored_then_cached(void **state)
 	assert_int_equal(audit_entries(store, outcome, sizeof(outcome), details, sizeof(details)), 2);
 	assert_string_equal(outcome, ART_AUDIT_OK);
 	assert_non_null(strstr(details, "\"cached\":1"));
+	/* another policy: no cache hit, built again and stored (an unreleased
+	 * version may be rebuilt) with a new manifest */
+	{
+		pipe_policy *other = NULL;
+		pipe_diags d = PIPE_DIAGS_INIT;
+		char first[72];
+		static const char pol[] =
+			"kind: Policy\nname: other\nversion: 1\n"
+			"grants: {capabilities: [log, llm_chat, http_fetch], hosts: [api.example.com]}\n";
+
+		assert_int_equal(pipe_policy_load_buffer(&other, "other.yaml", pol, sizeof(pol) - 1, &d),
+				 0);
+		assert_int_equal(pipe_build_run(&rep, &o), 0); /* cached: its manifest digest */
+		snprintf(first, sizeof(first), "%s", rep->items[0].manifest_digest);
+		pipe_build_report_free(rep);
+		o.policy = other;
+		o.source_uri = NULL; /* from the repository: no origin, the local URN */
+		o.builder_id = NULL;
+		setenv("AF_ZSTD_DICT", "0", 1);
+		if (pipe_build_run(&rep, &o) != 0)
+			fail_msg("rebuild: %s", art_error_last());
+		unsetenv("AF_ZSTD_DICT");
+		assert_int_equal(rep->n_cached, 0);
+		assert_int_equal(rep->n_built, 1);
+		assert_true(rep->stored);
+		assert_string_not_equal(rep->items[0].manifest_digest, first);
+		pipe_build_report_free(rep);
+		assert_int_equal(audit_entries(store, outcome, sizeof(outcome), details,
+					       sizeof(details)), 4);
+		assert_string_equal(outcome, ART_AUDIT_OK);
+		pipe_policy_free(other);
+		pipe_diags_free(&d);
+	}
 	use_fake_tools();
 	free(repo);
 }
