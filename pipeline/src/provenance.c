@@ -53,6 +53,11 @@ static char *url_clean(const char *url)
 		if (url[0] == '/' || url[0] == '.' || !colon || colon == url ||
 		    (first_slash && first_slash < colon))
 			return NULL;
+		/* a drive letter: "C:\\repos\\agents" or "C:/repos" is a path */
+		if (colon == url + 1 && ((url[0] >= 'A' && url[0] <= 'Z') ||
+					 (url[0] >= 'a' && url[0] <= 'z')) &&
+		    (colon[1] == '\\' || colon[1] == '/'))
+			return NULL;
 		at = strchr(url, '@');
 		host = at && at < colon ? at + 1 : url;
 		if (asprintf(&out, "ssh://%.*s/%s", (int)(colon - host), host, colon + 1) < 0)
