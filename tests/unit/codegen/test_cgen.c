@@ -474,6 +474,69 @@ static void test_cgen__args_lists_and_typed_placeholders(void **state)
 	free(llm);
 }
 
+/* Control characters in a tool's description and reals in its parameters
+ * reach the request as the same JSON values; nesting past the limits is
+ * refused. */
+static void test_cgen__request_escapes_and_nesting_limits(void **state)
+{
+	char *json = llm_template(
+		"{\"temperature\":null,\"model\":{\"name\":\"m\",\"temperature\":0.1},"
+		"\"tools\":[{\"name\":\"kv_get\",\"capability\":\"kv.read\","
+		"\"description\":\"a\\b\\f\\r\\n\\t\\u0001\\\"\\\\z\","
+		"\"parameters\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\","
+		"\"default\":1.0000000000000002,\"minimum\":-2.5e-7}}}}]}");
+	char *c = NULL, *head, *tail, *req = NULL, deep[2048];
+	size_t len = 0, hlen, tlen, i, o = 0;
+	json_t *j, *tool, *x;
+	json_error_t err;
+
+	(void)state;
+	if (gen_c_generate(&c, &len, json, strlen(json)) != 0)
+		fail_msg("%s", art_error_last());
+	check_c_lexically(c, len);
+	head = decode_literals(c, "static const char request_head[] =", &hlen);
+	tail = decode_literals(c, "static const char request_tail[] =", &tlen);
+	assert_true(asprintf(&req, "%.*s%.*s", (int)hlen, head, (int)tlen, tail) > 0);
+	j = json_loads(req, 0, &err);
+	if (!j)
+		fail_msg("request is not JSON: %s: %s", err.text, req);
+	tool = json_object_get(json_array_get(json_object_get(j, "tools"), 0), "function");
+	assert_string_equal(json_string_value(json_object_get(tool, "description")),
+			    "a\b\f\r\n\t\001\"\\z");
+	x = json_object_get(json_object_get(json_object_get(tool, "parameters"), "properties"), "x");
+	assert_true(json_real_value(json_object_get(x, "default")) == 1.0000000000000002);
+	assert_true(json_real_value(json_object_get(x, "minimum")) == -2.5e-7);
+	assert_true(json_real_value(json_object_get(j, "temperature")) == 0.1);
+	json_decref(j);
+	free(req);
+	free(head);
+	free(tail);
+	free(c);
+	free(json);
+
+	/* step args nested deeper than 32 */
+	o += (size_t)snprintf(deep + o, sizeof(deep) - o,
+			      "{\"capabilities\":[\"tool_call\",\"kv.read\"],\"instructions\":null,"
+			      "\"model\":null,\"steps\":[{\"id\":\"a\",\"tool\":\"kv_get\",\"args\":");
+	for (i = 0; i < 34; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "{\"k\":");
+	o += (size_t)snprintf(deep + o, sizeof(deep) - o, "1");
+	for (i = 0; i < 34; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "}");
+	snprintf(deep + o, sizeof(deep) - o, "}]}");
+	expect_error(deep, AF_EINVAL, "the args of step 'a' nested too deeply");
+	/* a tool's parameters nested deeper than 64 */
+	o = (size_t)snprintf(deep, sizeof(deep),
+			     "{\"tools\":[{\"name\":\"kv_get\",\"capability\":\"kv.read\","
+			     "\"parameters\":{\"type\":\"object\",\"x\":");
+	for (i = 0; i < 66; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "[");
+	for (i = 0; i < 66; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "]");
+	snprintf(deep + o, sizeof(deep) - o, "}}]}");
+	expect_error(deep, AF_EINVAL, "JSON nested too deeply");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_cgen__refuses_malformed_json_and_null_args),
 		cmocka_unit_test(test_cgen__refuses_malformed_lists_and_steps),
 		cmocka_unit_test(test_cgen__args_lists_and_typed_placeholders),
+		cmocka_unit_test(test_cgen__request_escapes_and_nesting_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
