@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,7 +144,7 @@ static void test_guest_json__too_deep_is_not_invalid(void **state)
 	deep[130] = '\0';
 	assert_int_equal(parse(&j, deep), AF_JSON_EDEPTH);
 	assert_string_equal(af_json_why(AF_JSON_EDEPTH), "is nested too deep (more than 64 levels)");
-	strcpy(bad, "[1 2]");
+	snprintf(bad, sizeof(bad), "%s", "[1 2]");
 	assert_int_equal(parse(&j, bad), AF_JSON_EINVAL);
 	assert_string_equal(af_json_why(AF_JSON_EINVAL), "is not valid JSON");
 }
