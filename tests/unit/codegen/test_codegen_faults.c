@@ -6,8 +6,8 @@
  * binary with --wrap for them). Each run must give exactly the output of a
  * run without failures, or AF_ENOMEM; never a template error for a valid
  * template, nor different C. Under CONFIG=asan, no failed run may leak.
- * Also: EVP_MD_CTX_new failing in the guest digest, and writing the guest
- * sources where that cannot work.
+ * Also: EVP_MD_CTX_new failing in the guest digest, writing the guest
+ * sources where that cannot work, and posix_spawn's set-up calls failing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,10 +22,12 @@
 #include "gen/cgen.h"
 #include "gen/embed.h"
 #include "gen/toolchain.h"
+#include "../../../codegen/src/gen_spawn.h"
 
 #include <ftw.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,40 @@ EVP_MD_CTX *__wrap_EVP_MD_CTX_new(void)
  * strbuffer_append_byte's result), so a parse can succeed with a string
  * changed; nothing the caller can see. */
 static bool json_faults = true;
+
+/* posix_spawn's set-up calls: the one named in spawn_fails fails (ENOMEM). */
+static const char *spawn_fails = "";
+
+int __real_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
+int __wrap_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
+int __real_posix_spawnattr_init(posix_spawnattr_t *a);
+int __wrap_posix_spawnattr_init(posix_spawnattr_t *a);
+int __real_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int to);
+int __wrap_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int to);
+int __real_posix_spawnattr_setpgroup(posix_spawnattr_t *a, pid_t g);
+int __wrap_posix_spawnattr_setpgroup(posix_spawnattr_t *a, pid_t g);
+
+int __wrap_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa)
+{
+	return strcmp(spawn_fails, "file_actions_init") == 0 ? ENOMEM
+							     : __real_posix_spawn_file_actions_init(fa);
+}
+
+int __wrap_posix_spawnattr_init(posix_spawnattr_t *a)
+{
+	return strcmp(spawn_fails, "attr_init") == 0 ? ENOMEM : __real_posix_spawnattr_init(a);
+}
+
+int __wrap_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int to)
+{
+	return strcmp(spawn_fails, "adddup2") == 0 ? ENOMEM
+						   : __real_posix_spawn_file_actions_adddup2(fa, fd, to);
+}
+
+int __wrap_posix_spawnattr_setpgroup(posix_spawnattr_t *a, pid_t g)
+{
+	return strcmp(spawn_fails, "setpgroup") == 0 ? ENOMEM : __real_posix_spawnattr_setpgroup(a, g);
+}
 
 static void *json_alloc(size_t n)
 {
@@ -479,6 +515,37 @@ static void test_codegen_faults__toolchain_discovery(void **state)
 	remove_dir(fake_base);
 }
 
+/* A set-up call of posix_spawn that fails: reported, nothing started. */
+static void test_codegen_faults__spawn_set_up_failures(void **state)
+{
+	static const char *const calls[] = {"file_actions_init", "attr_init", "adddup2", "setpgroup"};
+	const char *const argv[] = {"/bin/sh", "-c", "echo ran", NULL};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		art_buf out = ART_BUF_INIT;
+		int status = 5;
+
+		spawn_fails = calls[i];
+		assert_int_equal(gen__spawn(argv, NULL, "/tmp", 30000, &out, &status), AF_ENOMEM);
+		spawn_fails = "";
+		assert_int_equal(status, -1);
+		assert_int_equal(out.len, 0);
+		art_buf_free(&out);
+	}
+	/* and with the calls working again it runs */
+	{
+		art_buf out = ART_BUF_INIT;
+		int status = 5;
+
+		assert_int_equal(gen__spawn(argv, NULL, NULL, 30000, &out, &status), 0);
+		assert_int_equal(status, 0);
+		assert_string_equal(out.data, "ran\n");
+		art_buf_free(&out);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -493,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_codegen_faults__refusals_stay_refusals),
 		cmocka_unit_test(test_codegen_faults__guest_sources),
 		cmocka_unit_test(test_codegen_faults__toolchain_discovery),
+		cmocka_unit_test(test_codegen_faults__spawn_set_up_failures),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
