@@ -363,6 +363,12 @@ $(BUILD)/tests/artifacts/test_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
 	-Wl,--wrap=EVP_DigestSign,--wrap=EVP_DigestVerify,--wrap=EVP_MD_CTX_new
 $(BUILD)/tests/runtime/test_faults: LDFLAGS += $(FI_ALLOC_WRAP)
 $(BUILD)/tests/runtime/test_http_faults: LDFLAGS += $(FI_ALLOC_WRAP)
+$(BUILD)/tests/pipeline/test_pipeline_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
+	-Wl,--wrap=strndup,--wrap=asprintf,--wrap=vasprintf
+$(BUILD)/tests/codegen/test_codegen_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
+	-Wl,--wrap=strndup,--wrap=asprintf,--wrap=vasprintf,--wrap=EVP_MD_CTX_new \
+	-Wl,--wrap=posix_spawn_file_actions_init,--wrap=posix_spawnattr_init \
+	-Wl,--wrap=posix_spawn_file_actions_adddup2,--wrap=posix_spawnattr_setpgroup
 $(BUILD)/tests/runtime/test_sandbox_faults: LDFLAGS += \
 	-Wl,--wrap=mmap,--wrap=mprotect,--wrap=madvise,--wrap=sigaltstack,--wrap=timer_create
 CRASH_SHIM := $(BUILD)/tests/lib/crash_write.so

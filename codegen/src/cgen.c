@@ -544,6 +544,25 @@ static bool has_nul(const json_t *v, char *path, size_t cap, size_t at)
 	return false;
 }
 
+/* Whether a failed json_loadb was a failed allocation rather than bad JSON:
+ * jansson reports some with no message at all, and one inside its lexer as a
+ * syntax error ("string or '}' expected"). Parsing is deterministic, so a
+ * syntax error that does not come back the same on a second parse was one. */
+static bool json_load_failed_for_memory(const char *json, size_t len, const json_error_t *first)
+{
+	json_error_t again;
+	json_t *j;
+	bool oom;
+
+	if (json_error_code(first) == json_error_out_of_memory || !first->text[0])
+		return true;
+	j = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &again);
+	oom = j || json_error_code(&again) == json_error_out_of_memory || !again.text[0] ||
+	      again.position != first->position || strcmp(again.text, first->text) != 0;
+	json_decref(j);
+	return oom;
+}
+
 static int load_root(json_t **out, const char *json, size_t len)
 {
 	json_error_t jerr;
@@ -554,6 +573,8 @@ static int load_root(json_t **out, const char *json, size_t len)
 		return art_error_set(AF_EINVAL, "codegen: NULL template");
 	/* NULs are let through the parser to be reported with their place. */
 	*out = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!*out && json_load_failed_for_memory(json, len, &jerr))
+		return art_error_set(AF_ENOMEM, "codegen: out of memory reading the template");
 	if (!*out)
 		return art_error_set(AF_ESYNTAX, "codegen: the resolved template is not valid JSON: %s (byte %d)",
 				     jerr.text, jerr.position);
@@ -939,6 +960,9 @@ static int emit_schema_checks(const gctx *g, cw *o, const json_t *schema, const 
 
 	if (type) {
 		if ((rc = type_mask(g, type, path, &mask, &expected)) < 0)
+			goto cleanup;
+		/* their text is used below: a failed write there left it NULL */
+		if ((rc = mask.rc ? mask.rc : expected.rc) < 0)
 			goto cleanup;
 		cw_tabs(o, lvl);
 		cw_printf(o, "if (af_v_type(j, %s, %s, ", tok, mask.b.data);

@@ -25,7 +25,8 @@
 int gen__spawn(const char *const *argv, const char *cwd, const char *tmpdir, int timeout_ms,
 	       art_buf *output, int *exit_status);
 
-/** Absolute path of an executable named name found in PATH, or NULL. Caller frees. */
+/** Absolute path of an executable named name found in PATH, or NULL: errno
+ * is then ENOMEM when out of memory (else not found). Caller frees. */
 char *gen__which(const char *name);
 
 #endif

@@ -33,11 +33,11 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Keep at most the last GEN_SPAWN_OUTPUT_MAX bytes. */
-static void keep_output(art_buf *out, const char *data, size_t n)
+/* Keep at most the last GEN_SPAWN_OUTPUT_MAX bytes; < 0 when out of memory. */
+static int keep_output(art_buf *out, const char *data, size_t n)
 {
 	if (!out)
-		return;
+		return 0;
 	if (out->len + n > GEN_SPAWN_OUTPUT_MAX) {
 		size_t drop = out->len + n - GEN_SPAWN_OUTPUT_MAX;
 
@@ -54,7 +54,7 @@ static void keep_output(art_buf *out, const char *data, size_t n)
 		if (out->data)
 			out->data[out->len] = '\0';
 	}
-	(void)art_buf_append(out, data, n); /* on failure the output is just shorter */
+	return art_buf_append(out, data, n);
 }
 
 /* Wait for pid until deadline; -1 on timeout. */
@@ -84,6 +84,7 @@ int gen__spawn(const char *const *argv, const char *cwd, const char *tmpdir, int
 	const char *path = getenv("PATH");
 	char *envp[4];
 	int fds[2] = {-1, -1}, status = 0, rc = 0, err, timed_out = 0, fa_ok = 0, attr_ok = 0;
+	int out_rc = 0; /* a failed append: the output (a version, say) would be cut */
 	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 	pid_t pid = -1;
 	size_t e = 0;
@@ -168,7 +169,8 @@ int gen__spawn(const char *const *argv, const char *cwd, const char *tmpdir, int
 			continue;
 		if (n <= 0)
 			break; /* EOF: every writer (the tool and its children) is gone */
-		keep_output(output, chunk, (size_t)n);
+		if (out_rc == 0)
+			out_rc = keep_output(output, chunk, (size_t)n); /* read on to the end */
 	}
 	if (!timed_out && wait_until(pid, deadline, &status) < 0)
 		timed_out = 1;
@@ -184,6 +186,8 @@ int gen__spawn(const char *const *argv, const char *cwd, const char *tmpdir, int
 		*exit_status = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status))
 		*exit_status = 128 + WTERMSIG(status);
+	if (out_rc < 0)
+		rc = art_error_set(AF_ENOMEM, "%s: out of memory keeping its output", argv[0]);
 cleanup:
 	if (fds[0] >= 0)
 		close(fds[0]);
@@ -205,8 +209,10 @@ char *gen__which(const char *name)
 	char *cand = NULL;
 	struct stat st;
 
-	if (!name || !*name)
+	if (!name || !*name) {
+		errno = ENOENT;
 		return NULL;
+	}
 	if (strchr(name, '/'))
 		return access(name, X_OK) == 0 ? realpath(name, NULL) : NULL;
 	for (p = path ? path : "/usr/bin:/bin"; *p; p = *end ? end + 1 : end) {
@@ -215,12 +221,15 @@ char *gen__which(const char *name)
 			end = p + strlen(p);
 		if (end == p)
 			continue;
-		if (asprintf(&cand, "%.*s/%s", (int)(end - p), p, name) < 0)
+		if (asprintf(&cand, "%.*s/%s", (int)(end - p), p, name) < 0) {
+			errno = ENOMEM;
 			return NULL;
+		}
 		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
 			return cand;
 		free(cand);
 		cand = NULL;
 	}
+	errno = ENOENT;
 	return NULL;
 }

@@ -157,6 +157,8 @@ static int files_digest(char **out, const char *const *paths, size_t n)
 static int need_tool(char **out, const char *name, const char *package)
 {
 	*out = gen__which(name);
+	if (!*out && errno == ENOMEM)
+		return art_error_set(AF_ENOMEM, "out of memory");
 	if (!*out)
 		return art_error_set(AF_ENOTFOUND, "toolchain: %s not found in PATH (install the Debian package %s)",
 				     name, package);
@@ -183,12 +185,17 @@ static int discover_debian(gen_toolchain *tc)
 	int rc = 0;
 
 	tc->clang = gen__which("clang-19");
-	if (!tc->clang && access("/usr/lib/llvm-19/bin/clang", X_OK) == 0)
-		tc->clang = strdup("/usr/lib/llvm-19/bin/clang");
+	if (!tc->clang && errno == ENOMEM)
+		return art_error_set(AF_ENOMEM, "out of memory");
+	if (!tc->clang && access("/usr/lib/llvm-19/bin/clang", X_OK) == 0 &&
+	    !(tc->clang = strdup("/usr/lib/llvm-19/bin/clang")))
+		return art_error_set(AF_ENOMEM, "out of memory");
 	if (!tc->clang)
 		return art_error_set(AF_ENOTFOUND, "toolchain: clang-19 not found (install the Debian package clang-19, or set WASI_SDK_PATH)");
 	/* clang-19 runs wasm-ld-19 (Debian's name) or its own bin/wasm-ld. */
 	wasm_ld = gen__which("wasm-ld-19");
+	if (!wasm_ld && errno == ENOMEM)
+		return art_error_set(AF_ENOMEM, "out of memory");
 	if (!wasm_ld && access("/usr/lib/llvm-19/bin/wasm-ld", X_OK) != 0)
 		return art_error_set(AF_ENOTFOUND, "toolchain: wasm-ld not found (install the Debian package lld-19)");
 	free(wasm_ld);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -411,6 +412,53 @@ json_t *pipe_node_to_json(const pipe_node *n)
 fail:
 	json_decref(j);
 	return NULL;
+}
+
+typedef struct dump_buf {
+	char *text;
+	size_t len, cap;
+	bool failed; /* sticky: jansson may go on after a failed write */
+} dump_buf;
+
+static int dump_append(const char *bytes, size_t size, void *data)
+{
+	dump_buf *b = data;
+
+	if (b->failed)
+		return -1;
+	if (size >= b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *grown;
+
+		while (size >= cap - b->len) {
+			if (cap > SIZE_MAX / 2) {
+				b->failed = true;
+				return -1;
+			}
+			cap *= 2;
+		}
+		if (!(grown = realloc(b->text, cap))) {
+			b->failed = true;
+			return -1;
+		}
+		b->text = grown;
+		b->cap = cap;
+	}
+	memcpy(b->text + b->len, bytes, size);
+	b->len += size;
+	b->text[b->len] = '\0';
+	return 0;
+}
+
+char *pipe_json__dumps(const json_t *j, size_t flags)
+{
+	dump_buf b = {NULL, 0, 0, false};
+
+	if (json_dump_callback(j, dump_append, &b, flags) != 0 || b.failed || !b.text) {
+		free(b.text);
+		return NULL;
+	}
+	return b.text;
 }
 
 /* ---- parser ------------------------------------------------------------ */

@@ -708,7 +708,7 @@ static int policy_finish(pipe_policy *p)
 			goto cleanup;
 		}
 	}
-	text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+	text = pipe_json__dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text) {
 		rc = art_error_set(AF_ENOMEM, "policy: out of memory");
 		goto cleanup;
@@ -1483,8 +1483,8 @@ static int check_string(checker *ck, const char *s, size_t len, const pipe_mark 
 			rc = check_pattern(ck, r, s, s, len, mark, &matched);
 			if (rc == 0 && !matched && !r->redact) {
 				/* The normalised form (textnorm.c), made once per string. */
-				if (!norm && pipe_text_normalize(&norm, &norm_len, s, len) < 0)
-					return AF_ENOMEM;
+				if (!norm && (rc = pipe_text_normalize(&norm, &norm_len, s, len)) < 0)
+					break;
 				if (norm_len != len || memcmp(norm, s, len) != 0)
 					rc = check_pattern(ck, r, norm, norm, norm_len, mark, NULL);
 			}
@@ -1492,8 +1492,10 @@ static int check_string(checker *ck, const char *s, size_t len, const pipe_mark 
 		}
 		case PIPE_POLICY_ARGS:
 			subject = mask_placeholders(ck, s, len);
-			if (!subject)
-				return art_error_set(AF_ENOMEM, "policy: out of memory");
+			if (!subject) {
+				rc = art_error_set(AF_ENOMEM, "policy: out of memory");
+				break;
+			}
 			rc = check_pattern(ck, r, subject, s, len, mark, NULL);
 			break;
 		case PIPE_POLICY_URL:

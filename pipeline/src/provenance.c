@@ -53,6 +53,11 @@ static char *url_clean(const char *url)
 		if (url[0] == '/' || url[0] == '.' || !colon || colon == url ||
 		    (first_slash && first_slash < colon))
 			return NULL;
+		/* a drive letter: "C:\\repos\\agents" or "C:/repos" is a path */
+		if (colon == url + 1 && ((url[0] >= 'A' && url[0] <= 'Z') ||
+					 (url[0] >= 'a' && url[0] <= 'z')) &&
+		    (colon[1] == '\\' || colon[1] == '/'))
+			return NULL;
 		at = strchr(url, '@');
 		host = at && at < colon ? at + 1 : url;
 		if (asprintf(&out, "ssh://%.*s/%s", (int)(colon - host), host, colon + 1) < 0)
@@ -270,8 +275,9 @@ int pipe_provenance_templates(pipe_provenance_lists *l, const pipe_frontend *fe,
 
 /* ---- components ---------------------------------------------------------- */
 
-/* The value of "key=" in a "k=v; k=v" id, copied (NULL if absent). */
-static char *id_field(const char *id, const char *key)
+/* The value of "key=" in a "k=v; k=v" id, copied (NULL if absent, or out of
+ * memory: then *oom is set). */
+static char *id_field(const char *id, const char *key, bool *oom)
 {
 	size_t kl = strlen(key);
 	const char *p = id, *end;
@@ -280,16 +286,22 @@ static char *id_field(const char *id, const char *key)
 		if (p[kl] == '=' && (p == id || p[-1] == ' ')) {
 			p += kl + 1;
 			end = strstr(p, "; ");
-			return strndup(p, end ? (size_t)(end - p) : strlen(p));
+			char *v = strndup(p, end ? (size_t)(end - p) : strlen(p));
+
+			if (!v)
+				*oom = true;
+			return v;
 		}
 		p += kl;
 	}
 	return NULL;
 }
 
-/* "Debian clang version 19.1.7 (3)" -> "19.1.7"; else the last word. */
-static char *version_word(const char *line)
+/* "Debian clang version 19.1.7 (3)" -> "19.1.7"; else the last word (NULL if
+ * none, or out of memory: then *oom is set). */
+static char *version_word(const char *line, bool *oom)
 {
+	char *w;
 	const char *p = strstr(line, "version "), *end;
 
 	if (p) {
@@ -300,11 +312,17 @@ static char *version_word(const char *line)
 	}
 	for (end = p; *end && *end != ' '; end++)
 		;
-	return end > p ? strndup(p, (size_t)(end - p)) : NULL;
+	if (end == p)
+		return NULL;
+	if (!(w = strndup(p, (size_t)(end - p))))
+		*oom = true;
+	return w;
 }
 
-/* Version and architecture of an installed Debian package from a status file. */
-static bool dpkg_lookup(const char *status, const char *pkg, char **version, char **arch)
+/* Version and architecture of an installed Debian package from a status
+ * file; out of memory sets *oom (and answers false). */
+static bool dpkg_lookup(const char *status, const char *pkg, char **version, char **arch,
+			bool *oom)
 {
 	char want[128];
 	const char *p = status;
@@ -326,13 +344,21 @@ static bool dpkg_lookup(const char *status, const char *pkg, char **version, cha
 		v = strstr(p, "\nVersion: ");
 		a = strstr(p, "\nArchitecture: ");
 		if (st && (size_t)(st - p) < span && v && (size_t)(v - p) < span) {
+			bool has_arch = a && (size_t)(a - p) < span;
+
 			v += 10;
 			*version = strndup(v, strcspn(v, "\n"));
-			if (a && (size_t)(a - p) < span) {
+			if (has_arch) {
 				a += 15;
 				*arch = strndup(a, strcspn(a, "\n"));
 			}
-			return *version != NULL;
+			if (*version && (*arch || !has_arch))
+				return true;
+			free(*version);
+			free(*arch);
+			*version = *arch = NULL;
+			*oom = true;
+			return false;
 		}
 		p += strlen(want);
 	}
@@ -380,57 +406,69 @@ int pipe_provenance_components(pipe_provenance_lists *l, const char *toolchain_i
 	char *status = NULL, *guest = NULL;
 	size_t status_len = 0, i;
 	bool use_dpkg = !getenv("WASI_SDK_PATH");
+	bool oom = false; /* an SBOM with a component missing is not recorded */
+	int rc;
 
 	free(l->components);
 	l->n_components = 0;
 	if (!(l->components = calloc(1 + sizeof(specs) / sizeof(specs[0]), sizeof(*l->components))))
 		return art_error_set(AF_ENOMEM, "out of memory");
 	if (use_dpkg && dpkg_status_path &&
-	    art_file_read(&status, &status_len, dpkg_status_path, DPKG_STATUS_MAX) < 0) {
+	    (rc = art_file_read(&status, &status_len, dpkg_status_path, DPKG_STATUS_MAX)) < 0) {
 		status = NULL;
+		if (rc == AF_ENOMEM) /* unlike no status file, not a smaller SBOM */
+			return rc;
 		art_error_clear();
 	}
 	/* The guest library compiled into every agent. */
-	guest = id_field(toolchain_id, "guest-src");
+	guest = id_field(toolchain_id, "guest-src", &oom);
 	{
 		art_sbom_component *c = &l->components[l->n_components++];
 		const char *abi = NULL;
-		char *ga = id_field(toolchain_id, "guest-abi");
+		char *ga = id_field(toolchain_id, "guest-abi", &oom);
 
 		c->type = "library";
 		c->name = "agentfactory-guest";
 		c->version = AF_VERSION;
-		if (ga)
-			abi = keepf(l, "the agent loop, JSON and host ABI linked into every agent "
-				    "(guest ABI %s)", ga);
+		if (ga && !(abi = keepf(l, "the agent loop, JSON and host ABI linked into every "
+					"agent (guest ABI %s)", ga)))
+			oom = true;
 		free(ga);
 		c->description = abi;
-		if (guest && !strncmp(guest, "sha256:", 7) && strlen(guest) == 71)
-			c->sha256_hex = keep(l, strdup(guest + 7));
+		if (guest && !strncmp(guest, "sha256:", 7) && strlen(guest) == 71 &&
+		    !(c->sha256_hex = keep(l, strdup(guest + 7))))
+			oom = true;
 	}
 	free(guest);
 	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
 		const comp_spec *sp = &specs[i];
 		art_sbom_component *c = &l->components[l->n_components];
-		char *field = sp->id_key ? id_field(toolchain_id, sp->id_key) : NULL;
+		char *field = sp->id_key ? id_field(toolchain_id, sp->id_key, &oom) : NULL;
 		char *dv = NULL, *da = NULL;
 
 		memset(c, 0, sizeof(*c));
 		c->type = sp->type;
 		c->name = sp->name;
-		if (sp->deb && use_dpkg && dpkg_lookup(status, sp->deb, &dv, &da)) {
-			c->version = keep(l, dv);
-			c->purl = deb_purl(l, sp->deb, dv, da);
+		if (sp->deb && use_dpkg && dpkg_lookup(status, sp->deb, &dv, &da, &oom)) {
+			/* keep() frees dv when it fails */
+			if (!(c->version = keep(l, dv)) ||
+			    !(c->purl = deb_purl(l, sp->deb, dv, da)))
+				oom = true;
 			dv = NULL;
 		}
 		free(dv);
 		free(da);
 		if (field && !strncmp(field, "sha256:", 7)) {
-			c->description = keepf(l, "sysroot %s", field);
+			if (!(c->description = keepf(l, "sysroot %s", field)))
+				oom = true;
 		} else if (field) {
-			if (!c->version)
-				c->version = keep(l, version_word(field));
-			c->description = keep(l, strdup(field));
+			char *word;
+
+			if (!c->version && (word = version_word(field, &oom)) &&
+			    !(c->version = keep(l, word)))
+				oom = true;
+			if (!(c->description = keep(l, strdup(field))))
+				oom = true;
 		}
 		free(field);
 		/* Keep a component only when something is known about it. */
@@ -438,5 +476,7 @@ int pipe_provenance_components(pipe_provenance_lists *l, const char *toolchain_i
 			l->n_components++;
 	}
 	free(status);
+	if (oom)
+		return art_error_set(AF_ENOMEM, "out of memory listing the toolchain's components");
 	return 0;
 }

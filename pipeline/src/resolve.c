@@ -883,7 +883,7 @@ static int canonicalize(pipe_resolved *r)
 		goto nomem;
 	}
 	chain = NULL;
-	r->canonical = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS |
+	r->canonical = pipe_json__dumps(j, JSON_COMPACT | JSON_SORT_KEYS |
 					     (size_t)JSON_REAL_PRECISION(tree_digits(r->root)));
 	if (!r->canonical)
 		goto nomem;

@@ -59,8 +59,11 @@ static size_t strip_placeholders(char *dst, const char *s, size_t len)
 	return o;
 }
 
-/* Steps 2-4 over UTF-16; returns a new UTF-8 string or NULL (not UTF-8, or OOM). */
-static char *unicode_fold(const char *s, size_t len, size_t *out_len)
+/* Steps 2-4 over UTF-16; returns a new UTF-8 string, or NULL: not UTF-8 (or
+ * ICU refused it), or out of memory, which sets *oom (the caller must not
+ * fall back to the ASCII steps then: that would let a full-width or
+ * look-alike evasion through whenever memory is short). */
+static char *unicode_fold(const char *s, size_t len, size_t *out_len, bool *oom)
 {
 	UErrorCode err = U_ZERO_ERROR;
 	const UNormalizer2 *nfkc_cf = unorm2_getNFKCCasefoldInstance(&err);
@@ -76,8 +79,10 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 	if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err))
 		return NULL;
 	err = U_ZERO_ERROR;
-	if (!(a = malloc(((size_t)na + 1) * sizeof(UChar))))
+	if (!(a = malloc(((size_t)na + 1) * sizeof(UChar)))) {
+		*oom = true;
 		return NULL;
+	}
 	u_strFromUTF8(a, na + 1, &na, s, (int32_t)len, &err);
 	if (U_FAILURE(err))
 		goto fail;
@@ -99,7 +104,7 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 	/* 3: NFKC_Casefold */
 	cap = na * 4 + 16;
 	if (!(b = malloc((size_t)cap * sizeof(UChar))))
-		goto fail;
+		goto nomem;
 	nb = unorm2_normalize(nfkc_cf, a, na, b, cap, &err);
 	if (U_FAILURE(err))
 		goto fail;
@@ -108,7 +113,7 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 	if (U_FAILURE(err))
 		goto fail;
 	if (!(c = malloc(((size_t)nb * 4 + 16) * sizeof(UChar))))
-		goto fail;
+		goto nomem;
 	for (i = 0, o = 0; i < nb;) {
 		UChar32 ch;
 		UChar one[2], skel[16];
@@ -142,7 +147,7 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 		goto fail;
 	err = U_ZERO_ERROR;
 	if (!(out = malloc((size_t)n8 + 1)))
-		goto fail;
+		goto nomem;
 	u_strToUTF8(out, n8 + 1, &n8, c, o, &err);
 	if (U_FAILURE(err)) {
 		free(out);
@@ -150,7 +155,12 @@ static char *unicode_fold(const char *s, size_t len, size_t *out_len)
 		goto fail;
 	}
 	*out_len = (size_t)n8;
+	goto fail;
+nomem:
+	*oom = true;
 fail:
+	if (err == U_MEMORY_ALLOCATION_ERROR)
+		*oom = true;
 	uspoof_close(sc);
 	free(a);
 	free(b);
@@ -253,13 +263,18 @@ int pipe_text_normalize(char **out, size_t *out_len, const char *text, size_t le
 {
 	char *stripped, *folded;
 	size_t n, nf = 0;
+	bool oom = false;
 
 	*out = NULL;
 	*out_len = 0;
 	if (!(stripped = malloc(len + 1)))
 		return art_error_set(AF_ENOMEM, "policy: out of memory");
 	n = strip_placeholders(stripped, text, len);
-	folded = unicode_fold(stripped, n, &nf);
+	folded = unicode_fold(stripped, n, &nf, &oom);
+	if (oom) {
+		free(stripped);
+		return art_error_set(AF_ENOMEM, "policy: out of memory");
+	}
 	if (folded) {
 		free(stripped);
 	} else { /* not UTF-8 (or ICU failed): the ASCII steps still apply */

@@ -198,4 +198,12 @@ bool pipe_node_map_remove(pipe_node *map, const char *key);
  */
 json_t *pipe_node_to_json(const pipe_node *n);
 
+/** json_dumps() that never returns a damaged text: jansson 2.14 ignores a
+ * failed write of an object key (dump.c, dump_string's result), so with one
+ * failed allocation json_dumps returns `{:1}`-like text instead of NULL. Here
+ * the first failed write fails every later one, and the whole dump. Shared by
+ * the pipeline's digests (canonical form, policy digest), not public.
+ * @return the text (caller frees) or NULL on OOM */
+char *pipe_json__dumps(const json_t *j, size_t flags);
+
 #endif

@@ -407,6 +407,136 @@ static void test_cgen__refuses_malformed_json_and_null_args(void **state)
 	assert_int_equal(gen_agent_parse(NULL, "{}", 2), AF_EINVAL);
 }
 
+/* Every shape the generator refuses in the template's lists and steps. */
+static void test_cgen__refuses_malformed_lists_and_steps(void **state)
+{
+	(void)state;
+	expect_error("{\"capabilities\":\"llm_chat\"}", AF_EINVAL, "capabilities must be a list");
+	expect_error("{\"capabilities\":[\"llm_chat\",7]}", AF_EINVAL, "capabilities must be strings");
+	expect_error("{\"capabilities\":[\"llm_chat\",\"a\\u0000b\"]}", AF_EINVAL,
+		     "the string at capabilities[1] contains a NUL");
+	expect_error("{\"tools\":{}}", AF_EINVAL, "tools must be a list");
+	expect_error("{\"tools\":[{\"capability\":\"kv.read\"}]}", AF_EINVAL, "tool 1 has no name");
+	expect_error("{\"tools\":[{\"name\":\"\",\"capability\":\"kv.read\"}]}", AF_EINVAL,
+		     "tool 1 has no name");
+	expect_error("{\"tools\":[{\"name\":\"a\\u0000\",\"capability\":\"kv.read\"}]}", AF_EINVAL,
+		     "the string at tools[0].name contains a NUL");
+	expect_error("{\"tools\":[{\"name\":\"a\",\"capability\":\"\"}]}", AF_EINVAL,
+		     "tool 'a' declares no capability");
+	expect_error("{\"steps\":{}}", AF_EINVAL, "steps must be a list");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"tool\":\"kv_get\"}]}",
+		     AF_EINVAL, "step 1 has no id");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"id\":\"a\\u0000\","
+		     "\"tool\":\"kv_get\"}]}",
+		     AF_EINVAL, "the string at steps[0].id contains a NUL");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"id\":\"a\"}]}",
+		     AF_EINVAL, "step 'a' uses tool '(none)'");
+	expect_error("{\"capabilities\":[\"tool_call\",\"kv.read\"],\"steps\":[{\"id\":\"a\","
+		     "\"tool\":\"kv_get\",\"args\":[1]}]}",
+		     AF_EINVAL, "the args of step 'a' must be a map");
+	expect_error("{\"outputs\":[]}", AF_EINVAL, "outputs must be a JSON schema map");
+	expect_error("{\"inputs\":{\"properties\":[]}}", AF_EINVAL, "properties must be a map");
+	expect_error("{\"inputs\":{\"required\":[\"a\\u0000\"]}}", AF_EINVAL,
+		     "contains a NUL");
+	expect_error("{\"inputs\":{\"properties\":{\"a\":7}}}", AF_EINVAL,
+		     "the JSON schema at inputs.a must be a map");
+}
+
+/* Steps whose args hold lists and lone placeholders of inputs that allow a
+ * string among other types; outputs asking for an object by properties. */
+static void test_cgen__args_lists_and_typed_placeholders(void **state)
+{
+	char *json = llm_template(
+		"{\"capabilities\":[\"tool_call\",\"kv.read\"],\"instructions\":null,\"model\":null,"
+		"\"inputs\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":[\"null\",\"string\"]},"
+		"\"n\":{\"type\":[\"integer\",\"null\"]}}},"
+		"\"steps\":[{\"id\":\"a\",\"tool\":\"kv_get\",\"args\":{\"k\":\"{{ inputs.x }}\","
+		"\"m\":\"{{ inputs.n }}\",\"list\":[\"p\",\"{{ inputs.x }}\",[1,{\"q\":true}]]}}]}");
+	char *c = NULL, *llm = NULL, *c2 = NULL;
+	size_t len = 0, len2 = 0;
+
+	(void)state;
+	if (gen_c_generate(&c, &len, json, strlen(json)) != 0)
+		fail_msg("%s", art_error_last());
+	check_c_lexically(c, len);
+	/* the list is copied as JSON around the placeholder */
+	assert_non_null(strstr(c, "\\\"list\\\":[\\\"p\\\",\\\""));
+	assert_non_null(strstr(c, "[1,{\\\"q\\\":true}]]"));
+	free(c);
+	free(json);
+	/* outputs: properties without a type ask for an object */
+	llm = llm_template("{\"outputs\":{\"properties\":{\"answer\":{\"type\":\"string\"}},"
+			   "\"required\":[\"answer\"]}}");
+	assert_int_equal(gen_c_generate(&c2, &len2, llm, strlen(llm)), 0);
+	assert_non_null(strstr(c2, "validate_output"));
+	assert_non_null(strstr(c2, "It must match this JSON Schema"));
+	free(c2);
+	free(llm);
+}
+
+/* Control characters in a tool's description and reals in its parameters
+ * reach the request as the same JSON values; nesting past the limits is
+ * refused. */
+static void test_cgen__request_escapes_and_nesting_limits(void **state)
+{
+	char *json = llm_template(
+		"{\"temperature\":null,\"model\":{\"name\":\"m\",\"temperature\":0.1},"
+		"\"tools\":[{\"name\":\"kv_get\",\"capability\":\"kv.read\","
+		"\"description\":\"a\\b\\f\\r\\n\\t\\u0001\\\"\\\\z\","
+		"\"parameters\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\","
+		"\"default\":1.0000000000000002,\"minimum\":-2.5e-7}}}}]}");
+	char *c = NULL, *head, *tail, *req = NULL, deep[2048];
+	size_t len = 0, hlen, tlen, i, o = 0;
+	json_t *j, *tool, *x;
+	json_error_t err;
+
+	(void)state;
+	if (gen_c_generate(&c, &len, json, strlen(json)) != 0)
+		fail_msg("%s", art_error_last());
+	check_c_lexically(c, len);
+	head = decode_literals(c, "static const char request_head[] =", &hlen);
+	tail = decode_literals(c, "static const char request_tail[] =", &tlen);
+	assert_true(asprintf(&req, "%.*s%.*s", (int)hlen, head, (int)tlen, tail) > 0);
+	j = json_loads(req, 0, &err);
+	if (!j)
+		fail_msg("request is not JSON: %s: %s", err.text, req);
+	tool = json_object_get(json_array_get(json_object_get(j, "tools"), 0), "function");
+	assert_string_equal(json_string_value(json_object_get(tool, "description")),
+			    "a\b\f\r\n\t\001\"\\z");
+	x = json_object_get(json_object_get(json_object_get(tool, "parameters"), "properties"), "x");
+	assert_true(json_real_value(json_object_get(x, "default")) == 1.0000000000000002);
+	assert_true(json_real_value(json_object_get(x, "minimum")) == -2.5e-7);
+	assert_true(json_real_value(json_object_get(j, "temperature")) == 0.1);
+	json_decref(j);
+	free(req);
+	free(head);
+	free(tail);
+	free(c);
+	free(json);
+
+	/* step args nested deeper than 32 */
+	o += (size_t)snprintf(deep + o, sizeof(deep) - o,
+			      "{\"capabilities\":[\"tool_call\",\"kv.read\"],\"instructions\":null,"
+			      "\"model\":null,\"steps\":[{\"id\":\"a\",\"tool\":\"kv_get\",\"args\":");
+	for (i = 0; i < 34; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "{\"k\":");
+	o += (size_t)snprintf(deep + o, sizeof(deep) - o, "1");
+	for (i = 0; i < 34; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "}");
+	snprintf(deep + o, sizeof(deep) - o, "}]}");
+	expect_error(deep, AF_EINVAL, "the args of step 'a' nested too deeply");
+	/* a tool's parameters nested deeper than 64 */
+	o = (size_t)snprintf(deep, sizeof(deep),
+			     "{\"tools\":[{\"name\":\"kv_get\",\"capability\":\"kv.read\","
+			     "\"parameters\":{\"type\":\"object\",\"x\":");
+	for (i = 0; i < 66; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "[");
+	for (i = 0; i < 66; i++)
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "]");
+	snprintf(deep + o, sizeof(deep) - o, "}}]}");
+	expect_error(deep, AF_EINVAL, "JSON nested too deeply");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +550,9 @@ int main(void)
 		cmocka_unit_test(test_cgen__refuses_bad_placeholders),
 		cmocka_unit_test(test_cgen__refuses_unsupported_schemas_and_nul),
 		cmocka_unit_test(test_cgen__refuses_malformed_json_and_null_args),
+		cmocka_unit_test(test_cgen__refuses_malformed_lists_and_steps),
+		cmocka_unit_test(test_cgen__args_lists_and_typed_placeholders),
+		cmocka_unit_test(test_cgen__request_escapes_and_nesting_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +20,16 @@
 static void *allocs[4096];
 static size_t n_allocs;
 
+/* > 0: the allocation with this number (1, 2, ...) fails. */
+static int fail_alloc_at, alloc_calls;
+
 void *af_mem_alloc(size_t n)
 {
-	void *p = malloc(n ? n : 1);
+	void *p;
+
+	if (fail_alloc_at && ++alloc_calls == fail_alloc_at)
+		return NULL;
+	p = malloc(n ? n : 1);
 
 	if (p && n_allocs < sizeof(allocs) / sizeof(allocs[0]))
 		allocs[n_allocs++] = p;
@@ -136,9 +144,123 @@ static void test_guest_json__too_deep_is_not_invalid(void **state)
 	deep[130] = '\0';
 	assert_int_equal(parse(&j, deep), AF_JSON_EDEPTH);
 	assert_string_equal(af_json_why(AF_JSON_EDEPTH), "is nested too deep (more than 64 levels)");
-	memcpy(bad, "[1 2]", sizeof("[1 2]"));
+	snprintf(bad, sizeof(bad), "%s", "[1 2]");
 	assert_int_equal(parse(&j, bad), AF_JSON_EINVAL);
 	assert_string_equal(af_json_why(AF_JSON_EINVAL), "is not valid JSON");
+}
+
+/* The grammar, strictly: what is accepted and what is refused. */
+static void test_guest_json__strict_grammar(void **state)
+{
+	static const char *const good[] = {
+		"true", "false", "null", " [true, false, null] ", "0", "-0", "-0.5e-3", "12E+2",
+		"1.25", "\"\"", "\"\\b\\f\\n\\r\\t\\/\\\\\\\"\"", "\"\\u00e9\\uD83D\\uDE00\"",
+		"\"\xc3\xa9\"", "\"\xe2\x82\xac\"", "\"\xf0\x9f\x98\x80\"", "\"\xf4\x8f\xbf\xbf\"",
+		"{}", "[]", "{\"a\":{\"b\":[1,{\"c\":null}]}}", "\t\r\n[1]\n",
+	};
+	static const char *const bad[] = {
+		"", " ", "tru", "nul", "fals", "truex", "-", "01", "1.", "1.e1", "1e", "1e+", "+1",
+		".5", "\"abc", "\"a\\x\"", "\"a\\", "\"\\u12\"", "\"\\u12G4\"", "\"a\x01\"",
+		"\"\xc0\x80\"", "\"\xc1\xbf\"", "\"\xe0\x80\x80\"", "\"\xed\xa0\x80\"",
+		"\"\xf4\x90\x80\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xc3\"", "\"\xe2\x82\"",
+		"\"\xc3\x28\"", "\"\x80\"", "\"\xff\"", "1 2", "{,}", "[1,]", "[,1]", "{\"a\" 1}",
+		"{\"a\":1,}", "{1:2}", "]", "[", "{\"a\":}", "[1}", "{\"a\":1]", "{\"a\"}", "[\"a\":1]",
+		"nulll", "[true false]",
+	};
+	af_json j;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (parse(&j, good[i]) != 0)
+			fail_msg("refused: %s", good[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = parse(&j, bad[i]);
+
+		if (rc != AF_JSON_EINVAL)
+			fail_msg("case %zu '%s': %d, not refused as invalid", i, bad[i], rc);
+		assert_null(j.tok);
+		assert_int_equal(j.n, 0);
+	}
+	/* a NUL inside the text is not valid JSON either */
+	assert_int_equal(af_json_parse(&j, "[1]\0", 4), AF_JSON_EINVAL);
+	assert_int_equal(af_json_parse(&j, "\"a\0b\"", 5), AF_JSON_EINVAL);
+	assert_int_equal(af_json_parse(&j, NULL, 0), AF_JSON_EINVAL);
+	/* the literals' token types */
+	assert_int_equal(parse(&j, "[true,false,null]"), 0);
+	assert_int_equal(j.n, 4);
+	assert_int_equal(j.tok[1].type, AF_J_TRUE);
+	assert_int_equal(j.tok[2].type, AF_J_FALSE);
+	assert_int_equal(j.tok[3].type, AF_J_NULL);
+}
+
+/* Unescaping: every escape, pairs, lone surrogates as U+FFFD. */
+static void test_guest_json__unescape(void **state)
+{
+	static const struct {
+		const char *json, *want;
+		size_t len;
+	} cases[] = {
+		{"[\"plain\"]", "plain", 5},
+		{"[\"\\b\\f\\n\\r\\t\\/\\\\\\\"\"]", "\b\f\n\r\t/\\\"", 8},
+		{"[\"\\u0041\\u00e9\\u20AC\"]", "A\xc3\xa9\xe2\x82\xac", 6},
+		{"[\"\\ud83d\\ude00!\"]", "\xf0\x9f\x98\x80!", 5},
+		{"[\"\\ud83dx\"]", "\xef\xbf\xbdx", 4},           /* lone high */
+		{"[\"\\ude00\"]", "\xef\xbf\xbd", 3},              /* lone low */
+		{"[\"\\ud83d\\u0041\"]", "\xef\xbf\xbd" "A", 4},   /* high, then no low */
+		{"[\"\\u0000x\"]", "\0x", 2},
+	};
+	af_json j;
+	size_t i, len;
+	char *out;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse(&j, cases[i].json), 0);
+		out = af_json_unescape(&j, 1, &len);
+		assert_non_null(out);
+		if (len != cases[i].len || memcmp(out, cases[i].want, len) != 0)
+			fail_msg("case %zu: %zu bytes", i, len);
+		assert_int_equal(out[len], '\0');
+	}
+	/* not a string, out of range */
+	assert_int_equal(parse(&j, "[1,\"a\"]"), 0);
+	assert_null(af_json_unescape(&j, 0, &len));
+	assert_null(af_json_unescape(&j, 1, &len));
+	assert_null(af_json_unescape(&j, 3, &len));
+	assert_null(af_json_unescape(&j, -1, &len));
+	assert_false(af_json_streq(&j, 7, "a", 1));
+	assert_false(af_json_streq(&j, 1, "a", 1)); /* a number */
+	assert_true(af_json_streq(&j, 2, "a", 1));
+	assert_int_equal(af_json_member(&j, 0, "a", 1), -1); /* not an object */
+	assert_int_equal(af_json_member(&j, 9, "a", 1), -1);
+	assert_false(af_json_is_integer(&j, 2));
+	assert_false(af_json_is_integer(&j, 5));
+	/* without memory */
+	assert_int_equal(parse(&j, "[\"abc\"]"), 0);
+	fail_alloc_at = 1;
+	alloc_calls = 0;
+	assert_null(af_json_unescape(&j, 1, &len));
+	fail_alloc_at = 0;
+}
+
+/* Out of memory while tokenizing: ENOMEM, and no tokens. */
+static void test_guest_json__out_of_memory(void **state)
+{
+	af_json j;
+	int at;
+
+	(void)state;
+	for (at = 1; at <= 2; at++) {
+		fail_alloc_at = at;
+		alloc_calls = 0;
+		assert_int_equal(parse(&j, "{\"a\":[1,2]}"), AF_JSON_ENOMEM);
+		assert_null(j.tok);
+		assert_int_equal(j.n, 0);
+	}
+	fail_alloc_at = 0;
+	assert_int_equal(parse(&j, "{\"a\":[1,2]}"), 0);
+	assert_int_equal(j.n, 5);
 }
 
 int main(void)
@@ -148,6 +270,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_guest_json__duplicates_found_decoded, free_all),
 		cmocka_unit_test_teardown(test_guest_json__integers, free_all),
 		cmocka_unit_test_teardown(test_guest_json__too_deep_is_not_invalid, free_all),
+		cmocka_unit_test_teardown(test_guest_json__strict_grammar, free_all),
+		cmocka_unit_test_teardown(test_guest_json__unescape, free_all),
+		cmocka_unit_test_teardown(test_guest_json__out_of_memory, free_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

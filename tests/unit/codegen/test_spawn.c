@@ -15,9 +15,12 @@
 #include "art/error.h"
 #include "art/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void expect_mentions(const char *needle)
@@ -173,6 +176,88 @@ static void test_spawn__which(void **state)
 	free(saved);
 }
 
+/* A folder or a file without the execute bit named like the tool is passed
+ * over; a miss says ENOENT (not ENOMEM, which would be out of memory). */
+static void test_spawn__which_skips_folders_and_non_executables(void **state)
+{
+	char base[] = "/tmp/af-test-which-XXXXXX", path[256], *p;
+	char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(path, sizeof(path), "%s/a", base);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/a/af-tool", base);
+	assert_int_equal(mkdir(path, 0755), 0); /* a folder */
+	snprintf(path, sizeof(path), "%s/b", base);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/b/af-tool", base);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0); /* not executable */
+	snprintf(path, sizeof(path), "%s/a:%s/b", base, base);
+	setenv("PATH", path, 1);
+	errno = 0;
+	assert_null(gen__which("af-tool"));
+	assert_int_equal(errno, ENOENT);
+	snprintf(path, sizeof(path), "%s/b/af-tool", base);
+	assert_int_equal(chmod(path, 0755), 0);
+	p = gen__which("af-tool");
+	assert_non_null(p);
+	assert_string_equal(p, path);
+	free(p);
+	if (saved)
+		setenv("PATH", saved, 1);
+	free(saved);
+	remove(path);
+	snprintf(path, sizeof(path), "%s/a/af-tool", base);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/a", base);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/b", base);
+	rmdir(path);
+	rmdir(base);
+}
+
+/* No file descriptor left for the output pipe: an error, nothing started. */
+static void test_spawn__no_descriptor_for_the_pipe(void **state)
+{
+	const char *const argv[] = {"/bin/sh", "-c", "exit 0", NULL};
+	struct rlimit saved, low;
+	art_buf out = {0};
+	int status = 5, rc;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = 3; /* stdin, stdout, stderr */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	rc = gen__spawn(argv, NULL, NULL, 30000, &out, &status);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(rc, AF_EIO);
+	expect_mentions("pipe");
+	assert_int_equal(status, -1);
+	assert_int_equal(out.len, 0);
+	art_buf_free(&out);
+}
+
+/* A working directory that does not exist: the tool cannot start there. */
+static void test_spawn__missing_working_directory(void **state)
+{
+	const char *const argv[] = {"/bin/sh", "-c", "exit 0", NULL};
+	art_buf out = {0};
+	int status = 5;
+
+	(void)state;
+	assert_int_equal(gen__spawn(argv, "/no/such/folder", NULL, 30000, &out, &status), AF_EIO);
+	expect_mentions("cannot run");
+	assert_int_equal(status, -1);
+	art_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +269,9 @@ int main(void)
 		cmocka_unit_test(test_spawn__timeout_kills_the_group),
 		cmocka_unit_test(test_spawn__missing_tool),
 		cmocka_unit_test(test_spawn__which),
+		cmocka_unit_test(test_spawn__which_skips_folders_and_non_executables),
+		cmocka_unit_test(test_spawn__no_descriptor_for_the_pipe),
+		cmocka_unit_test(test_spawn__missing_working_directory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -300,6 +300,97 @@ static void test_node__diags_print_and_json(void **state)
 	pipe_diags_free(&d);
 }
 
+/* More of the YAML 1.2 core schema: exponents, signs, the edges that stay
+ * strings, and numbers refused (out of range, not finite). */
+static void test_node__core_schema_edges(void **state)
+{
+	pipe_node *n = parse_ok("a: 1e+5\nb: 1E-2\nc: .5\nd: -3.\ne: 1e\nf: 1e+\ng: +7\nh: -0\n"
+				"i: 0xFF\nj: 0x\nk: 0o\nl: TRUE\nm: NULL\nn: Null\no: 1.5x\np: .\n"
+				"q: !!str 12\nr: \"\"\n");
+	pipe_node *t;
+
+	(void)state;
+	assert_true(pipe_node_get(n, "a")->type == PIPE_NODE_REAL && pipe_node_get(n, "a")->v.r == 1e5);
+	assert_true(pipe_node_get(n, "b")->type == PIPE_NODE_REAL && pipe_node_get(n, "b")->v.r == 0.01);
+	assert_true(pipe_node_get(n, "c")->type == PIPE_NODE_REAL && pipe_node_get(n, "c")->v.r == 0.5);
+	assert_true(pipe_node_get(n, "d")->type == PIPE_NODE_REAL && pipe_node_get(n, "d")->v.r == -3.0);
+	assert_string_equal(pipe_node_get_str(n, "e"), "1e");
+	assert_string_equal(pipe_node_get_str(n, "f"), "1e+");
+	assert_true(pipe_node_get(n, "g")->type == PIPE_NODE_INT && pipe_node_get(n, "g")->v.i == 7);
+	assert_true(pipe_node_get(n, "h")->type == PIPE_NODE_INT && pipe_node_get(n, "h")->v.i == 0);
+	assert_int_equal(pipe_node_get(n, "i")->v.i, 255);
+	assert_string_equal(pipe_node_get_str(n, "j"), "0x");
+	assert_string_equal(pipe_node_get_str(n, "k"), "0o");
+	assert_true(pipe_node_get(n, "l")->type == PIPE_NODE_BOOL && pipe_node_get(n, "l")->v.b);
+	assert_int_equal(pipe_node_get(n, "m")->type, PIPE_NODE_NULL);
+	assert_int_equal(pipe_node_get(n, "n")->type, PIPE_NODE_NULL);
+	assert_string_equal(pipe_node_get_str(n, "o"), "1.5x");
+	assert_string_equal(pipe_node_get_str(n, "p"), ".");
+	assert_string_equal(pipe_node_get_str(n, "q"), "12"); /* tagged: stays a string */
+	assert_string_equal(pipe_node_get_str(n, "r"), "");
+	/* accessors on what is not a map, names of every type */
+	t = pipe_node_get(n, "a");
+	assert_null(pipe_node_get(t, "x"));
+	assert_null(pipe_node_get(NULL, "x"));
+	assert_null(pipe_node_get_str(n, "a")); /* not a string */
+	assert_null(pipe_node_entry(t, "x"));
+	assert_false(pipe_node_map_remove(t, "x"));
+	assert_false(pipe_node_map_remove(n, "absent"));
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_NULL), "null");
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_BOOL), "bool");
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_INT), "int");
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_REAL), "float");
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_STRING), "string");
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_SEQ), "list");
+	assert_string_equal(pipe_node_type_name(PIPE_NODE_MAP), "map");
+	pipe_node_free(n);
+	pipe_node_free(NULL);
+
+	parse_fails("a: 99999999999999999999\n", 24, "yaml.number", 1, 4);
+	parse_fails("a: -99999999999999999999\n", 25, "yaml.number", 1, 4);
+	parse_fails("a: 1e999\n", 9, "yaml.number", 1, 4);
+	parse_fails("a: .inf\n", 8, "yaml.number", 1, 4);
+	parse_fails("a: -.Inf\n", 9, "yaml.number", 1, 4);
+	parse_fails("a: .NaN\n", 8, "yaml.number", 1, 4);
+	parse_fails("a: !custom x\n", 13, "yaml.tag", 1, 4);
+	parse_fails("a: &x 1\n", 8, "yaml.alias", 1, 4);
+	parse_fails("a: &x [1]\n", 10, "yaml.alias", 1, 4);
+	parse_fails("a: &x {b: 1}\n", 13, "yaml.alias", 1, 4);
+	parse_fails("&k a: 1\n", 8, "yaml.key", 0, 0); /* keys are plain strings */
+}
+
+/* Findings without a file or a line print as such; a to_json of an empty list. */
+static void test_node__diags_without_place(void **state)
+{
+	pipe_diags d = PIPE_DIAGS_INIT;
+	pipe_mark nofile = {NULL, 0, 0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	json_t *j;
+
+	(void)state;
+	j = pipe_diags_to_json(&d);
+	assert_int_equal(json_array_size(j), 0);
+	json_decref(j);
+	assert_int_equal(pipe_diags_add(&d, PIPE_SEV_WARNING, NULL, NULL, NULL, "no place"), 0);
+	assert_int_equal(pipe_diags_add(&d, PIPE_SEV_ERROR, &nofile, "r.x", NULL, "no file"), 0);
+	assert_int_equal(pipe_diags_add_file(&d, PIPE_SEV_ERROR, NULL, "r.y", "h", "%s", "nothing"), 0);
+	assert_int_equal(pipe_diags_errors(&d), 2);
+	pipe_diags_print(&d, mem);
+	fclose(mem);
+	assert_string_equal(buf, "warning[error]: no place\nerror[r.x]: no file\n"
+				 "error[r.y]: nothing\n    hint: h\n");
+	free(buf);
+	j = pipe_diags_to_json(&d);
+	assert_int_equal(json_array_size(j), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "rule")), "error");
+	json_decref(j);
+	pipe_diags_free(&d);
+	pipe_diags_free(&d); /* twice: harmless */
+	pipe_diags_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +405,8 @@ int main(void)
 		cmocka_unit_test(test_node__many_keys_duplicate_found),
 		cmocka_unit_test(test_node__clone_set_remove_json),
 		cmocka_unit_test(test_node__diags_print_and_json),
+		cmocka_unit_test(test_node__core_schema_edges),
+		cmocka_unit_test(test_node__diags_without_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

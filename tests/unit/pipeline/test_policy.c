@@ -310,6 +310,50 @@ static const bad_policy bad_policies[] = {
 	 "    severity: deny\n    message: m\n    pattern: x\n", "policy.type", 6},
 	{"kind: Policy\nname: t\nversion: 1\nrules: {}\n", "policy.type", 4},
 	{"- just\n- a list\n", "policy.type", 1},
+	{POL_HEAD "  - id: a..b\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: a.-b\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: a.B\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: 1a.b\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: a.b_c\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: a.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: Ab.c\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n", "policy.id", 5},
+	{POL_HEAD "  - id: text.x\n    kind: text\n    severity: deny\n    message: ''\n"
+		  "    pattern: 'x'\n", "policy.required", 8},
+	{POL_HEAD "  - id: text.x\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n    scope: []\n", "policy.scope", 10},
+	{POL_HEAD "  - id: text.x\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n    scope: [roles, 3]\n", "policy.scope", 10},
+	{POL_HEAD "  - id: text.x\n    kind: text\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n    scope: [3]\n", "policy.type", 10},
+	{POL_HEAD "  - id: cap.x\n    kind: capability\n    severity: deny\n    message: m\n"
+		  "    pattern: 'x'\n    scope: [role]\n", "policy.field", 10},
+	{POL_HEAD "  - id: cap.x\n    kind: grant\n    severity: deny\n    message: m\n"
+		  "    scope: [role]\n", "policy.field", 9},
+	{POL_HEAD "  - 5\n", "policy.type", 5},
+	{"kind: Policy\napiVersion: agentfactory/v2\nname: t\nversion: 1\n", "policy.api-version", 2},
+	{"kind: Policy\nname: Upper\nversion: 1\n", "policy.name", 2},
+	{"kind: Policy\nname: with_underscore\nversion: 1\n", "policy.name", 2},
+	{"kind: Policy\nname: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nversion: 1\n", "policy.name", 2},
+	{"kind: Policy\nname: -dash\nversion: 1\n", "policy.name", 2},
+	{"kind: Policy\nname: 9lives\nversion: 1\n", "policy.name", 2},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: [\".*\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: [\"log.X\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: [\"9cap\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  capabilities: [\"a-b\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [\"bad host\"]\n", "policy.grant", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  hosts: [7]\n", "policy.type", 5},
+	{"kind: Policy\nname: t\nversion: 1\ngrants:\n  bogus: [x]\n", "policy.unknown-field", 5},
+	{"kind: Policy\nname: t\n", "policy.required", 1},
 	{"kind: Policy\nname: t\nversion: 1\nrules: [\n", NULL, 0}, /* YAML syntax */
 };
 
@@ -955,6 +999,52 @@ static void test_policy__shipped_policy_directory_loads(void **state)
 	pipe_policy_free(q);
 }
 
+/* The directory loader's limits and refusals. */
+static void test_policy__directory_limits_and_refusals(void **state)
+{
+	char dir[] = "/tmp/af-policy-limits-XXXXXX", path[4200], name[32];
+	pipe_diags d = PIPE_DIAGS_INIT;
+	pipe_policy *p = (pipe_policy *)0x1;
+	int i;
+
+	(void)state;
+	assert_int_equal(pipe_policy_load_dir(NULL, "/tmp", &d), AF_EINVAL);
+	assert_int_equal(pipe_policy_load_dir(&p, NULL, &d), AF_EINVAL);
+	assert_int_equal(pipe_policy_load_dir(&p, "/tmp", NULL), AF_EINVAL);
+	assert_non_null(mkdtemp(dir));
+	/* a file is not a directory */
+	write_file(dir, "file.yaml", "kind: Policy\nname: a\nversion: 1\n");
+	snprintf(path, sizeof(path), "%s/file.yaml", dir);
+	assert_int_equal(pipe_policy_load_dir(&p, path, &d), AF_ENOTFOUND);
+	assert_null(p);
+	/* a folder named like a policy is passed over */
+	snprintf(path, sizeof(path), "%s/folder.yaml", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(pipe_policy_load_dir(&p, dir, &d), 0);
+	assert_int_equal(pipe_policy_rule_count(p), 0);
+	pipe_policy_free(p);
+	p = NULL;
+	rmdir(path);
+	/* more files than PIPE_POLICY_MAX_FILES */
+	for (i = 0; i <= PIPE_POLICY_MAX_FILES; i++) {
+		snprintf(name, sizeof(name), "%03d.yaml", i);
+		write_file(dir, name, "kind: Policy\nname: a\nversion: 1\n");
+	}
+	assert_int_equal(pipe_policy_load_dir(&p, dir, &d), AF_ETOOBIG);
+	assert_null(p);
+	assert_non_null(strstr(art_error_last(), "more than 64 policy files"));
+	assert_int_equal(d.n, 0);
+	remove_dir(dir);
+	/* accessors past the end and on NULL */
+	assert_null(pipe_policy_rule_id(NULL, 0));
+	assert_int_equal(pipe_policy_rule_count(NULL), 0);
+	assert_string_equal(pipe_policy_digest(NULL), "");
+	assert_string_equal(pipe_policy_kind_name((pipe_policy_kind)99), "?");
+	assert_string_equal(pipe_policy_kind_name(PIPE_POLICY_URL), "url");
+	assert_false(pipe_policy_grants_capability(NULL, "log"));
+	assert_false(pipe_policy_allows_host(NULL, "a.example"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -978,6 +1068,7 @@ int main(void)
 		cmocka_unit_test(test_policy__grant_lookups),
 		cmocka_unit_test(test_policy__digest_is_stable_and_tracks_rules),
 		cmocka_unit_test(test_policy__directory_combines_files),
+		cmocka_unit_test(test_policy__directory_limits_and_refusals),
 		cmocka_unit_test(test_policy__shipped_policy_directory_loads),
 	};
 

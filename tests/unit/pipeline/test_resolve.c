@@ -621,6 +621,50 @@ static void test_resolve__placeholders(void **state)
 	pipe_catalog_free(c);
 }
 
+/* The hint of an unknown placeholder lists the names that would work:
+ * inputs and earlier step ids that can be written as a placeholder (not
+ * '9bad', 'has.dot' or a 45-character name), cut with "..." when long. */
+static void test_resolve__placeholder_hint_lists_valid_names(void **state)
+{
+	pipe_catalog *c = new_catalog();
+	pipe_diags d;
+	char yaml[8192];
+	size_t o, i;
+
+	(void)state;
+	add(c, "h.yaml", KIND "name: h\nversion: 1.0.0\nrole: r\ngoal: g\nmodel: {name: m}\n"
+		   "inputs: {properties: {task: {}, depth-x: {}, _u: {}, 9bad: {}, has.dot: {},"
+		   " aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: {}}}\n"
+		   "tools: [{name: f}]\n"
+		   "steps:\n  - {id: s1, tool: f}\n"
+		   "  - {id: s3, tool: f, args: {q: \"{{ nope }}\"}}\n"
+		   "instructions: \"{{ nope }}\"\n");
+	d = resolve_fails(c, "h", 2, "template.placeholder", "h.yaml", 12, 15);
+	assert_non_null(strstr(d.items[0].hint,
+			       "use one of: name, role, goal, inputs.task, inputs.depth-x, inputs._u "
+			       "(a bare name"));
+	assert_null(strstr(d.items[0].hint, "9bad"));
+	assert_null(strstr(d.items[0].hint, "has.dot"));
+	assert_null(strstr(d.items[0].hint, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	/* in step args, the earlier step ids too */
+	assert_non_null(strstr(d.items[1].hint, ", steps.s1"));
+	pipe_diags_free(&d);
+
+	/* many inputs: the list ends in "..." */
+	o = (size_t)snprintf(yaml, sizeof(yaml), KIND "name: many\nversion: 1.0.0\nrole: r\n"
+			     "model: {name: m}\ninstructions: \"{{ nope }}\"\ninputs:\n  properties:\n");
+	for (i = 0; i < 40; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o,
+				      "    input_number_%02zu_with_a_long_name: {}\n", i);
+	add(c, "many.yaml", yaml);
+	d = resolve_fails(c, "many", 1, "template.placeholder", "many.yaml", 6, 15);
+	assert_non_null(strstr(d.items[0].hint, "inputs.input_number_00_with_a_long_name"));
+	assert_non_null(strstr(d.items[0].hint, ", ... (a bare name"));
+	assert_null(strstr(d.items[0].hint, "input_number_39"));
+	pipe_diags_free(&d);
+	pipe_catalog_free(c);
+}
+
 static void test_resolve__step_tools(void **state)
 {
 	pipe_catalog *c = new_catalog();
@@ -913,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_resolve__depth),
 		cmocka_unit_test(test_resolve__duplicates_after_append),
 		cmocka_unit_test(test_resolve__placeholders),
+		cmocka_unit_test(test_resolve__placeholder_hint_lists_valid_names),
 		cmocka_unit_test(test_resolve__step_tools),
 		cmocka_unit_test(test_resolve__completeness),
 		cmocka_unit_test(test_resolve__golden_canonical_json),

@@ -617,6 +617,52 @@ static void test_source__explicit_subdir(void **state)
 	free(dir);
 }
 
+/* Arguments refused before anything is read, each with its code. */
+static void test_source__arguments_refused(void **state)
+{
+	char *dir = new_dir("args"), longp[PIPE_SOURCE_MAX_PATH + 32];
+	pipe_source *s = (pipe_source *)0x1;
+
+	(void)state;
+	write_file(dir, "templates/t.yaml", "t\n");
+	assert_rc(pipe_source_read(NULL, dir, NULL, NULL), AF_EINVAL);
+	assert_rc(pipe_source_read(&s, NULL, NULL, NULL), AF_EINVAL);
+	assert_null(s);
+	assert_rc(pipe_source_read(&s, "", NULL, NULL), AF_EINVAL);
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	assert_rc(pipe_source_read(&s, longp, NULL, NULL), AF_ETOOBIG);
+	assert_rc(pipe_source_read(&s, dir, longp + 1, NULL), AF_EINVAL);
+	assert_error_mentions("invalid revision");
+	assert_rc(pipe_source_read(&s, dir, NULL, longp + 1), AF_ETOOBIG);
+	assert_error_mentions("subdir longer than");
+	assert_rc(pipe_source_read(&s, dir, NULL, "temp\x01lates"), AF_EINVAL);
+	assert_error_mentions("control characters");
+	assert_rc(pipe_source_read(&s, dir, NULL, "templates/./x"), AF_EINVAL);
+	assert_error_mentions("'.' and '..' components");
+	/* a file is not a repository */
+	{
+		char *file = NULL;
+
+		assert_true(asprintf(&file, "%s/templates/t.yaml", dir) > 0);
+		assert_rc(pipe_source_read(&s, file, NULL, NULL), AF_EINVAL);
+		assert_error_mentions("not a directory");
+		free(file);
+	}
+	/* trailing slashes are dropped */
+	assert_rc(pipe_source_read(&s, dir, NULL, "templates///"), 0);
+	assert_string_equal(s->subdir, "templates");
+	assert_int_equal(s->n, 1);
+	assert_null(pipe_source_find(s, NULL));
+	assert_null(pipe_source_find(s, "templates/none.yaml"));
+	assert_non_null(pipe_source_find(s, "templates/t.yaml"));
+	pipe_source_free(s);
+	assert_null(pipe_source_find(NULL, "templates/t.yaml"));
+	pipe_source_free(NULL);
+	free(dir);
+}
+
 static void test_source__unknown_revision(void **state)
 {
 	char *dir = two_commit_repo();
@@ -974,6 +1020,7 @@ int main(void)
 		cmocka_unit_test(test_source__git_selects_files_and_subfolders),
 		cmocka_unit_test(test_source__no_templates_folder_reads_root),
 		cmocka_unit_test(test_source__explicit_subdir),
+		cmocka_unit_test(test_source__arguments_refused),
 		cmocka_unit_test(test_source__unknown_revision),
 		cmocka_unit_test(test_source__revision_that_is_not_a_commit),
 		cmocka_unit_test(test_source__empty_repository),
