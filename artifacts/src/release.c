@@ -426,8 +426,10 @@ static int envelope_claims(uint8_t **payload, size_t *len, char (**ids)[ART_SHA2
 		*n_ids = 0;
 	sigs = json_object_get(root, "signatures");
 	if (env_len > ART_SIG_ENVELOPE_MAX || !b64 || !json_is_array(sigs) ||
-	    art_base64_decode(payload, len, b64) < 0) {
-		rc = art_error_set(AF_ECORRUPT, "malformed signature envelope");
+	    (rc = art_base64_decode(payload, len, b64)) < 0) {
+		/* out of memory is not the envelope's fault (the message is set) */
+		if (rc != AF_ENOMEM)
+			rc = art_error_set(AF_ECORRUPT, "malformed signature envelope");
 		goto cleanup;
 	}
 	if (ids && json_array_size(sigs) &&
@@ -1161,6 +1163,13 @@ int art_release_list(art_release ***out, size_t *n, const art_store *s, const ar
 	return 0;
 }
 
+/* Whether rc says a stored record itself is bad (listed as such), rather
+ * than that reading it failed (out of memory, I/O: the listing fails). */
+static bool record_fault(int rc)
+{
+	return rc == AF_ECORRUPT || rc == AF_EVERSION;
+}
+
 static int visit_channel(void *vctx, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 {
 	list_ctx *ctx = vctx;
@@ -1188,10 +1197,18 @@ static int visit_channel(void *vctx, MDB_txn *txn, const MDB_val *k, const MDB_v
 	if (!ctx->kr || rc < 0) {
 		char *why = rc < 0 ? dup_error() : NULL;
 		art_channel *claimed = NULL;
+		int claimed_rc;
 
 		snprintf(key, sizeof(key), HEAD_PREFIX "%s", name);
-		if (channel_read_claimed(&claimed, ctx->s, txn, key, NULL, NULL) < 0 &&
-		    !(claimed = calloc(1, sizeof(*claimed)))) {
+		/* A malformed record is listed empty; a failure to read it (out
+		 * of memory, I/O) fails the listing. */
+		claimed_rc = channel_read_claimed(&claimed, ctx->s, txn, key, NULL, NULL);
+		if (claimed_rc < 0 && !record_fault(claimed_rc)) {
+			free(why);
+			art_channel_free(c);
+			return claimed_rc;
+		}
+		if (claimed_rc < 0 && !(claimed = calloc(1, sizeof(*claimed)))) {
 			free(why);
 			art_channel_free(c);
 			return art_error_set(AF_ENOMEM, "out of memory listing");
@@ -1255,8 +1272,8 @@ static int visit_history(void *vctx, MDB_txn *txn, const MDB_val *k, const MDB_v
 	memcpy(key, k->mv_data, k->mv_size);
 	key[k->mv_size] = '\0';
 	rc = channel_read_claimed(&c, ctx->s, txn, key, NULL, NULL);
-	if (rc == AF_ENOMEM)
-		return rc;
+	if (rc < 0 && !record_fault(rc))
+		return rc; /* out of memory, I/O: not the record's fault */
 	if (rc < 0) {
 		char *why = dup_error();
 
