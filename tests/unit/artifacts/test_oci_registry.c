@@ -1,0 +1,1278 @@
+/*
+ * test_oci_registry.c - the registry client and the registry layout of a
+ * store (art/oci.h) against a small in-test OCI registry on loopback
+ * (libmicrohttpd): an in-memory Distribution API (blobs with monolithic,
+ * chunked and mounted uploads, manifests by tag and digest, the referrers
+ * API or its tag-schema fallback, tags/list) that can also misbehave on
+ * purpose: basic and bearer authentication, server errors, redirects to the
+ * same and to another host, tampered blobs and manifests, oversized bodies.
+ *
+ * A push then a pull must give the same release on the channel, every
+ * byte verified; every misbehaviour must be refused with its error code and
+ * a message naming the registry, and leave the pulling store unchanged.
+ * A real registry (Docker Distribution) is used by tests/integration.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "art/error.h"
+#include "art/keyring.h"
+#include "art/keys.h"
+#include "art/manifest.h"
+#include "art/oci.h"
+#include "art/release.h"
+#include "art/store.h"
+#include "art/util.h"
+
+#include <arpa/inet.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define T_2026 ((time_t)1767225600)
+#define NOW (T_2026 + 86400)
+#define DAY ((time_t)86400)
+#define LATER (NOW + 30 * DAY)
+#define COMPAT "x86_64-linux-gnu/wasm-rt-1.0.32/guest-abi-1"
+#define TOKEN "tok-0123456789"
+
+/* ---- the fake registry ----------------------------------------------------- */
+
+typedef struct blob {
+	char repo[128], digest[72];
+	uint8_t *data;
+	size_t len;
+} blob;
+
+typedef struct manifest {
+	char repo[128], digest[72], media_type[128];
+	char *data;
+	size_t len;
+} manifest;
+
+typedef struct tag {
+	char repo[128], name[140], digest[72];
+} tag;
+
+typedef struct upload {
+	char repo[128];
+	uint8_t *data;
+	size_t len;
+	bool used;
+} upload;
+
+enum { AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
+enum { REDIRECT_NONE, REDIRECT_SAME_HOST, REDIRECT_OTHER_HOST, REDIRECT_LOOP };
+
+typedef struct registry {
+	struct MHD_Daemon *d;
+	unsigned port;
+	pthread_mutex_t mu;
+	blob blobs[256];
+	size_t n_blobs;
+	manifest manifests[256];
+	size_t n_manifests;
+	tag tags[256];
+	size_t n_tags;
+	upload uploads[64];
+	size_t n_uploads;
+	/* behaviour */
+	bool referrers_api;
+	int auth;
+	const char *basic;        /* the expected "Basic ..." header */
+	int fail_status;          /* every /v2 request answers this (0: none) */
+	int fail_count;           /* ... this many times (0: always) */
+	bool tamper_blobs;        /* GET of a blob: first byte flipped */
+	bool tamper_manifests;    /* GET of a manifest by tag: another byte */
+	bool oversize_manifests;  /* GET of a manifest: a body over the cap */
+	int redirect_blobs;
+	size_t requests, patches, mounts;
+} registry;
+
+typedef struct conn {
+	char *body;
+	size_t len;
+} conn;
+
+static registry reg;
+
+static blob *find_blob(const char *repo, const char *digest)
+{
+	size_t i;
+
+	for (i = 0; i < reg.n_blobs; i++)
+		if (!strcmp(reg.blobs[i].repo, repo) && !strcmp(reg.blobs[i].digest, digest))
+			return &reg.blobs[i];
+	return NULL;
+}
+
+static void add_blob(const char *repo, const char *digest, const void *data, size_t len)
+{
+	blob *b;
+
+	if (find_blob(repo, digest) || reg.n_blobs == sizeof(reg.blobs) / sizeof(reg.blobs[0]))
+		return;
+	b = &reg.blobs[reg.n_blobs++];
+	snprintf(b->repo, sizeof(b->repo), "%s", repo);
+	snprintf(b->digest, sizeof(b->digest), "%s", digest);
+	b->data = malloc(len ? len : 1);
+	if (len)
+		memcpy(b->data, data, len);
+	b->len = len;
+}
+
+static manifest *find_manifest(const char *repo, const char *ref)
+{
+	size_t i;
+
+	if (strncmp(ref, "sha256:", 7) != 0) {
+		for (i = 0; i < reg.n_tags; i++)
+			if (!strcmp(reg.tags[i].repo, repo) && !strcmp(reg.tags[i].name, ref))
+				return find_manifest(repo, reg.tags[i].digest);
+		return NULL;
+	}
+	for (i = 0; i < reg.n_manifests; i++)
+		if (!strcmp(reg.manifests[i].repo, repo) && !strcmp(reg.manifests[i].digest, ref))
+			return &reg.manifests[i];
+	return NULL;
+}
+
+static void set_tag(const char *repo, const char *name, const char *digest)
+{
+	size_t i;
+	tag *t = NULL;
+
+	for (i = 0; i < reg.n_tags && !t; i++)
+		if (!strcmp(reg.tags[i].repo, repo) && !strcmp(reg.tags[i].name, name))
+			t = &reg.tags[i];
+	if (!t && reg.n_tags < sizeof(reg.tags) / sizeof(reg.tags[0]))
+		t = &reg.tags[reg.n_tags++];
+	if (!t)
+		return;
+	snprintf(t->repo, sizeof(t->repo), "%s", repo);
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	snprintf(t->digest, sizeof(t->digest), "%s", digest);
+}
+
+static void digest_of(char out[72], const void *data, size_t len)
+{
+	char hex[ART_SHA256_HEX_LEN + 1];
+
+	art_sha256_hex(data, len, hex);
+	snprintf(out, 72, "sha256:%s", hex);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+			     const void *body, size_t len, const char *const *headers)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	if (type)
+		MHD_add_response_header(r, "Content-Type", type);
+	for (; headers && headers[0]; headers += 2)
+		MHD_add_response_header(r, headers[0], headers[1]);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *text,
+				  const char *const *headers)
+{
+	return reply(c, status, "application/json", text, strlen(text), headers);
+}
+
+static enum MHD_Result serve_referrers(struct MHD_Connection *c, const char *repo,
+				       const char *digest)
+{
+	json_t *idx, *list;
+	const char *filter = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "artifactType");
+	char *text;
+	size_t i;
+	enum MHD_Result ret;
+
+	if (!reg.referrers_api)
+		return reply_text(c, 404, "{\"errors\":[{\"code\":\"NOT_FOUND\"}]}", NULL);
+	idx = json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType",
+			"application/vnd.oci.image.index.v1+json", "manifests");
+	list = json_object_get(idx, "manifests");
+	for (i = 0; i < reg.n_manifests; i++) {
+		manifest *m = &reg.manifests[i];
+		json_t *o = json_loadb(m->data, m->len, 0, NULL), *d;
+		const char *subject = json_string_value(
+			json_object_get(json_object_get(o, "subject"), "digest"));
+		const char *type = json_string_value(json_object_get(o, "artifactType"));
+
+		if (!type)
+			type = json_string_value(
+				json_object_get(json_object_get(o, "config"), "mediaType"));
+		if (strcmp(m->repo, repo) || !subject || strcmp(subject, digest) ||
+		    (filter && type && strcmp(filter, type))) {
+			json_decref(o);
+			continue;
+		}
+		d = json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest", m->digest,
+			      "size", (json_int_t)m->len);
+		if (type)
+			json_object_set_new(d, "artifactType", json_string(type));
+		if (json_object_get(o, "annotations"))
+			json_object_set(d, "annotations", json_object_get(o, "annotations"));
+		json_array_append_new(list, d);
+		json_decref(o);
+	}
+	text = json_dumps(idx, JSON_COMPACT);
+	json_decref(idx);
+	ret = reply(c, 200, "application/vnd.oci.image.index.v1+json", text, strlen(text), NULL);
+	free(text);
+	return ret;
+}
+
+static enum MHD_Result serve_tags(struct MHD_Connection *c, const char *repo)
+{
+	json_t *o = json_pack("{s:s,s:[]}", "name", repo, "tags");
+	char *text;
+	size_t i;
+	enum MHD_Result ret;
+
+	for (i = 0; i < reg.n_tags; i++)
+		if (!strcmp(reg.tags[i].repo, repo))
+			json_array_append_new(json_object_get(o, "tags"),
+					      json_string(reg.tags[i].name));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	ret = reply_text(c, 200, text, NULL);
+	free(text);
+	return ret;
+}
+
+static enum MHD_Result serve_blob(struct MHD_Connection *c, const char *method, const char *repo,
+				  const char *digest)
+{
+	blob *b = find_blob(repo, digest);
+	char loc[512], port[16];
+	const char *h[] = {"Docker-Content-Digest", digest, NULL};
+
+	if (!b)
+		return reply_text(c, 404, "{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}", NULL);
+	if (reg.redirect_blobs && strcmp(method, "GET") == 0) {
+		const char *lh[] = {"Location", loc, NULL};
+
+		snprintf(port, sizeof(port), "%u", reg.port);
+		if (reg.redirect_blobs == REDIRECT_SAME_HOST)
+			snprintf(loc, sizeof(loc), "/storage/%s/%s", repo, digest);
+		else if (reg.redirect_blobs == REDIRECT_OTHER_HOST)
+			snprintf(loc, sizeof(loc), "http://localhost:%s/storage/%s/%s", port, repo,
+				 digest);
+		else
+			snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", repo, digest);
+		return reply(c, 307, NULL, "", 0, lh);
+	}
+	if (reg.tamper_blobs && strcmp(method, "GET") == 0 && b->len > 0) {
+		uint8_t *copy = malloc(b->len);
+		enum MHD_Result ret;
+
+		memcpy(copy, b->data, b->len);
+		copy[0] ^= 0x20;
+		ret = reply(c, 200, "application/octet-stream", copy, b->len, h);
+		free(copy);
+		return ret;
+	}
+	return reply(c, 200, "application/octet-stream", b->data, b->len, h);
+}
+
+static enum MHD_Result serve_manifest(struct MHD_Connection *c, const char *method,
+				      const char *repo, const char *ref, const conn *cc)
+{
+	if (strcmp(method, "PUT") == 0) {
+		const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		char digest[72];
+		manifest *m;
+		json_t *o;
+		const char *subject;
+		const char *h[] = {"Docker-Content-Digest", digest, NULL, NULL, NULL};
+
+		digest_of(digest, cc->body, cc->len);
+		if (!strncmp(ref, "sha256:", 7) && strcmp(ref, digest))
+			return reply_text(c, 400, "{\"errors\":[{\"code\":\"DIGEST_INVALID\"}]}",
+					  NULL);
+		if (!(m = find_manifest(repo, digest)) &&
+		    reg.n_manifests < sizeof(reg.manifests) / sizeof(reg.manifests[0])) {
+			m = &reg.manifests[reg.n_manifests++];
+			snprintf(m->repo, sizeof(m->repo), "%s", repo);
+			snprintf(m->digest, sizeof(m->digest), "%s", digest);
+			snprintf(m->media_type, sizeof(m->media_type), "%s",
+				 type ? type : "application/vnd.oci.image.manifest.v1+json");
+			m->data = malloc(cc->len + 1);
+			memcpy(m->data, cc->body ? cc->body : "", cc->len);
+			m->len = cc->len;
+		}
+		if (strncmp(ref, "sha256:", 7) != 0)
+			set_tag(repo, ref, digest);
+		o = json_loadb(cc->body ? cc->body : "", cc->len, 0, NULL);
+		subject = json_string_value(json_object_get(json_object_get(o, "subject"), "digest"));
+		if (subject && reg.referrers_api) {
+			h[2] = "OCI-Subject";
+			h[3] = subject;
+		}
+		{
+			enum MHD_Result ret = reply_text(c, 201, "", h);
+
+			json_decref(o);
+			return ret;
+		}
+	}
+	{
+		manifest *m = find_manifest(repo, ref);
+		const char *h[3];
+
+		if (!m)
+			return reply_text(c, 404, "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\"}]}",
+					  NULL);
+		h[0] = "Docker-Content-Digest";
+		h[1] = m->digest;
+		h[2] = NULL;
+		if (reg.oversize_manifests && strcmp(method, "GET") == 0) {
+			size_t n = ART_OCI_MANIFEST_MAX + 16;
+			char *big = malloc(n);
+			enum MHD_Result ret;
+
+			memset(big, ' ', n);
+			ret = reply(c, 200, m->media_type, big, n, h);
+			free(big);
+			return ret;
+		}
+		if (reg.tamper_manifests && strcmp(method, "GET") == 0 &&
+		    strncmp(ref, "sha256:", 7) == 0) {
+			/* still valid JSON, but not the bytes the digest names */
+			char *copy = malloc(m->len + 1);
+			enum MHD_Result ret;
+
+			memcpy(copy, m->data, m->len);
+			copy[m->len] = ' ';
+			ret = reply(c, 200, m->media_type, copy, m->len + 1, h);
+			free(copy);
+			return ret;
+		}
+		return reply(c, 200, m->media_type, m->data, m->len, h);
+	}
+}
+
+static enum MHD_Result serve_upload(struct MHD_Connection *c, const char *method,
+				    const char *repo, const char *rest, const conn *cc)
+{
+	char loc[512];
+	const char *h[] = {"Location", loc, NULL};
+
+	if (strcmp(method, "POST") == 0) {
+		const char *mount = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mount");
+		const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+		blob *b;
+
+		if (mount && from && (b = find_blob(from, mount))) {
+			uint8_t *data = b->data;
+
+			add_blob(repo, mount, data, b->len);
+			reg.mounts++;
+			snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", repo, mount);
+			return reply_text(c, 201, "", h);
+		}
+		if (reg.n_uploads == sizeof(reg.uploads) / sizeof(reg.uploads[0]))
+			return reply_text(c, 500, "{}", NULL);
+		snprintf(reg.uploads[reg.n_uploads].repo, sizeof(reg.uploads[0].repo), "%s", repo);
+		/* a Location with a query of its own, as Docker Distribution's */
+		snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%zu?_state=s%zu", repo,
+			 reg.n_uploads, reg.n_uploads);
+		reg.n_uploads++;
+		return reply_text(c, 202, "", h);
+	}
+	{
+		size_t id = (size_t)strtoul(rest, NULL, 10);
+		upload *u = id < reg.n_uploads ? &reg.uploads[id] : NULL;
+		const char *digest = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "digest");
+		char got[72];
+
+		if (!u || u->used || strcmp(u->repo, repo))
+			return reply_text(c, 404, "{\"errors\":[{\"code\":\"BLOB_UPLOAD_UNKNOWN\"}]}",
+					  NULL);
+		if (cc->len) {
+			u->data = realloc(u->data, u->len + cc->len);
+			memcpy(u->data + u->len, cc->body, cc->len);
+			u->len += cc->len;
+		}
+		if (strcmp(method, "PATCH") == 0) {
+			reg.patches++;
+			snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%zu", repo, id);
+			return reply_text(c, 202, "", h);
+		}
+		digest_of(got, u->data, u->len);
+		if (!digest || strcmp(digest, got))
+			return reply_text(c, 400, "{\"errors\":[{\"code\":\"DIGEST_INVALID\"}]}", NULL);
+		add_blob(repo, got, u->data, u->len);
+		u->used = true;
+		free(u->data);
+		u->data = NULL;
+		snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", repo, got);
+		return reply_text(c, 201, "", h);
+	}
+}
+
+static bool authorized(struct MHD_Connection *c)
+{
+	const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+	if (reg.auth == AUTH_BASIC)
+		return a && !strcmp(a, reg.basic);
+	if (reg.auth == AUTH_BEARER)
+		return a && !strcmp(a, "Bearer " TOKEN);
+	return true;
+}
+
+static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,
+			     const conn *cc)
+{
+	char repo[128], realm[256];
+	const char *p;
+	size_t n;
+
+	reg.requests++;
+	if (!strcmp(url, "/token")) {
+		const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+		if (reg.basic && (!a || strcmp(a, reg.basic)))
+			return reply_text(c, 401, "{\"details\":\"bad credentials\"}", NULL);
+		return reply_text(c, 200, "{\"token\":\"" TOKEN "\",\"expires_in\":300}", NULL);
+	}
+	if (!strncmp(url, "/storage/", 9)) {
+		/* blob storage behind a redirect: /storage/<repo>/<digest> */
+		const char *slash = strrchr(url, '/');
+
+		n = (size_t)(slash - (url + 9));
+		if (n >= sizeof(repo))
+			return reply_text(c, 404, "{}", NULL);
+		memcpy(repo, url + 9, n);
+		repo[n] = '\0';
+		reg.redirect_blobs = REDIRECT_NONE;
+		{
+			enum MHD_Result ret = serve_blob(c, method, repo, slash + 1);
+
+			return ret;
+		}
+	}
+	if (strncmp(url, "/v2/", 4) != 0)
+		return reply_text(c, 404, "{}", NULL);
+	if (reg.fail_status) {
+		int status = reg.fail_status;
+
+		if (reg.fail_count > 0 && --reg.fail_count == 0)
+			reg.fail_status = 0;
+		return reply_text(c, (unsigned)status,
+				  "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"try later\"}]}",
+				  NULL);
+	}
+	if (!authorized(c)) {
+		const char *h[] = {"WWW-Authenticate", realm, NULL};
+
+		if (reg.auth == AUTH_BASIC)
+			snprintf(realm, sizeof(realm), "Basic realm=\"fake\"");
+		else
+			snprintf(realm, sizeof(realm),
+				 "Bearer realm=\"http://127.0.0.1:%u/token\",service=\"fake\","
+				 "scope=\"repository:x:pull\"", reg.port);
+		return reply_text(c, 401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}", h);
+	}
+	if (!strcmp(url, "/v2/"))
+		return reply_text(c, 200, "{}", NULL);
+	url += 4;
+	if ((p = strstr(url, "/blobs/uploads/")) || (p = strstr(url, "/blobs/")) ||
+	    (p = strstr(url, "/manifests/")) || (p = strstr(url, "/referrers/")) ||
+	    (p = strstr(url, "/tags/list"))) {
+		n = (size_t)(p - url);
+		if (n >= sizeof(repo))
+			return reply_text(c, 404, "{}", NULL);
+		memcpy(repo, url, n);
+		repo[n] = '\0';
+		if (!strncmp(p, "/blobs/uploads/", 15))
+			return serve_upload(c, method, repo, p + 15, cc);
+		if (!strncmp(p, "/blobs/", 7))
+			return serve_blob(c, method, repo, p + 7);
+		if (!strncmp(p, "/manifests/", 11))
+			return serve_manifest(c, method, repo, p + 11, cc);
+		if (!strncmp(p, "/referrers/", 11))
+			return serve_referrers(c, repo, p + 11);
+		return serve_tags(c, repo);
+	}
+	return reply_text(c, 404, "{}", NULL);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_size, void **con_cls)
+{
+	conn *cc = *con_cls;
+	enum MHD_Result ret;
+
+	(void)cls;
+	(void)version;
+	if (!cc) {
+		if (!(cc = calloc(1, sizeof(*cc))))
+			return MHD_NO;
+		*con_cls = cc;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		char *p = realloc(cc->body, cc->len + *upload_size + 1);
+
+		if (!p)
+			return MHD_NO;
+		memcpy(p + cc->len, upload_data, *upload_size);
+		cc->body = p;
+		cc->len += *upload_size;
+		p[cc->len] = '\0';
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	pthread_mutex_lock(&reg.mu);
+	ret = route(c, url, method, cc);
+	pthread_mutex_unlock(&reg.mu);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	conn *cc = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (cc) {
+		free(cc->body);
+		free(cc);
+		*con_cls = NULL;
+	}
+}
+
+static void registry_clear(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&reg.mu);
+	for (i = 0; i < reg.n_blobs; i++)
+		free(reg.blobs[i].data);
+	for (i = 0; i < reg.n_manifests; i++)
+		free(reg.manifests[i].data);
+	for (i = 0; i < reg.n_uploads; i++)
+		free(reg.uploads[i].data);
+	reg.n_blobs = reg.n_manifests = reg.n_tags = reg.n_uploads = 0;
+	memset(reg.uploads, 0, sizeof(reg.uploads));
+	reg.referrers_api = true;
+	reg.auth = AUTH_NONE;
+	reg.basic = NULL;
+	reg.fail_status = reg.fail_count = 0;
+	reg.tamper_blobs = reg.tamper_manifests = reg.oversize_manifests = false;
+	reg.redirect_blobs = REDIRECT_NONE;
+	reg.requests = reg.patches = reg.mounts = 0;
+	pthread_mutex_unlock(&reg.mu);
+}
+
+static int registry_start(void)
+{
+	struct sockaddr_in sin;
+	const union MHD_DaemonInfo *info;
+
+	pthread_mutex_init(&reg.mu, NULL);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	reg.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
+				 MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_NOTIFY_COMPLETED, completed,
+				 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+	if (!reg.d || !(info = MHD_get_daemon_info(reg.d, MHD_DAEMON_INFO_BIND_PORT)))
+		return -1;
+	reg.port = info->port;
+	registry_clear();
+	return 0;
+}
+
+/* Under the lock: the test thread changes behaviour between calls. */
+#define REG_SET(stmt)                          \
+	do {                                   \
+		pthread_mutex_lock(&reg.mu);   \
+		stmt;                          \
+		pthread_mutex_unlock(&reg.mu); \
+	} while (0)
+
+/* ---- stores ------------------------------------------------------------------ */
+
+static struct {
+	art_key *builder, *rm1, *rm2;
+	art_keyring *kr;
+	char *src;       /* alpha 1.0.0 + 1.1.0, beta 1.0.0; releases 1, 2; blue -> 2 */
+	char *tmp;
+	char url[128];
+} fx;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static char *temp_dir(void)
+{
+	char *d = strdup("/tmp/af-test-ocireg-XXXXXX");
+
+	if (!d || !mkdtemp(d)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void remove_tree(const char *d)
+{
+	if (d)
+		nftw(d, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int put_agent(art_store_txn *t, const char *name, const char *version, size_t big)
+{
+	const char *caps[] = {"log"};
+	art_manifest_import imports[] = {{"af", "log", "func"}};
+	art_manifest_export exports[] = {{"af_handle", "func"}};
+	char resolved[72], text[128], native[256], source[256];
+	char *wasm;
+	art_manifest_info info;
+	art_provenance_info prov = {"https://git.example.com/agents.git", "main",
+				    "https://agentfactory.dev/builder/v1"};
+	art_provenance_extra extra;
+	art_build_parts parts;
+	size_t i, wasm_len = 64 + big;
+	int rc;
+
+	snprintf(text, sizeof(text), "%s@%s", name, version);
+	art_manifest_digest(resolved, text, strlen(text));
+	wasm = malloc(wasm_len);
+	if (!wasm)
+		return AF_ENOMEM;
+	for (i = 0; i < wasm_len; i++)
+		wasm[i] = (char)(i * 31 + strlen(text));
+	memcpy(wasm, "\0asm", 4);
+	snprintf(native, sizeof(native), "ELF native code of %s", text);
+	snprintf(source, sizeof(source), "/* generated C of %s */", text);
+	memset(&info, 0, sizeof(info));
+	info.name = name;
+	info.version = version;
+	info.resolved_template_digest = resolved;
+	info.git_commit = "0123456789abcdef0123456789abcdef01234567";
+	info.policy_digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+	info.toolchain_id = "clang-19/wasi-libc/wabt-1.0.32";
+	info.native_compat_id = COMPAT;
+	info.target_triple = "x86_64-linux-gnu";
+	info.guest_abi_version = 1;
+	info.imports = imports;
+	info.n_imports = 1;
+	info.exports = exports;
+	info.n_exports = 1;
+	info.capabilities = caps;
+	info.n_capabilities = 1;
+	memset(&extra, 0, sizeof(extra));
+	extra.invocation_id = "https://ci.example.com/jobs/1";
+	extra.started_on = T_2026;
+	extra.finished_on = T_2026 + 5;
+	parts.wasm = wasm;
+	parts.wasm_len = wasm_len;
+	parts.native = native;
+	parts.native_len = strlen(native);
+	parts.source = source;
+	parts.source_len = strlen(source);
+	rc = art_store_put_build_ex(t, NULL, &info, &prov, &extra, &parts, fx.builder);
+	free(wasm);
+	return rc;
+}
+
+static int make_source(void)
+{
+	static const char *const r1[] = {"alpha@1.0.0", "beta@1.0.0"};
+	static const char *const r2[] = {"alpha@1.1.0", "beta@1.0.0"};
+	const art_key *keys[] = {fx.rm1};
+	art_store *s = NULL;
+	art_store_txn *t = NULL;
+	int rc;
+
+	if ((rc = art_store_open(&s, fx.src, ART_STORE_CREATE)) < 0)
+		return rc;
+	if ((rc = art_store_txn_begin(&t, s)) == 0) {
+		if ((rc = put_agent(t, "alpha", "1.0.0", 0)) == 0 &&
+		    (rc = put_agent(t, "alpha", "1.1.0", 5000)) == 0 &&
+		    (rc = put_agent(t, "beta", "1.0.0", 0)) == 0)
+			rc = art_store_txn_commit(t);
+		else
+			art_store_txn_abort(t);
+	}
+	if (rc == 0)
+		rc = art_release_create(NULL, s, fx.kr, fx.rm1, r1, 2, LATER, NOW);
+	if (rc == 0)
+		rc = art_release_create(NULL, s, fx.kr, fx.rm1, r2, 2, LATER, NOW);
+	if (rc == 0)
+		rc = art_release_promote(NULL, s, fx.kr, keys, 1, "blue", 1, NOW);
+	if (rc == 0)
+		rc = art_release_promote(NULL, s, fx.kr, keys, 1, "blue", 2, NOW);
+	art_store_close(s);
+	return rc;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (art_key_generate(&fx.builder, 2048) < 0 || art_key_generate(&fx.rm1, 2048) < 0 ||
+	    art_key_generate(&fx.rm2, 2048) < 0 || art_keyring_new(&fx.kr) < 0 ||
+	    art_keyring_add(fx.kr, fx.builder, ART_ROLE_BUILDER, T_2026, 0) < 0 ||
+	    art_keyring_add(fx.kr, fx.rm1, ART_ROLE_RELEASE_MANAGER, T_2026, 0) < 0 ||
+	    art_keyring_add(fx.kr, fx.rm2, ART_ROLE_RELEASE_MANAGER, T_2026, 0) < 0)
+		return -1;
+	if (!(fx.src = temp_dir()) || !(fx.tmp = temp_dir()) || make_source() < 0) {
+		fprintf(stderr, "fixture: %s\n", art_error_last());
+		return -1;
+	}
+	if (registry_start() < 0)
+		return -1;
+	snprintf(fx.url, sizeof(fx.url), "oci://127.0.0.1:%u/team/agents", reg.port);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	MHD_stop_daemon(reg.d);
+	registry_clear();
+	art_key_free(fx.builder);
+	art_key_free(fx.rm1);
+	art_key_free(fx.rm2);
+	art_keyring_free(fx.kr);
+	remove_tree(fx.src);
+	remove_tree(fx.tmp);
+	free(fx.src);
+	free(fx.tmp);
+	return 0;
+}
+
+static int test_setup(void **state)
+{
+	(void)state;
+	registry_clear();
+	return 0;
+}
+
+/* A fresh empty store under fx.tmp (caller frees the path). */
+static char *empty_store(const char *name)
+{
+	char *dir = NULL;
+	art_store *s = NULL;
+
+	if (asprintf(&dir, "%s/%s", fx.tmp, name) < 0)
+		fail_msg("asprintf");
+	remove_tree(dir);
+	if (art_store_open(&s, dir, ART_STORE_CREATE) < 0)
+		fail_msg("%s: %s", dir, art_error_last());
+	art_store_close(s);
+	return dir;
+}
+
+static art_oci_client *client(const art_oci_opts *o)
+{
+	art_oci_client *c = NULL;
+
+	if (art_oci_client_new(&c, fx.url, o) < 0)
+		fail_msg("client: %s", art_error_last());
+	return c;
+}
+
+static int push_all(art_oci_client *c, art_oci_stats *st)
+{
+	art_store *s = NULL;
+	int rc;
+
+	if ((rc = art_store_open(&s, fx.src, ART_STORE_RDONLY)) < 0)
+		return rc;
+	rc = art_oci_push(st, c, s, NULL, 0, 0, "blue", NULL);
+	art_store_close(s);
+	return rc;
+}
+
+/* Pull channel blue (or what opts says) into dir. */
+static int pull_into(const char *dir, art_oci_client *c, const art_oci_pull_opts *o,
+		     art_oci_stats *st)
+{
+	art_store *s = NULL;
+	int rc;
+
+	if ((rc = art_store_open(&s, dir, 0)) < 0)
+		return rc;
+	rc = art_oci_pull(st, c, s, fx.kr, NOW, o);
+	art_store_close(s);
+	return rc;
+}
+
+/* The release blue resolves to in dir (0: none), and the artifact count. */
+static uint64_t blue_in(const char *dir, size_t *artifacts)
+{
+	art_store *s = NULL;
+	art_release *r = NULL;
+	art_store_entry *e = NULL;
+	size_t n = 0;
+	uint64_t number = 0;
+
+	if (art_store_open(&s, dir, ART_STORE_RDONLY) < 0)
+		fail_msg("%s: %s", dir, art_error_last());
+	if (art_release_channel_resolve(s, fx.kr, "blue", NOW, &r) == 0)
+		number = r->number;
+	if (artifacts) {
+		assert_int_equal(art_store_list(&e, &n, s), 0);
+		*artifacts = n;
+		art_store_list_free(e, n);
+	}
+	art_release_free(r);
+	art_store_close(s);
+	return number;
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+static void push_then_pull(bool referrers_api, size_t chunk)
+{
+	art_oci_opts o;
+	art_oci_client *c;
+	art_oci_stats st;
+	art_oci_pull_opts po;
+	char *dir = empty_store("pulled"), digest[72];
+	bool exists = false;
+	size_t n = 0;
+	uint64_t first;
+
+	memset(&o, 0, sizeof(o));
+	o.chunk_size = chunk;
+	REG_SET(reg.referrers_api = referrers_api);
+	c = client(&o);
+	memset(&st, 0, sizeof(st));
+	if (push_all(c, &st) < 0)
+		fail_msg("push: %s", art_error_last());
+	assert_int_equal(st.release, 2);
+	assert_int_equal(st.channel_seq, 2);
+	assert_true(st.blobs_up > 0);
+	assert_true(st.manifests_up > 0);
+	if (chunk)
+		assert_true(reg.patches > 0);
+	/* the tags the layout promises */
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_true(exists);
+	assert_int_equal(strncmp(digest, "sha256:", 7), 0);
+	assert_int_equal(art_oci_manifest_head(c, "release-2", digest, &exists), 0);
+	assert_true(exists);
+	assert_int_equal(art_oci_manifest_head(c, "alpha-1.1.0", digest, &exists), 0);
+	assert_true(exists);
+	assert_int_equal(art_oci_manifest_head(c, "no-such-tag", digest, &exists), 0);
+	assert_false(exists);
+	/* a second push uploads no part again */
+	first = st.blobs_up;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(push_all(c, &st), 0);
+	assert_true(st.blobs_up < first);
+	assert_true(st.blobs_skipped > 0);
+	/* pull the channel: same release, every artifact of it */
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	memset(&st, 0, sizeof(st));
+	if (pull_into(dir, c, &po, &st) < 0)
+		fail_msg("pull: %s", art_error_last());
+	assert_int_equal(st.release, 2);
+	assert_int_equal(st.channel_seq, 2);
+	assert_int_equal(st.artifacts, 2);
+	assert_false(st.up_to_date);
+	assert_int_equal(blue_in(dir, &n), 2);
+	assert_int_equal(n, 2);
+	/* again: nothing new */
+	first = st.blobs_down;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(pull_into(dir, c, &po, &st), 0);
+	assert_true(st.up_to_date);
+	assert_true(st.blobs_down < first);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_oci_registry__push_pull_with_referrers_api(void **state)
+{
+	(void)state;
+	push_then_pull(true, 0);
+}
+
+static void test_oci_registry__push_pull_with_fallback_tags_and_chunks(void **state)
+{
+	(void)state;
+	push_then_pull(false, 1000);
+	/* the fallback tags exist: sha256-<hex> of each subject */
+	{
+		size_t i, fallback = 0;
+
+		for (i = 0; i < reg.n_tags; i++)
+			fallback += strncmp(reg.tags[i].name, "sha256-", 7) == 0;
+		assert_true(fallback > 0);
+	}
+}
+
+static void test_oci_registry__pull_by_release_refs_and_all_channels(void **state)
+{
+	art_oci_client *c = client(NULL);
+	art_oci_pull_opts po;
+	art_oci_stats st;
+	static const char *const refs[] = {"alpha@1.0.0"};
+	char *dir = empty_store("by-ref");
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(push_all(c, NULL), 0);
+	{
+		art_store *s = NULL;
+		static const char *const more[] = {"alpha@1.0.0"};
+
+		assert_int_equal(art_store_open(&s, fx.src, ART_STORE_RDONLY), 0);
+		assert_int_equal(art_oci_push(NULL, c, s, more, 1, 1, NULL, NULL), 0);
+		art_store_close(s);
+	}
+	memset(&po, 0, sizeof(po));
+	po.refs = refs;
+	po.n_refs = 1;
+	memset(&st, 0, sizeof(st));
+	if (pull_into(dir, c, &po, &st) < 0)
+		fail_msg("pull refs: %s", art_error_last());
+	assert_int_equal(st.artifacts, 1);
+	assert_int_equal(blue_in(dir, &n), 0);
+	assert_int_equal(n, 1);
+	/* release 1 (alpha@1.0.0 already there, beta new) */
+	memset(&po, 0, sizeof(po));
+	po.release = 1;
+	memset(&st, 0, sizeof(st));
+	if (pull_into(dir, c, &po, &st) < 0)
+		fail_msg("pull release: %s", art_error_last());
+	assert_int_equal(st.release, 1);
+	assert_int_equal(st.artifacts, 1);
+	assert_true(st.blobs_skipped > 0);
+	/* everything: each channel-* tag */
+	memset(&po, 0, sizeof(po));
+	memset(&st, 0, sizeof(st));
+	if (pull_into(dir, c, &po, &st) < 0)
+		fail_msg("pull all: %s", art_error_last());
+	assert_int_equal(blue_in(dir, &n), 2);
+	assert_int_equal(n, 3);
+	/* a release the registry lacks */
+	memset(&po, 0, sizeof(po));
+	po.release = 9;
+	assert_int_equal(pull_into(dir, c, &po, NULL), AF_ENOTFOUND);
+	assert_non_null(strstr(art_error_last(), "127.0.0.1"));
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_oci_registry__mount_from_another_repository(void **state)
+{
+	art_oci_client *c = client(NULL), *other;
+	art_oci_stats st;
+	art_store *s = NULL;
+	char url[160];
+
+	(void)state;
+	assert_int_equal(push_all(c, NULL), 0);
+	snprintf(url, sizeof(url), "oci://127.0.0.1:%u/team/copy", reg.port);
+	assert_int_equal(art_oci_client_new(&other, url, NULL), 0);
+	assert_string_equal(art_oci_client_ref(other)->repo, "team/copy");
+	assert_int_equal(art_store_open(&s, fx.src, ART_STORE_RDONLY), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(art_oci_push(&st, other, s, NULL, 0, 0, "blue", "team/agents"), 0);
+	assert_true(st.blobs_mounted > 0);
+	assert_int_equal(st.blobs_up, 0);
+	assert_true(reg.mounts > 0);
+	assert_int_equal(art_oci_client_stats(other)->blobs_mounted, st.blobs_mounted);
+	art_oci_client_reset_stats(other);
+	assert_int_equal(art_oci_client_stats(other)->requests, 0);
+	art_store_close(s);
+	art_oci_client_free(other);
+	art_oci_client_free(c);
+}
+
+/* A pull that must fail with rc, naming the registry, the store unchanged. */
+static void pull_refused(const char *what, int rc_expected, const char *needle)
+{
+	art_oci_client *c = client(NULL);
+	art_oci_pull_opts po;
+	char *dir = empty_store("refused");
+	size_t n = 9;
+	int rc;
+
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	rc = pull_into(dir, c, &po, NULL);
+	if (rc != rc_expected)
+		fail_msg("%s: pull said %d (%s), not %d", what, rc, art_error_last(), rc_expected);
+	if (needle && !strstr(art_error_last(), needle))
+		fail_msg("%s: the message '%s' does not say '%s'", what, art_error_last(), needle);
+	assert_int_equal(blue_in(dir, &n), 0);
+	assert_int_equal(n, 0);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_oci_registry__tampered_blob_refused(void **state)
+{
+	art_oci_client *c = client(NULL);
+
+	(void)state;
+	assert_int_equal(push_all(c, NULL), 0);
+	art_oci_client_free(c);
+	REG_SET(reg.tamper_blobs = true);
+	pull_refused("tampered blob", AF_ESIGNATURE, "127.0.0.1");
+}
+
+static void test_oci_registry__tampered_manifest_refused(void **state)
+{
+	art_oci_client *c = client(NULL);
+
+	(void)state;
+	assert_int_equal(push_all(c, NULL), 0);
+	art_oci_client_free(c);
+	REG_SET(reg.tamper_manifests = true);
+	pull_refused("tampered manifest", AF_ESIGNATURE, NULL);
+}
+
+static void test_oci_registry__oversized_manifest_refused(void **state)
+{
+	art_oci_client *c = client(NULL);
+
+	(void)state;
+	assert_int_equal(push_all(c, NULL), 0);
+	art_oci_client_free(c);
+	REG_SET(reg.oversize_manifests = true);
+	pull_refused("oversized manifest", AF_ETOOBIG, "over");
+}
+
+static void test_oci_registry__missing_channel_and_server_errors(void **state)
+{
+	art_oci_client *c = client(NULL);
+	char digest[72];
+	bool exists = true;
+
+	(void)state;
+	/* nothing pushed: no such channel */
+	pull_refused("empty registry", AF_ENOTFOUND, "channel-blue");
+	/* a registry that answers 500: retried, then AF_EIO naming it */
+	REG_SET(reg.fail_status = 500);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EIO);
+	assert_false(exists);
+	assert_non_null(strstr(art_error_last(), "127.0.0.1"));
+	assert_non_null(strstr(art_error_last(), "500"));
+	/* a push refused at its first upload */
+	REG_SET(reg.fail_status = 403);
+	assert_int_equal(push_all(c, NULL), AF_EDENIED);
+	/* one transient 503: the retry succeeds */
+	REG_SET((reg.fail_status = 503, reg.fail_count = 1));
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_false(exists);
+	art_oci_client_free(c);
+}
+
+static void test_oci_registry__basic_auth(void **state)
+{
+	art_oci_client *c;
+	art_oci_opts o;
+	char digest[72];
+	bool exists;
+	char hdr[128], *b64 = NULL;
+
+	(void)state;
+	assert_int_equal(art_base64_encode(&b64, "agent:s3cret", 12), 0);
+	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+	free(b64);
+	REG_SET((reg.auth = AUTH_BASIC, reg.basic = hdr));
+	memset(&o, 0, sizeof(o));
+	o.auth_file = "/nonexistent/config.json";
+	/* no credentials */
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "credentials required"));
+	art_oci_client_free(c);
+	/* wrong ones */
+	o.username = "agent";
+	o.password = "wrong";
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "refused"));
+	art_oci_client_free(c);
+	/* the right ones: a push and a pull go through */
+	o.password = "s3cret";
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_false(exists);
+	if (push_all(c, NULL) < 0)
+		fail_msg("push with basic auth: %s", art_error_last());
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_true(exists);
+	art_oci_client_free(c);
+}
+
+static void test_oci_registry__bearer_token(void **state)
+{
+	art_oci_client *c;
+	art_oci_opts o;
+	art_oci_pull_opts po;
+	char digest[72], hdr[128], *b64 = NULL, *dir;
+	bool exists;
+
+	(void)state;
+	assert_int_equal(art_base64_encode(&b64, "agent:s3cret", 12), 0);
+	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+	free(b64);
+	REG_SET((reg.auth = AUTH_BEARER, reg.basic = hdr));
+	memset(&o, 0, sizeof(o));
+	o.auth_file = "/nonexistent/config.json";
+	/* the token server refuses anonymous requests */
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "token request"));
+	assert_non_null(strstr(art_error_last(), "credentials required"));
+	art_oci_client_free(c);
+	/* ... and wrong credentials */
+	o.username = "agent";
+	o.password = "wrong";
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "token request"));
+	assert_non_null(strstr(art_error_last(), "refused"));
+	art_oci_client_free(c);
+	o.password = "s3cret";
+	c = client(&o);
+	if (push_all(c, NULL) < 0)
+		fail_msg("push with a bearer token: %s", art_error_last());
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_true(exists);
+	dir = empty_store("bearer");
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	if (pull_into(dir, c, &po, NULL) < 0)
+		fail_msg("pull with a bearer token: %s", art_error_last());
+	assert_int_equal(blue_in(dir, NULL), 2);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_oci_registry__redirects(void **state)
+{
+	art_oci_client *c = client(NULL);
+	art_oci_opts o;
+	art_oci_pull_opts po;
+	char *dir;
+
+	(void)state;
+	assert_int_equal(push_all(c, NULL), 0);
+	art_oci_client_free(c);
+	/* to another host without --allow-redirect: refused */
+	REG_SET(reg.redirect_blobs = REDIRECT_OTHER_HOST);
+	pull_refused("redirect to another host", AF_EDENIED, "another host");
+	/* a redirect loop: too many redirects */
+	REG_SET(reg.redirect_blobs = REDIRECT_LOOP);
+	pull_refused("redirect loop", AF_EIO, "too many redirects");
+	/* to another host with allow_redirect: followed, content still checked */
+	REG_SET(reg.redirect_blobs = REDIRECT_OTHER_HOST);
+	memset(&o, 0, sizeof(o));
+	o.allow_redirect = true;
+	c = client(&o);
+	dir = empty_store("redirected");
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	if (pull_into(dir, c, &po, NULL) < 0)
+		fail_msg("pull through a redirect: %s", art_error_last());
+	assert_int_equal(blue_in(dir, NULL), 2);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+	/* same host: followed without asking */
+	REG_SET(reg.redirect_blobs = REDIRECT_SAME_HOST);
+	c = client(NULL);
+	dir = empty_store("redirected-same");
+	if (pull_into(dir, c, &po, NULL) < 0)
+		fail_msg("pull through a same-host redirect: %s", art_error_last());
+	assert_int_equal(blue_in(dir, NULL), 2);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_oci_registry__replayed_channel_refused(void **state)
+{
+	art_oci_client *c = client(NULL);
+	art_oci_pull_opts po;
+	art_store *s = NULL;
+	char *dir = empty_store("replay"), *newer = NULL;
+	const art_key *keys[] = {fx.rm1};
+	art_channel *ch = NULL;
+
+	(void)state;
+	/* the registry holds blue at seq 2; this store already has seq 3 */
+	assert_int_equal(push_all(c, NULL), 0);
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	assert_int_equal(pull_into(dir, c, &po, NULL), 0);
+	assert_int_equal(art_store_open(&s, dir, 0), 0);
+	assert_int_equal(art_release_set_threshold(&ch, s, fx.kr, keys, 1, "blue", 1, NOW), 0);
+	assert_int_equal(ch->seq, 3);
+	art_channel_free(ch);
+	art_store_close(s);
+	assert_int_equal(pull_into(dir, c, &po, NULL), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "replay"));
+	free(newer);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_oci_registry__push_pull_with_referrers_api, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__push_pull_with_fallback_tags_and_chunks,
+				       test_setup),
+		cmocka_unit_test_setup(test_oci_registry__pull_by_release_refs_and_all_channels,
+				       test_setup),
+		cmocka_unit_test_setup(test_oci_registry__mount_from_another_repository, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__tampered_blob_refused, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__tampered_manifest_refused, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__oversized_manifest_refused, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__missing_channel_and_server_errors,
+				       test_setup),
+		cmocka_unit_test_setup(test_oci_registry__basic_auth, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__bearer_token, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__redirects, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__replayed_channel_refused, test_setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
