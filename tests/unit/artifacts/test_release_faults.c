@@ -36,6 +36,7 @@
 #include "art/util.h"
 
 #include <ftw.h>
+#include <jansson.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -910,6 +911,59 @@ static int run_attest(void *ctx)
 	return rc;
 }
 
+/* jansson's allocations (json_set_alloc_funcs) under the same counter, for
+ * the operations whose every JSON allocation failure is AF_ENOMEM (a parse
+ * that fails for want of memory is not: jansson does not say why). */
+static void *json_fi_malloc(size_t n)
+{
+	return fi_should_fail() ? NULL : __real_malloc(n);
+}
+
+static void json_fi_free(void *p)
+{
+	free(p);
+}
+
+static int run_sbom(void *ctx)
+{
+	static const art_sbom_component comps[] = {
+		{"library", "agentfactory-guest", "0.1.0", NULL,
+		 "8058e34ac30897750ea839a88d396bec9016c2450f5311db75d6cd9613674e54", "guest"},
+		{"library", "wasi-libc", "0.0~git20220510.9886d3d-2",
+		 "pkg:deb/debian/wasi-libc@0.0~git20220510.9886d3d-2?arch=all", NULL, NULL}};
+	art_provenance_extra extra;
+	char *sbom = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)ctx;
+	memset(&extra, 0, sizeof(extra));
+	extra.components = comps;
+	extra.n_components = 2;
+	rc = art_attest_sbom(&sbom, &len, fx.alpha, &extra);
+	if (rc == 0 && (!strstr(sbom, "\"serialNumber\":\"urn:uuid:") ||
+			!strstr(sbom, "dep:wasi-libc") || !strstr(sbom, "part:wasm") ||
+			len != strlen(sbom)))
+		rc = wrong(__LINE__);
+	free(sbom);
+	return rc;
+}
+
+static void test_release_faults__json_allocation_failures_in_the_sbom(void **state)
+{
+	const fi_op op = {"art_attest_sbom (jansson allocations)", run_sbom, NULL, NULL};
+	long n;
+
+	(void)state;
+	json_set_alloc_funcs(json_fi_malloc, json_fi_free);
+	n = fi_torture(&op);
+	json_set_alloc_funcs(malloc, free);
+	if (n <= 0)
+		fail_msg("%s: see above", op.name);
+	/* every JSON value of the SBOM is a failure point */
+	assert_true(n > 50);
+}
+
 /* ---- the tests ------------------------------------------------------------------ */
 
 static void torture_write(const char *name, const char *from, int (*write)(art_store *, void *),
@@ -1133,6 +1187,7 @@ int main(void)
 		cmocka_unit_test(test_release_faults__bundles_under_allocation_failure),
 		cmocka_unit_test(test_release_faults__lmdb_failures_leave_channels_before_or_after),
 		cmocka_unit_test(test_release_faults__openssl_failures_never_verify),
+		cmocka_unit_test(test_release_faults__json_allocation_failures_in_the_sbom),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
