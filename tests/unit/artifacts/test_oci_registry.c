@@ -1254,6 +1254,252 @@ static void test_oci_registry__replayed_channel_refused(void **state)
 	free(dir);
 }
 
+/* ---- a registry that lies: its content rewritten between push and pull ---------- */
+
+#define REPO "team/agents"
+
+/* Point tag `name` at what tag `from` points at. */
+static void retag(const char *name, const char *from)
+{
+	manifest *m;
+
+	pthread_mutex_lock(&reg.mu);
+	m = find_manifest(REPO, from);
+	if (m)
+		set_tag(REPO, name, m->digest);
+	pthread_mutex_unlock(&reg.mu);
+	assert_non_null(m);
+}
+
+/* Forget every manifest whose artifactType is type (its referrers vanish). */
+static size_t drop_manifests(const char *type)
+{
+	size_t i, kept = 0, dropped = 0;
+
+	pthread_mutex_lock(&reg.mu);
+	for (i = 0; i < reg.n_manifests; i++) {
+		json_t *o = json_loadb(reg.manifests[i].data, reg.manifests[i].len, 0, NULL);
+		const char *t = json_string_value(json_object_get(o, "artifactType"));
+
+		if (t && !strcmp(t, type)) {
+			free(reg.manifests[i].data);
+			dropped++;
+		} else {
+			reg.manifests[kept++] = reg.manifests[i];
+		}
+		json_decref(o);
+	}
+	reg.n_manifests = kept;
+	pthread_mutex_unlock(&reg.mu);
+	return dropped;
+}
+
+/* Store manifest text (by digest) in the registry; its digest into digest. */
+static void add_manifest(const char *type, char *text, char digest[72])
+{
+	manifest *m;
+
+	digest_of(digest, text, strlen(text));
+	assert_true(reg.n_manifests < sizeof(reg.manifests) / sizeof(reg.manifests[0]));
+	m = &reg.manifests[reg.n_manifests++];
+	snprintf(m->repo, sizeof(m->repo), "%s", REPO);
+	snprintf(m->digest, sizeof(m->digest), "%s", digest);
+	snprintf(m->media_type, sizeof(m->media_type), "%s", type);
+	m->data = text;
+	m->len = strlen(text);
+}
+
+/* Rewrite the manifest tag `name` points at through edit(), store it under
+ * its new digest and move the tag there; its referrers (the signatures of
+ * the signed config it carries) are attached to the new one too, as a
+ * registry that rewrites content would. */
+static void rewrite_tagged(const char *name, void (*edit)(json_t *o))
+{
+	manifest *m;
+	json_t *o;
+	char *text, digest[72], old[72], type[128];
+	size_t i, n;
+
+	pthread_mutex_lock(&reg.mu);
+	m = find_manifest(REPO, name);
+	assert_non_null(m);
+	snprintf(old, sizeof(old), "%s", m->digest);
+	snprintf(type, sizeof(type), "%s", m->media_type);
+	o = json_loadb(m->data, m->len, 0, NULL);
+	assert_non_null(o);
+	edit(o);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	add_manifest(type, text, digest);
+	n = reg.n_manifests;
+	for (i = 0; i < n; i++) {
+		json_t *r = json_loadb(reg.manifests[i].data, reg.manifests[i].len, 0, NULL);
+		json_t *subject = json_object_get(r, "subject");
+		const char *sd = json_string_value(json_object_get(subject, "digest"));
+		char copy_digest[72];
+
+		if (sd && !strcmp(sd, old)) {
+			json_object_set_new(subject, "digest", json_string(digest));
+			json_object_set_new(subject, "size", json_integer((json_int_t)strlen(text)));
+			snprintf(type, sizeof(type), "%s", reg.manifests[i].media_type);
+			add_manifest(type, json_dumps(r, JSON_COMPACT), copy_digest);
+		}
+		json_decref(r);
+	}
+	set_tag(REPO, name, digest);
+	pthread_mutex_unlock(&reg.mu);
+}
+
+static void edit_artifact_type(json_t *o)
+{
+	json_object_set_new(o, "artifactType", json_string("application/x-other"));
+}
+
+static void edit_drop_layer(json_t *o)
+{
+	json_array_remove(json_object_get(o, "layers"), 0);
+}
+
+static void edit_layer_digest(json_t *o)
+{
+	json_t *l = json_array_get(json_object_get(o, "layers"), 0);
+
+	json_object_set_new(l, "digest", json_string("sha256:"
+						     "0000000000000000000000000000000000000000000000000000000000000000"));
+}
+
+/* Pull refs or a release that must fail with rc and needle; store unchanged. */
+static void pull_ref_refused(const char *what, const char *ref, uint64_t release,
+			     const art_keyring *kr, time_t now, int rc_expected, const char *needle)
+{
+	art_oci_client *c = client(NULL);
+	art_oci_pull_opts po;
+	art_store *s = NULL;
+	art_store_entry *e = NULL;
+	char *dir = empty_store("lied");
+	const char *refs[] = {ref};
+	size_t n = 9;
+	int rc;
+
+	memset(&po, 0, sizeof(po));
+	if (ref) {
+		po.refs = refs;
+		po.n_refs = 1;
+	} else if (release) {
+		po.release = release;
+	} else {
+		po.channel = "blue";
+	}
+	assert_int_equal(art_store_open(&s, dir, 0), 0);
+	rc = art_oci_pull(NULL, c, s, kr, now, &po);
+	if (rc != rc_expected)
+		fail_msg("%s: pull said %d (%s), not %d", what, rc, art_error_last(), rc_expected);
+	if (needle && !strstr(art_error_last(), needle))
+		fail_msg("%s: the message '%s' does not say '%s'", what, art_error_last(), needle);
+	assert_int_equal(art_store_list(&e, &n, s), 0);
+	assert_int_equal(n, 0);
+	art_store_list_free(e, n);
+	art_store_close(s);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void pushed(void)
+{
+	art_oci_client *c = client(NULL);
+	art_store *s = NULL;
+	static const char *const r1[] = {"alpha@1.0.0"};
+
+	assert_int_equal(push_all(c, NULL), 0);
+	assert_int_equal(art_store_open(&s, fx.src, ART_STORE_RDONLY), 0);
+	assert_int_equal(art_oci_push(NULL, c, s, r1, 1, 1, NULL, NULL), 0);
+	art_store_close(s);
+	art_oci_client_free(c);
+}
+
+static void test_oci_registry__a_lying_registry_is_refused(void **state)
+{
+	(void)state;
+	pushed();
+	/* another artifact under a tag */
+	retag("alpha-1.1.0", "alpha-1.0.0");
+	pull_ref_refused("artifact under another tag", "alpha@1.1.0", 0, fx.kr, NOW, AF_ESIGNATURE,
+			 "under");
+	/* another release under a release tag */
+	retag("release-2", "release-1");
+	pull_ref_refused("release under another tag", NULL, 2, fx.kr, NOW, AF_ESIGNATURE,
+			 "release");
+	/* a manifest that is not an agentfactory artifact */
+	rewrite_tagged("beta-1.0.0", edit_artifact_type);
+	pull_ref_refused("not an artifact", "beta@1.0.0", 0, fx.kr, NOW, AF_ECORRUPT,
+			 "not an agentfactory artifact");
+}
+
+static void test_oci_registry__layers_must_be_the_signed_parts(void **state)
+{
+	(void)state;
+	pushed();
+	rewrite_tagged("alpha-1.0.0", edit_drop_layer);
+	pull_ref_refused("a layer missing", "alpha@1.0.0", 0, fx.kr, NOW, AF_ECORRUPT, "layers");
+	rewrite_tagged("beta-1.0.0", edit_layer_digest);
+	pull_ref_refused("a layer replaced", "beta@1.0.0", 0, fx.kr, NOW, AF_ESIGNATURE,
+			 "not the signed part");
+}
+
+static void test_oci_registry__signatures_and_trust(void **state)
+{
+	art_keyring *no_builder = NULL;
+
+	(void)state;
+	pushed();
+	/* a keyring without the builder: nothing verifies */
+	assert_int_equal(art_keyring_new(&no_builder), 0);
+	assert_int_equal(art_keyring_add(no_builder, fx.rm1, ART_ROLE_RELEASE_MANAGER, T_2026, 0),
+			 0);
+	pull_ref_refused("unknown builder", "alpha@1.0.0", 0, no_builder, NOW, AF_ENOTFOUND, NULL);
+	art_keyring_free(no_builder);
+	/* the release has expired at the puller's clock (freeze protection) */
+	pull_ref_refused("expired release", NULL, 2, fx.kr, LATER + DAY, AF_EEXPIRED, NULL);
+	pull_ref_refused("expired release on the channel", NULL, 0, fx.kr, LATER + DAY, AF_EEXPIRED,
+			 NULL);
+	/* the builder signatures gone from the referrers */
+	assert_true(drop_manifests("application/vnd.dsse.envelope.v1+json") > 0);
+	pull_ref_refused("no builder signature", "alpha@1.0.0", 0, fx.kr, NOW, AF_ESIGNATURE,
+			 "no builder signature");
+}
+
+static void test_oci_registry__channel_threshold_and_expected_digest(void **state)
+{
+	art_oci_client *c;
+	art_oci_pull_opts po;
+	char *dir = empty_store("threshold"), digest[72];
+	bool exists = false;
+
+	(void)state;
+	pushed();
+	c = client(NULL);
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	/* a runtime that requires two signatures refuses a one-signature record */
+	po.min_threshold = 2;
+	assert_int_equal(pull_into(dir, c, &po, NULL), AF_EDENIED);
+	assert_int_equal(blue_in(dir, NULL), 0);
+	/* the digest a HEAD just gave: used as is; a stale one is not the tag's */
+	po.min_threshold = 0;
+	assert_int_equal(art_oci_manifest_head(c, "release-1", digest, &exists), 0);
+	assert_true(exists);
+	po.expect_digest = digest;
+	assert_true(pull_into(dir, c, &po, NULL) < 0);
+	assert_int_equal(blue_in(dir, NULL), 0);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_int_equal(pull_into(dir, c, &po, NULL), 0);
+	assert_int_equal(blue_in(dir, NULL), 2);
+	art_oci_client_free(c);
+	remove_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1272,6 +1518,12 @@ int main(void)
 		cmocka_unit_test_setup(test_oci_registry__bearer_token, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__redirects, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__replayed_channel_refused, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__a_lying_registry_is_refused, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__layers_must_be_the_signed_parts,
+				       test_setup),
+		cmocka_unit_test_setup(test_oci_registry__signatures_and_trust, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__channel_threshold_and_expected_digest,
+				       test_setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
