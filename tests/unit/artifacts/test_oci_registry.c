@@ -1138,6 +1138,92 @@ static void test_oci_registry__basic_auth(void **state)
 	art_oci_client_free(c);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Credentials from a docker-style config.json: the explicit file, then
+ * REGISTRY_AUTH_FILE, then DOCKER_CONFIG/config.json; auths keys written as
+ * host, https://host or host/v2/. */
+static void test_oci_registry__credentials_from_config_json(void **state)
+{
+	art_oci_client *c;
+	art_oci_opts o;
+	char hdr[128], *b64 = NULL, path[300], text[8000], digest[72], long_auth[5000];
+	char *long_b64 = NULL;
+	bool exists;
+
+	(void)state;
+	assert_int_equal(art_base64_encode(&b64, "agent:s3cret", 12), 0);
+	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+	REG_SET((reg.auth = AUTH_BASIC, reg.basic = hdr));
+	memset(&o, 0, sizeof(o));
+	snprintf(path, sizeof(path), "%s/config.json", fx.tmp);
+	o.auth_file = path;
+	snprintf(text, sizeof(text),
+		 "{\"auths\":{\"other.example\":{\"auth\":\"!!\"},"
+		 "\"https://127.0.0.1:%u/v2/\":{\"auth\":\"%s\"}}}", reg.port, b64);
+	write_file(path, text);
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	art_oci_client_free(c);
+	/* the same file through REGISTRY_AUTH_FILE, then DOCKER_CONFIG */
+	o.auth_file = NULL;
+	setenv("REGISTRY_AUTH_FILE", path, 1);
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	art_oci_client_free(c);
+	unsetenv("REGISTRY_AUTH_FILE");
+	setenv("DOCKER_CONFIG", fx.tmp, 1);
+	c = client(&o);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	art_oci_client_free(c);
+	unsetenv("DOCKER_CONFIG");
+	/* credentials over the limit (4 KiB) */
+	memset(long_auth, 'u', sizeof(long_auth) - 1);
+	long_auth[sizeof(long_auth) - 1] = '\0';
+	long_auth[10] = ':';
+	assert_int_equal(art_base64_encode(&long_b64, long_auth, strlen(long_auth)), 0);
+	snprintf(text, sizeof(text), "{\"auths\":{\"127.0.0.1:%u\":{\"auth\":\"%s\"}}}",
+		 reg.port, long_b64);
+	write_file(path, text);
+	o.auth_file = path;
+	assert_int_equal(art_oci_client_new(&c, fx.url, &o), AF_EINVAL);
+	assert_null(c);
+	/* a username without a password */
+	memset(&o, 0, sizeof(o));
+	o.password = "only";
+	assert_int_equal(art_oci_client_new(&c, fx.url, &o), AF_EINVAL);
+	unlink(path);
+	free(long_b64);
+	free(b64);
+}
+
+/* AF_OCI_CHUNK: uploads in chunks of that size; localhost is plain HTTP. */
+static void test_oci_registry__chunk_size_from_the_environment(void **state)
+{
+	art_oci_client *c = NULL;
+	art_oci_stats st;
+	char url[128];
+
+	(void)state;
+	snprintf(url, sizeof(url), "oci://localhost:%u/team/agents", reg.port);
+	setenv("AF_OCI_CHUNK", "512", 1);
+	assert_int_equal(art_oci_client_new(&c, url, NULL), 0);
+	unsetenv("AF_OCI_CHUNK");
+	memset(&st, 0, sizeof(st));
+	if (push_all(c, &st) < 0)
+		fail_msg("push in chunks: %s", art_error_last());
+	assert_true(reg.patches >= 5000 / 512);
+	assert_int_equal(st.release, 2);
+	art_oci_client_free(c);
+}
+
 static void test_oci_registry__bearer_token(void **state)
 {
 	art_oci_client *c;
@@ -1516,6 +1602,9 @@ int main(void)
 				       test_setup),
 		cmocka_unit_test_setup(test_oci_registry__basic_auth, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__bearer_token, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__credentials_from_config_json, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__chunk_size_from_the_environment,
+				       test_setup),
 		cmocka_unit_test_setup(test_oci_registry__redirects, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__replayed_channel_refused, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__a_lying_registry_is_refused, test_setup),
