@@ -96,6 +96,7 @@ typedef struct registry {
 	bool tamper_manifests;    /* GET of a manifest by tag: another byte */
 	bool oversize_manifests;  /* GET of a manifest: a body over the cap */
 	int redirect_blobs;
+	size_t fail_after;        /* requests after this many answer 500 (0: never) */
 	size_t requests, patches, mounts;
 } registry;
 
@@ -474,6 +475,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	}
 	if (strncmp(url, "/v2/", 4) != 0)
 		return reply_text(c, 404, "{}", NULL);
+	if (reg.fail_after && reg.requests > reg.fail_after)
+		return reply_text(c, 500, "{}", NULL);
 	if (reg.fail_status) {
 		int status = reg.fail_status;
 
@@ -585,6 +588,7 @@ static void registry_clear(void)
 	reg.fail_status = reg.fail_count = 0;
 	reg.tamper_blobs = reg.tamper_manifests = reg.oversize_manifests = false;
 	reg.redirect_blobs = REDIRECT_NONE;
+	reg.fail_after = 0;
 	reg.requests = reg.patches = reg.mounts = 0;
 	pthread_mutex_unlock(&reg.mu);
 }
@@ -1586,6 +1590,140 @@ static void test_oci_registry__channel_threshold_and_expected_digest(void **stat
 	free(dir);
 }
 
+static void test_oci_registry__push_refusals(void **state)
+{
+	art_oci_client *c = client(NULL);
+	art_store *s = NULL;
+	static const char *const missing[] = {"gamma@1.0.0"};
+	static const char *const bad[] = {"Not A Name"};
+	const art_key *keys[] = {fx.rm1};
+	char *dir;
+
+	(void)state;
+	assert_int_equal(art_store_open(&s, fx.src, ART_STORE_RDONLY), 0);
+	/* nothing to push */
+	assert_int_equal(art_oci_push(NULL, c, s, NULL, 0, 0, NULL, NULL), AF_EINVAL);
+	/* not in the store */
+	assert_int_equal(art_oci_push(NULL, c, s, missing, 1, 0, NULL, NULL), AF_ENOTFOUND);
+	assert_non_null(strstr(art_error_last(), "gamma"));
+	assert_true(art_oci_push(NULL, c, s, bad, 1, 0, NULL, NULL) < 0);
+	assert_int_equal(art_oci_push(NULL, c, s, NULL, 0, 9, NULL, NULL), AF_ENOTFOUND);
+	assert_int_equal(art_oci_push(NULL, c, s, NULL, 0, 0, "green", NULL), AF_ENOTFOUND);
+	assert_int_equal(reg.n_tags, 0);
+	art_store_close(s);
+	/* a channel with no release yet (only a threshold) has nothing to push */
+	dir = empty_store("threshold-only");
+	assert_int_equal(art_store_open(&s, dir, 0), 0);
+	assert_int_equal(art_release_set_threshold(NULL, s, fx.kr, keys, 1, "green", 1, NOW), 0);
+	assert_true(art_oci_push(NULL, c, s, NULL, 0, 0, "green", NULL) < 0);
+	assert_non_null(strstr(art_error_last(), "green"));
+	art_store_close(s);
+	remove_tree(dir);
+	free(dir);
+	art_oci_client_free(c);
+}
+
+static void test_oci_registry__pull_arguments_and_up_to_date(void **state)
+{
+	art_oci_client *c;
+	art_oci_pull_opts po;
+	art_oci_stats st;
+	art_store *s = NULL;
+	static const char *const bad[] = {"alpha"};
+	static const char *const one[] = {"alpha@1.0.0"};
+	char *dir = empty_store("args");
+
+	(void)state;
+	pushed();
+	c = client(NULL);
+	/* no keyring: nothing can be verified */
+	assert_int_equal(art_store_open(&s, dir, 0), 0);
+	memset(&po, 0, sizeof(po));
+	po.channel = "blue";
+	assert_int_equal(art_oci_pull(NULL, c, s, NULL, NOW, &po), AF_EINVAL);
+	/* a ref without a version */
+	memset(&po, 0, sizeof(po));
+	po.refs = bad;
+	po.n_refs = 1;
+	assert_int_equal(art_oci_pull(NULL, c, s, fx.kr, NOW, &po), AF_EINVAL);
+	/* pulled, then again: up to date, nothing downloaded */
+	po.refs = one;
+	assert_int_equal(art_oci_pull(NULL, c, s, fx.kr, NOW, &po), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(art_oci_pull(&st, c, s, fx.kr, NOW, &po), 0);
+	assert_true(st.up_to_date);
+	assert_int_equal(st.blobs_down, 0);
+	/* the same for a release */
+	memset(&po, 0, sizeof(po));
+	po.release = 1;
+	assert_int_equal(art_oci_pull(NULL, c, s, fx.kr, NOW, &po), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(art_oci_pull(&st, c, s, fx.kr, NOW, &po), 0);
+	assert_true(st.up_to_date);
+	assert_int_equal(st.release, 1);
+	art_store_close(s);
+	art_oci_client_free(c);
+	/* a channel tag that points at an artifact, not an index */
+	retag("channel-blue", "alpha-1.0.0");
+	pull_refused("channel tag on an artifact", AF_ECORRUPT, "is not an");
+	remove_tree(dir);
+	free(dir);
+}
+
+/* An interrupted pull keeps its verified blobs in the partial directory;
+ * the next pull takes them from there instead of the registry. */
+static void test_oci_registry__interrupted_pull_resumes(void **state)
+{
+	art_oci_client *c;
+	art_oci_pull_opts po;
+	art_oci_stats st;
+	char *dir = empty_store("resume"), partial[300];
+	static const char *const one[] = {"alpha@1.1.0"};
+	size_t before;
+	uint64_t first;
+	int rc;
+
+	(void)state;
+	pushed();
+	snprintf(partial, sizeof(partial), "%s/partial", fx.tmp);
+	remove_tree(partial);
+	c = client(NULL);
+	memset(&po, 0, sizeof(po));
+	po.refs = one;
+	po.n_refs = 1;
+	po.partial_dir = partial;
+	/* a complete pull elsewhere, to count its downloads */
+	{
+		char *other = empty_store("resume-count");
+
+		memset(&st, 0, sizeof(st));
+		assert_int_equal(pull_into(other, c, &po, &st), 0);
+		first = st.blobs_down;
+		remove_tree(other);
+		free(other);
+		remove_tree(partial);
+	}
+	assert_true(first >= 3);
+	/* the registry fails after the first blobs */
+	pthread_mutex_lock(&reg.mu);
+	before = reg.requests;
+	reg.fail_after = before + 6;
+	pthread_mutex_unlock(&reg.mu);
+	rc = pull_into(dir, c, &po, NULL);
+	assert_int_equal(rc, AF_EIO);
+	assert_int_equal(blue_in(dir, &before), 0);
+	assert_int_equal(before, 0);
+	REG_SET(reg.fail_after = 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(pull_into(dir, c, &po, &st), 0);
+	assert_true(st.blobs_down < first);
+	assert_int_equal(st.artifacts, 1);
+	art_oci_client_free(c);
+	remove_tree(partial);
+	remove_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1613,6 +1751,9 @@ int main(void)
 		cmocka_unit_test_setup(test_oci_registry__signatures_and_trust, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__channel_threshold_and_expected_digest,
 				       test_setup),
+		cmocka_unit_test_setup(test_oci_registry__push_refusals, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__pull_arguments_and_up_to_date, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__interrupted_pull_resumes, test_setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
