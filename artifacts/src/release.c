@@ -287,7 +287,8 @@ static int release_parse(art_release *r, const uint8_t *bytes, size_t len)
 		goto cleanup;
 	}
 	arts = json_object_get(o, "artifacts");
-	if (!exact_fields(o, fields, 5) || !format || !json_is_array(arts) ||
+	if (!exact_fields(o, fields, 5) || !format || strcmp(format, ART_RELEASE_FORMAT) != 0 ||
+	    !json_is_array(arts) ||
 	    !get_uint(o, "number", &r->number) || r->number == 0 ||
 	    !time_parse_exact(&r->created, json_string_value(json_object_get(o, "created"))) ||
 	    !time_parse_exact(&r->expires, json_string_value(json_object_get(o, "expires"))) ||
@@ -381,7 +382,8 @@ static int channel_parse(art_channel *c, const uint8_t *bytes, size_t len)
 	digest = json_string_value(json_object_get(o, "release_digest"));
 	for (i = 0; action && i < sizeof(channel_actions) / sizeof(*channel_actions); i++)
 		known |= strcmp(action, channel_actions[i]) == 0;
-	if (!exact_fields(o, fields, 10) || !format || !art_channel_name_valid(name) || !known ||
+	if (!exact_fields(o, fields, 10) || !format || strcmp(format, ART_CHANNEL_FORMAT) != 0 ||
+	    !art_channel_name_valid(name) || !known ||
 	    !digest || !get_uint(o, "seq", &c->seq) || c->seq == 0 ||
 	    !get_uint(o, "release", &c->release) || !get_uint(o, "previous", &c->previous) ||
 	    !get_uint(o, "threshold", &threshold) || !get_uint(o, "required", &required) ||
