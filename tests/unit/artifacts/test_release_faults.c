@@ -171,6 +171,8 @@ static struct {
 	uint8_t *bundle_data, *sigs_data;
 	size_t bundle_len, sigs_len;
 	char *checkpoint;                /* of rel_dir's audit log, by rm1 */
+	art_key *root;
+	char *signed_keyring;            /* a v2 keyring signed by root, version 1 */
 } fx;
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -379,6 +381,26 @@ static int group_setup(void **state)
 	if (!fx.art_dir || !fx.rel_dir || !fx.tmp_dir ||
 	    asprintf(&fx.work_dir, "%s/work", fx.tmp_dir) < 0)
 		return -1;
+	{
+		art_keyring *skr = NULL;
+		const art_key *roots[1];
+
+		if (art_key_generate(&fx.root, 2048) < 0 || art_keyring_new(&skr) < 0)
+			return -1;
+		roots[0] = fx.root;
+		if (art_keyring_add(skr, fx.root, ART_ROLE_ROOT, T_2026, 0) < 0 ||
+		    art_keyring_add(skr, fx.builder, ART_ROLE_BUILDER, T_2026, 0) < 0 ||
+		    art_keyring_add(skr, fx.rm1, ART_ROLE_RELEASE_MANAGER, T_2026, 0) < 0 ||
+		    art_keyring_add(skr, fx.rm2, ART_ROLE_RELEASE_MANAGER, T_2026, 0) < 0 ||
+		    art_keyring_revoke(skr, art_key_id(fx.rm2), T_2026, "lost") < 0 ||
+		    art_keyring_sign(skr, 1, LATER, roots, 1) < 0 ||
+		    art_keyring_to_json(&fx.signed_keyring, skr) < 0) {
+			fprintf(stderr, "signed keyring: %s\n", art_error_last());
+			art_keyring_free(skr);
+			return -1;
+		}
+		art_keyring_free(skr);
+	}
 	if ((rc = make_art_store(fx.art_dir)) < 0 || (rc = make_art_store(fx.rel_dir)) < 0 ||
 	    (rc = make_rel_store(fx.rel_dir)) < 0 || (rc = fixture_attestation()) < 0 ||
 	    (rc = fixture_bundle()) < 0) {
@@ -412,6 +434,8 @@ static int group_teardown(void **state)
 	free(fx.bundle_data);
 	free(fx.sigs_data);
 	free(fx.checkpoint);
+	art_key_free(fx.root);
+	free(fx.signed_keyring);
 	return 0;
 }
 
@@ -815,6 +839,73 @@ typedef struct read_op {
 	int (*read)(const art_store *s);
 } read_op;
 
+static int read_store(const art_store *s)
+{
+	art_store_entry *e = NULL;
+	art_store_stats st;
+	char *latest = NULL, *att = NULL, *name = NULL, *version = NULL;
+	char resolved[72];
+	size_t n = 0, ok = 0, failed = 0, att_len = 0;
+	int rc;
+
+	rc = art_store_verify_all(s, fx.kr, NOW, NULL, NULL, &ok, &failed);
+	if (rc == 0 && (ok != 3 || failed != 0))
+		rc = wrong(__LINE__);
+	if (rc == 0)
+		rc = art_store_list(&e, &n, s);
+	if (rc == 0 && n != 3)
+		rc = wrong(__LINE__);
+	if (rc == 0)
+		rc = art_store_latest(&latest, s, "alpha");
+	if (rc == 0 && strcmp(latest, "1.1.0") != 0)
+		rc = wrong(__LINE__);
+	if (rc == 0)
+		rc = art_store_get_attestation(&att, &att_len, s, "beta", "1.0.0");
+	if (rc == 0)
+		rc = art_store_stats_get(&st, s);
+	art_manifest_digest(resolved, "alpha@1.1.0", 11);
+	if (rc == 0)
+		rc = art_store_cache_lookup(&name, &version, s, resolved,
+					    "clang-19/wasi-libc/wabt-1.0.32");
+	if (rc == 0 && (strcmp(name, "alpha") != 0 || strcmp(version, "1.1.0") != 0))
+		rc = wrong(__LINE__);
+	free(latest);
+	free(att);
+	free(name);
+	free(version);
+	art_store_list_free(e, n);
+	return rc;
+}
+
+/* A signed (v2) keyring: parse, check, sign its successor, check that. */
+static int run_signed_keyring(void *ctx)
+{
+	art_keyring *cur = NULL, *next = NULL;
+	const art_key *roots[] = {fx.root};
+	char *json = NULL;
+	int rc;
+
+	(void)ctx;
+	rc = art_keyring_parse(&cur, fx.signed_keyring, strlen(fx.signed_keyring), "kr.json");
+	if (rc == 0)
+		rc = art_keyring_check(cur, "kr.json", NOW);
+	if (rc == 0)
+		rc = art_keyring_parse(&next, fx.signed_keyring, strlen(fx.signed_keyring),
+				       "next.json");
+	if (rc == 0)
+		rc = art_keyring_sign(next, 2, LATER + DAY, roots, 1);
+	if (rc == 0)
+		rc = art_keyring_check_successor(cur, next, "next.json", NOW);
+	if (rc == 0)
+		rc = art_keyring_to_json(&json, next);
+	if (rc == 0 && (!art_keyring_is_signed(next) || !strstr(json, "\"version\": 2")))
+		rc = wrong(__LINE__);
+	free(json);
+	art_keyring_free(cur);
+	art_keyring_free(next);
+	return rc;
+}
+
 static int run_read(void *ctx)
 {
 	return with_rel_store(((const read_op *)ctx)->read);
@@ -997,13 +1088,15 @@ static void test_release_faults__writes_under_allocation_failure(void **state)
 static void test_release_faults__reads_under_allocation_failure(void **state)
 {
 	read_op reads[] = {{read_resolve}, {read_listings}, {read_listings_unverified},
-			   {read_envelopes}, {read_audit}};
+			   {read_envelopes}, {read_audit}, {read_store}};
 	const fi_op ops[] = {
 		{"art_release_channel_resolve_ex+load_artifact", run_read, NULL, &reads[0]},
 		{"art_release_list+channel_list+history+get", run_read, NULL, &reads[1]},
 		{"listings without a keyring", run_read, NULL, &reads[2]},
 		{"envelopes+verify_envelope", run_read, NULL, &reads[3]},
 		{"art_audit list+verify_signed+checkpoint", run_read, NULL, &reads[4]},
+		{"store verify_all+list+latest+attestation+stats+cache", run_read, NULL, &reads[5]},
+		{"signed keyring parse+check+sign+successor", run_signed_keyring, NULL, NULL},
 		{"art_audit_checkpoint_to_dir", run_checkpoint_dir, NULL, NULL},
 		{"art_attest verify+payload+sign+sbom", run_attest, NULL, NULL},
 	};
