@@ -68,6 +68,18 @@ static void test_pkcs11__engine_missing_or_module_broken(void **state)
 	assert_int_equal(rc, AF_ENOTFOUND);
 	assert_null(k);
 	assert_non_null(strstr(art_error_last(), uri));
+	/* empty settings are unset ones: the engine's default module (p11-kit's
+	 * proxy), which has no such token, or does not initialise where the
+	 * proxy is not installed */
+	setenv("AF_PKCS11_MODULE", "", 1);
+	setenv("AF_PKCS11_PIN", "", 1);
+	rc = art_key_load_private(&k, uri);
+	unsetenv("AF_PKCS11_MODULE");
+	unsetenv("AF_PKCS11_PIN");
+	if (rc != AF_ENOTFOUND && rc != AF_ECRYPTO)
+		fail_msg("the default module: %d (%s)", rc, art_error_last());
+	assert_null(k);
+	assert_non_null(strstr(art_error_last(), uri));
 }
 
 static void test_pkcs11__softhsm_token(void **state)
