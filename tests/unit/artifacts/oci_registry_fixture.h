@@ -88,6 +88,9 @@ typedef struct registry {
 	bool oversize_manifests;  /* GET of a manifest: a body over the cap */
 	int redirect_blobs;
 	size_t fail_after;        /* requests after this many answer 500 (0: never) */
+	const char *challenge;    /* bearer: the WWW-Authenticate to send (NULL: a good one) */
+	int token_mode;           /* 0: {"token"}, 1: {"access_token"}, 2: HTTP 500, 3: {} */
+	int upload_location;      /* 0: relative, 1: absolute on "localhost", 2: none */
 	size_t requests, patches, mounts;
 } registry;
 
@@ -386,10 +389,14 @@ static enum MHD_Result serve_upload(struct MHD_Connection *c, const char *method
 			return reply_text(c, 500, "{}", NULL);
 		snprintf(reg.uploads[reg.n_uploads].repo, sizeof(reg.uploads[0].repo), "%s", repo);
 		/* a Location with a query of its own, as Docker Distribution's */
-		snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%zu?_state=s%zu", repo,
-			 reg.n_uploads, reg.n_uploads);
+		if (reg.upload_location == 1)
+			snprintf(loc, sizeof(loc), "http://localhost:%u/v2/%s/blobs/uploads/%zu",
+				 reg.port, repo, reg.n_uploads);
+		else
+			snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%zu?_state=s%zu", repo,
+				 reg.n_uploads, reg.n_uploads);
 		reg.n_uploads++;
-		return reply_text(c, 202, "", h);
+		return reply_text(c, 202, "", reg.upload_location == 2 ? NULL : h);
 	}
 	{
 		size_t id = (size_t)strtoul(rest, NULL, 10);
@@ -446,6 +453,12 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 
 		if (reg.basic && (!a || strcmp(a, reg.basic)))
 			return reply_text(c, 401, "{\"details\":\"bad credentials\"}", NULL);
+		if (reg.token_mode == 1)
+			return reply_text(c, 200, "{\"access_token\":\"" TOKEN "\"}", NULL);
+		if (reg.token_mode == 2)
+			return reply_text(c, 500, "{\"errors\":[{\"code\":\"BROKEN\"}]}", NULL);
+		if (reg.token_mode == 3)
+			return reply_text(c, 200, "{}", NULL);
 		return reply_text(c, 200, "{\"token\":\"" TOKEN "\",\"expires_in\":300}", NULL);
 	}
 	if (!strncmp(url, "/storage/", 9)) {
@@ -482,6 +495,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 
 		if (reg.auth == AUTH_BASIC)
 			snprintf(realm, sizeof(realm), "Basic realm=\"fake\"");
+		else if (reg.challenge)
+			snprintf(realm, sizeof(realm), "%s", reg.challenge);
 		else
 			snprintf(realm, sizeof(realm),
 				 "Bearer realm=\"http://127.0.0.1:%u/token\",service=\"fake\","
@@ -580,6 +595,9 @@ static void registry_clear(void)
 	reg.tamper_blobs = reg.tamper_manifests = reg.oversize_manifests = false;
 	reg.redirect_blobs = REDIRECT_NONE;
 	reg.fail_after = 0;
+	reg.challenge = NULL;
+	reg.token_mode = 0;
+	reg.upload_location = 0;
 	reg.requests = reg.patches = reg.mounts = 0;
 	pthread_mutex_unlock(&reg.mu);
 }

@@ -702,6 +702,87 @@ static void test_oci_registry__bearer_token(void **state)
 	free(dir);
 }
 
+/* What a token server or a challenge can get wrong. */
+static void test_oci_registry__token_server_failures(void **state)
+{
+	art_oci_client *c;
+	char digest[72], challenge[256];
+	bool exists;
+
+	(void)state;
+	REG_SET(reg.auth = AUTH_BEARER);
+	/* "access_token" is a token too */
+	REG_SET(reg.token_mode = 1);
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	art_oci_client_free(c);
+	/* the token server fails, or answers without a token */
+	REG_SET(reg.token_mode = 2);
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "token server"));
+	assert_non_null(strstr(art_error_last(), "500"));
+	art_oci_client_free(c);
+	REG_SET(reg.token_mode = 3);
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "no usable token"));
+	art_oci_client_free(c);
+	REG_SET(reg.token_mode = 0);
+	/* challenges: no realm, a realm that is not http(s), a plain-HTTP realm
+	 * on another host (credentials would travel in clear) */
+	REG_SET(reg.challenge = "Bearer service=\"fake\"");
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "without a realm"));
+	art_oci_client_free(c);
+	REG_SET(reg.challenge = "Bearer realm=\"ftp://127.0.0.1/token\"");
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "not an http(s) URL"));
+	art_oci_client_free(c);
+	REG_SET(reg.challenge = "Bearer realm=\"http://auth.example.com/token\",service=\"x\"");
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "plain HTTP"));
+	art_oci_client_free(c);
+	/* a realm with a query of its own: the parameters are appended to it */
+	snprintf(challenge, sizeof(challenge),
+		 "Bearer realm=\"http://127.0.0.1:%u/token?x=1\",service=\"fake\"", reg.port);
+	REG_SET(reg.challenge = challenge);
+	c = client(NULL);
+	assert_int_equal(art_oci_manifest_head(c, "channel-blue", digest, &exists), 0);
+	assert_false(exists);
+	art_oci_client_free(c);
+	REG_SET(reg.challenge = NULL);
+}
+
+/* Upload locations: on another host (refused unless redirects are allowed), or none. */
+static void test_oci_registry__upload_locations(void **state)
+{
+	art_oci_client *c;
+	art_oci_opts o;
+
+	(void)state;
+	REG_SET(reg.upload_location = 1);
+	c = client(NULL);
+	assert_int_equal(push_all(c, NULL), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "another host"));
+	art_oci_client_free(c);
+	memset(&o, 0, sizeof(o));
+	o.allow_redirect = true;
+	c = client(&o);
+	if (push_all(c, NULL) < 0)
+		fail_msg("push with uploads on another host: %s", art_error_last());
+	art_oci_client_free(c);
+	registry_clear();
+	REG_SET(reg.upload_location = 2);
+	c = client(NULL);
+	assert_int_equal(push_all(c, NULL), AF_EIO);
+	assert_non_null(strstr(art_error_last(), "without a Location"));
+	art_oci_client_free(c);
+}
+
 static void test_oci_registry__redirects(void **state)
 {
 	art_oci_client *c = client(NULL);
@@ -1171,6 +1252,8 @@ int main(void)
 		cmocka_unit_test_setup(test_oci_registry__credentials_from_config_json, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__chunk_size_from_the_environment,
 				       test_setup),
+		cmocka_unit_test_setup(test_oci_registry__token_server_failures, test_setup),
+		cmocka_unit_test_setup(test_oci_registry__upload_locations, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__redirects, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__replayed_channel_refused, test_setup),
 		cmocka_unit_test_setup(test_oci_registry__a_lying_registry_is_refused, test_setup),
