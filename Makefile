@@ -361,6 +361,10 @@ FI_ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 $(BUILD)/tests/artifacts/test_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
 	-Wl,--wrap=mdb_txn_begin,--wrap=mdb_put,--wrap=mdb_get,--wrap=mdb_txn_commit \
 	-Wl,--wrap=EVP_DigestSign,--wrap=EVP_DigestVerify,--wrap=EVP_MD_CTX_new
+$(BUILD)/tests/artifacts/test_release_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
+	-Wl,--wrap=mdb_txn_begin,--wrap=mdb_put,--wrap=mdb_get,--wrap=mdb_txn_commit \
+	-Wl,--wrap=EVP_DigestSign,--wrap=EVP_DigestVerify,--wrap=EVP_MD_CTX_new
+$(BUILD)/tests/artifacts/test_oci_faults: LDFLAGS += $(FI_ALLOC_WRAP)
 $(BUILD)/tests/runtime/test_faults: LDFLAGS += $(FI_ALLOC_WRAP)
 $(BUILD)/tests/runtime/test_http_faults: LDFLAGS += $(FI_ALLOC_WRAP)
 $(BUILD)/tests/pipeline/test_pipeline_faults: LDFLAGS += $(FI_ALLOC_WRAP) \

@@ -30,10 +30,14 @@ static json_t *hashes(const char *hex)
 	json_t *arr = json_array(), *h = json_object();
 
 	if (!arr || !h || set(h, "alg", json_string("SHA-256")) ||
-	    set(h, "content", json_string(hex)) || json_array_append_new(arr, h)) {
+	    set(h, "content", json_string(hex))) {
 		json_decref(arr);
-		if (!arr)
-			json_decref(h);
+		json_decref(h);
+		return NULL;
+	}
+	/* on failure the append has already released h */
+	if (json_array_append_new(arr, h)) {
+		json_decref(arr);
 		return NULL;
 	}
 	return arr;

@@ -229,8 +229,11 @@ static int entry_sigs_check(uint64_t seq, json_t *o, const art_keyring *kr)
 			continue; /* an unknown key signs nothing here; see the actor rule */
 		free(sig);
 		sig = NULL;
-		if (art_base64_decode(&sig, &sig_len, b64) < 0 ||
-		    art_key_verify(key, pae, pae_len, sig, sig_len) != 0) {
+		if ((rc = art_base64_decode(&sig, &sig_len, b64)) == 0)
+			rc = art_key_verify(key, pae, pae_len, sig, sig_len);
+		if (rc == AF_ENOMEM || rc == AF_ECRYPTO)
+			goto cleanup; /* not the entry's fault: the message says what failed */
+		if (rc != 0) {
 			rc = art_error_set(AF_ECORRUPT, "audit entry %llu: the signature of key %.16s... "
 					   "does not verify: the entry was rewritten after it was signed",
 					   (unsigned long long)seq, keyid);
@@ -592,11 +595,13 @@ static int checkpoint_claimed_time(time_t *out, const char *envelope, size_t len
 	size_t n = 0;
 	int rc = 0;
 
-	if (len > ART_SIG_ENVELOPE_MAX || !b64 || art_base64_decode(&bytes, &n, b64) < 0 ||
+	if (len > ART_SIG_ENVELOPE_MAX || !b64 || (rc = art_base64_decode(&bytes, &n, b64)) < 0 ||
 	    !(payload = json_loadb((const char *)bytes, n, JSON_REJECT_DUPLICATES, NULL)) ||
 	    !time_parse_exact(out, json_string_value(json_object_get(payload, "time"))))
-		rc = art_error_set(AF_ECORRUPT, "the checkpoint is not a signed audit checkpoint "
-				   "(malformed envelope or payload)");
+		/* out of memory is not the checkpoint's fault (the message is set) */
+		rc = rc == AF_ENOMEM ? rc
+				     : art_error_set(AF_ECORRUPT, "the checkpoint is not a signed "
+						     "audit checkpoint (malformed envelope or payload)");
 	json_decref(payload);
 	json_decref(env);
 	free(bytes);
@@ -707,10 +712,18 @@ int art_audit_checkpoint_to_dir(uint64_t *out_seq, const art_store *s, const art
 		if (env && art_base64_decode(&bytes, &n,
 					     json_string_value(json_object_get(env, "payload"))) == 0)
 			payload = json_loadb((const char *)bytes, n, 0, NULL);
+		bool read_back = payload != NULL;
+
 		rep.head_seq = (uint64_t)json_integer_value(json_object_get(payload, "seq"));
 		json_decref(payload);
 		json_decref(env);
 		free(bytes);
+		/* We just signed it: only a failed allocation loses the seq (and
+		 * would name the file 000...0.json). */
+		if (!read_back) {
+			rc = art_error_set(AF_ENOMEM, "out of memory reading the checkpoint back");
+			goto cleanup;
+		}
 	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/%020llu.json", dir,
 			     (unsigned long long)rep.head_seq) >= sizeof(path)) {

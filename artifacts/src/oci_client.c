@@ -385,6 +385,7 @@ typedef struct resp {
 	long status;
 	art_buf body;
 	bool too_big;
+	bool no_memory;  /* the body could not be kept: out of memory, not too big */
 	bool head;            /* a HEAD: Content-Length describes what a GET would send */
 	char content_type[128];
 	char digest[72];
@@ -407,8 +408,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
 	resp *r = ud;
 
-	if (art_buf_append(&r->body, data, size * n) < 0) {
-		r->too_big = true;
+	int rc = art_buf_append(&r->body, data, size * n);
+
+	if (rc < 0) {
+		if (rc == AF_ENOMEM)
+			r->no_memory = true;
+		else
+			r->too_big = true;
 		return 0;
 	}
 	return size * n;
@@ -678,6 +684,11 @@ static int perform(art_oci_client *c, req *q, resp *rsp)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rsp->status);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		if (rsp->no_memory) {
+			rc = art_error_set(AF_ENOMEM, "registry %s: %s: out of memory reading the "
+					   "answer", c->ref.host, q->what);
+			break;
+		}
 		if (rsp->too_big) {
 			rc = art_error_set(AF_ETOOBIG, "registry %s: %s: the answer is over %zu bytes "
 					   "(announced %lld): refused", c->ref.host, q->what,

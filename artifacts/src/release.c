@@ -288,7 +288,8 @@ static int release_parse(art_release *r, const uint8_t *bytes, size_t len)
 		goto cleanup;
 	}
 	arts = json_object_get(o, "artifacts");
-	if (!exact_fields(o, fields, 5) || !format || !json_is_array(arts) ||
+	if (!exact_fields(o, fields, 5) || !format || strcmp(format, ART_RELEASE_FORMAT) != 0 ||
+	    !json_is_array(arts) ||
 	    !get_uint(o, "number", &r->number) || r->number == 0 ||
 	    !time_parse_exact(&r->created, json_string_value(json_object_get(o, "created"))) ||
 	    !time_parse_exact(&r->expires, json_string_value(json_object_get(o, "expires"))) ||
@@ -382,7 +383,8 @@ static int channel_parse(art_channel *c, const uint8_t *bytes, size_t len)
 	digest = json_string_value(json_object_get(o, "release_digest"));
 	for (i = 0; action && i < sizeof(channel_actions) / sizeof(*channel_actions); i++)
 		known |= strcmp(action, channel_actions[i]) == 0;
-	if (!exact_fields(o, fields, 10) || !format || !art_channel_name_valid(name) || !known ||
+	if (!exact_fields(o, fields, 10) || !format || strcmp(format, ART_CHANNEL_FORMAT) != 0 ||
+	    !art_channel_name_valid(name) || !known ||
 	    !digest || !get_uint(o, "seq", &c->seq) || c->seq == 0 ||
 	    !get_uint(o, "release", &c->release) || !get_uint(o, "previous", &c->previous) ||
 	    !get_uint(o, "threshold", &threshold) || !get_uint(o, "required", &required) ||
@@ -427,8 +429,10 @@ static int envelope_claims(uint8_t **payload, size_t *len, char (**ids)[ART_SHA2
 		*n_ids = 0;
 	sigs = json_object_get(root, "signatures");
 	if (env_len > ART_SIG_ENVELOPE_MAX || !b64 || !json_is_array(sigs) ||
-	    art_base64_decode(payload, len, b64) < 0) {
-		rc = art_error_set(AF_ECORRUPT, "malformed signature envelope");
+	    (rc = art_base64_decode(payload, len, b64)) < 0) {
+		/* out of memory is not the envelope's fault (the message is set) */
+		if (rc != AF_ENOMEM)
+			rc = art_error_set(AF_ECORRUPT, "malformed signature envelope");
 		goto cleanup;
 	}
 	if (ids && json_array_size(sigs) &&
@@ -1162,6 +1166,13 @@ int art_release_list(art_release ***out, size_t *n, const art_store *s, const ar
 	return 0;
 }
 
+/* Whether rc says a stored record itself is bad (listed as such), rather
+ * than that reading it failed (out of memory, I/O: the listing fails). */
+static bool record_fault(int rc)
+{
+	return rc == AF_ECORRUPT || rc == AF_EVERSION;
+}
+
 static int visit_channel(void *vctx, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 {
 	list_ctx *ctx = vctx;
@@ -1189,10 +1200,18 @@ static int visit_channel(void *vctx, MDB_txn *txn, const MDB_val *k, const MDB_v
 	if (!ctx->kr || rc < 0) {
 		char *why = rc < 0 ? dup_error() : NULL;
 		art_channel *claimed = NULL;
+		int claimed_rc;
 
 		snprintf(key, sizeof(key), HEAD_PREFIX "%s", name);
-		if (channel_read_claimed(&claimed, ctx->s, txn, key, NULL, NULL) < 0 &&
-		    !(claimed = calloc(1, sizeof(*claimed)))) {
+		/* A malformed record is listed empty; a failure to read it (out
+		 * of memory, I/O) fails the listing. */
+		claimed_rc = channel_read_claimed(&claimed, ctx->s, txn, key, NULL, NULL);
+		if (claimed_rc < 0 && !record_fault(claimed_rc)) {
+			free(why);
+			art_channel_free(c);
+			return claimed_rc;
+		}
+		if (claimed_rc < 0 && !(claimed = calloc(1, sizeof(*claimed)))) {
 			free(why);
 			art_channel_free(c);
 			return art_error_set(AF_ENOMEM, "out of memory listing");
@@ -1256,8 +1275,8 @@ static int visit_history(void *vctx, MDB_txn *txn, const MDB_val *k, const MDB_v
 	memcpy(key, k->mv_data, k->mv_size);
 	key[k->mv_size] = '\0';
 	rc = channel_read_claimed(&c, ctx->s, txn, key, NULL, NULL);
-	if (rc == AF_ENOMEM)
-		return rc;
+	if (rc < 0 && !record_fault(rc))
+		return rc; /* out of memory, I/O: not the record's fault */
 	if (rc < 0) {
 		char *why = dup_error();
 

@@ -1066,8 +1066,20 @@ void art_store_cache_key(char out[ART_SHA256_HEX_LEN + 1], const char *resolved_
 			 const char *toolchain_id)
 {
 	art_buf b = ART_BUF_INIT;
+	char text[2048];
+	size_t rlen = strlen(resolved_digest), tlen = strlen(toolchain_id);
 
-	/* Both are short; on OOM hash the pieces separately (still a fixed function). */
+	/* Without allocating: the key must not depend on whether memory was
+	 * short (a digest is 71 characters, a toolchain id at most 512). */
+	if (rlen + 1 + tlen <= sizeof(text)) {
+		memcpy(text, resolved_digest, rlen);
+		text[rlen] = '\n';
+		memcpy(text + rlen + 1, toolchain_id, tlen);
+		art_sha256_hex(text, rlen + 1 + tlen, out);
+		return;
+	}
+	/* Longer than any manifest allows; on OOM hash the digest alone (a key
+	 * no stored build has: the lookup misses). */
 	if (art_buf_puts(&b, resolved_digest) == 0 && art_buf_puts(&b, "\n") == 0 &&
 	    art_buf_puts(&b, toolchain_id) == 0) {
 		art_sha256_hex(b.data, b.len, out);
@@ -1100,9 +1112,12 @@ int art_store_cache_lookup(char **out_name, char **out_version, const art_store 
 	}
 	memcpy(ref, v.mv_data, v.mv_size);
 	ref[v.mv_size] = '\0';
-	if (get_record(s, txn, ref, &view) < 0 ||
-	    art_manifest_parse(&m, view.manifest, view.manifest_len) < 0 ||
-	    strcmp(m->resolved_template_digest, resolved_digest) != 0 ||
+	rc = get_record(s, txn, ref, &view);
+	if (rc == 0)
+		rc = art_manifest_parse(&m, view.manifest, view.manifest_len);
+	if (rc == AF_ENOMEM)
+		goto cleanup; /* not a cache miss */
+	if (rc < 0 || strcmp(m->resolved_template_digest, resolved_digest) != 0 ||
 	    strcmp(m->toolchain_id, toolchain_id) != 0) {
 		rc = art_error_set(AF_ENOTFOUND, "no cached build for %.80s", resolved_digest);
 		goto cleanup;
@@ -1355,6 +1370,10 @@ int art_store_verify_all(const art_store *s, const art_keyring *kr, time_t now,
 			one = verify_ref(s, txn, ref, kr, now, NULL, NULL, 0);
 		if (one == 0)
 			one = verify_attestation_ref(s, txn, ref, kr, now);
+		if (one == AF_ENOMEM) {
+			rc = one; /* not a verdict on the artifact */
+			goto cleanup;
+		}
 		results[count].rc = one;
 		results[count].ref = strdup(ref);
 		{
