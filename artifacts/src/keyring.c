@@ -849,11 +849,14 @@ static int parse_signatures(art_keyring *kr, json_t *sigs, const char *name)
 		    (rc = get_str(&b64, item, "sig", true, name, where)) < 0 || !keyid_valid(keyid))
 			return art_error_set(AF_ECORRUPT, "%s: %s must be {\"keyid\": 64 hex digits, "
 					     "\"sig\": base64}", name, where);
-		if (art_base64_decode(&sg->sig, &sg->len, b64) < 0 ||
-		    art_base64_encode(&again, sg->sig, sg->len) < 0 || strcmp(again, b64) != 0) {
+		if ((rc = art_base64_decode(&sg->sig, &sg->len, b64)) < 0 ||
+		    (rc = art_base64_encode(&again, sg->sig, sg->len)) < 0 ||
+		    strcmp(again, b64) != 0) {
 			free(again);
 			free(sg->sig);
 			sg->sig = NULL;
+			if (rc == AF_ENOMEM) /* out of memory is not a bad file */
+				return rc;
 			return art_error_set(AF_ECORRUPT, "%s: %s: 'sig' is not canonical base64",
 					     name, where);
 		}
