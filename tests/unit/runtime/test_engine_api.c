@@ -9,7 +9,10 @@
  * cache of one (eviction and reload), open failures (no keyring, no store,
  * a bad data directory or model script), and the watcher thread following
  * a keyring change (waiting for the observable reload, bounded, never a
- * fixed sleep).
+ * fixed sleep). And the whole cycle (open, invoke, list, describe, stats)
+ * under allocation torture (tests/unit/faultinject.h; the Makefile links
+ * this binary with the allocation wraps): each failure is reported as out
+ * of memory, and none leaves an agent refused (the next request works).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "faultinject.h"
 #include "labguest.h"
 #include "keyring_fixture.h"
 
@@ -449,6 +453,82 @@ static void test_engine_api__the_watcher_follows_the_keyring(void **state)
 		unsetenv("AF_WATCH_INOTIFY");
 }
 
+/* ---- allocation failures -------------------------------------------------------------- */
+
+/* An answer under allocation failure: ok, or saying it ran out of memory. */
+static int classify(int rc, const rt_invoke_result *res, const char *what)
+{
+	const char *msg = res->error_message ? res->error_message : "";
+
+	if (rc < 0)
+		return rc;
+	if (!res->error_code)
+		return res->http_status == 200 && res->body && strstr(res->body, "\"ok\":true")
+			       ? 0
+			       : art_error_set(AF_EINTERNAL, "%s: no error, but %s", what,
+					       res->body ? res->body : "no body");
+	if (strstr(msg, "out of memory") || strstr(msg, "out of resources"))
+		return AF_ENOMEM;
+	return art_error_set(AF_EINTERNAL, "%s: %s: %s", what, res->error_code, msg);
+}
+
+static int run_engine_cycle(void *ctx)
+{
+	rt_engine *e = NULL;
+	rt_engine_opts o;
+	rt_invoke_result res;
+	rt_agent_info *list = NULL;
+	rt_engine_stats stats;
+	char *doc = NULL;
+	size_t n = 0, len = 0;
+	int rc, worst = 0;
+
+	(void)ctx;
+	opts_init(&o);
+	if ((rc = rt_engine_open(&e, &o)) < 0)
+		return rc;
+	rc = classify(rt_engine_invoke(e, "alpha", NULL, ECHO, strlen(ECHO), &res), &res, "invoke");
+	rt_invoke_result_clear(&res);
+	if (rc < 0 && rc != AF_ENOMEM)
+		goto done;
+	worst = rc;
+	if ((rc = rt_engine_list(e, &list, &n)) == 0)
+		rt_agent_info_free(list, n);
+	if (rc < 0)
+		goto done;
+	if ((rc = rt_engine_describe(e, "charlie", NULL, &doc, &len)) == 0 &&
+	    !strstr(doc, "\"name\":\"charlie\""))
+		rc = art_error_set(AF_EINTERNAL, "describe: %s", doc);
+	free(doc);
+	if (rc < 0)
+		goto done;
+	if ((rc = rt_engine_stats_get(e, &stats)) < 0)
+		goto done;
+	/* Whatever failed above was not a verdict on the agents: both work now. */
+	rc = classify(rt_engine_invoke(e, "alpha", NULL, ECHO, strlen(ECHO), &res), &res,
+		      "alpha afterwards");
+	rt_invoke_result_clear(&res);
+	if (rc == 0) {
+		rc = classify(rt_engine_invoke(e, "charlie", NULL, ECHO, strlen(ECHO), &res), &res,
+			      "charlie afterwards");
+		rt_invoke_result_clear(&res);
+	}
+	if (rc == 0)
+		rc = worst;
+done:
+	rt_engine_close(e);
+	return rc;
+}
+
+static void test_engine_api__allocation_failures(void **state)
+{
+	const fi_op op = {"rt_engine open+invoke+list+describe+stats", run_engine_cycle, NULL, NULL};
+
+	(void)state;
+	if (fi_torture(&op) < 0)
+		fail_msg("%s: see above", op.name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +538,7 @@ int main(void)
 		cmocka_unit_test_setup(test_engine_api__describe_list_and_stats, reset_keyring),
 		cmocka_unit_test_setup(test_engine_api__a_cache_of_one_module, reset_keyring),
 		cmocka_unit_test_setup(test_engine_api__the_watcher_follows_the_keyring, reset_keyring),
+		cmocka_unit_test_setup(test_engine_api__allocation_failures, reset_keyring),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
