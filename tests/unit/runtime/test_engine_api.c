@@ -27,6 +27,7 @@
 #include "art/error.h"
 #include "art/keyring.h"
 #include "art/keys.h"
+#include "art/release.h"
 #include "art/store.h"
 #include "gen/toolchain.h"
 #include "rt/compat.h"
@@ -43,9 +44,9 @@ static const char *const names[N_LAB] = {"alpha", "bravo", "charlie"};
 static const char ECHO[] = "{\"cmd\":\"echo\"}";
 
 static struct {
-	char root[64], store[128], keyring[128], logpath[128];
+	char root[64], store[128], keyring[128], logpath[128], rm_keyring[128];
 	gen_toolchain *tc;
-	art_key *builder, *stranger, *expiring;
+	art_key *builder, *stranger, *expiring, *rm;
 	lab_build lab[N_LAB];
 	time_t t0;
 	FILE *log;
@@ -124,6 +125,7 @@ static int setup(void **state)
 	snprintf(g.store, sizeof(g.store), "%s/store", g.root);
 	snprintf(g.keyring, sizeof(g.keyring), "%s/keyring.json", g.root);
 	snprintf(g.logpath, sizeof(g.logpath), "%s/runtime.log", g.root);
+	snprintf(g.rm_keyring, sizeof(g.rm_keyring), "%s/keyring-rm.json", g.root);
 	if (!(g.log = fopen(g.logpath, "a")))
 		return -1;
 	for (i = 0; i < N_LAB; i++) {
@@ -132,7 +134,7 @@ static int setup(void **state)
 			return -1;
 	}
 	if (art_key_generate(&g.builder, 2048) || art_key_generate(&g.stranger, 2048) ||
-	    art_key_generate(&g.expiring, 2048))
+	    art_key_generate(&g.expiring, 2048) || art_key_generate(&g.rm, 2048))
 		return -1;
 	if ((rc = art_store_open(&s, g.store, ART_STORE_CREATE)) < 0 ||
 	    (rc = art_store_txn_begin(&t, s)) < 0)
@@ -143,6 +145,23 @@ static int setup(void **state)
 	if (rc == 0)
 		rc = put_lab(t, CHARLIE, g.builder);
 	rc = rc == 0 ? art_store_txn_commit(t) : (art_store_txn_abort(t), rc);
+	/* Channel "green": a release of alpha and charlie, signed by rm. */
+	if (rc == 0) {
+		static const char *const refs[] = {"alpha", "charlie"};
+		const art_key *keys[1] = {g.rm};
+		art_keyring *kr = NULL;
+		art_release *r = NULL;
+
+		if (art_keyring_new(&kr) < 0 ||
+		    art_keyring_add(kr, g.builder, ART_ROLE_BUILDER, g.t0 - 86400, 0) < 0 ||
+		    art_keyring_add(kr, g.rm, ART_ROLE_RELEASE_MANAGER, g.t0 - 86400, 0) < 0 ||
+		    art_release_create(&r, s, kr, g.rm, refs, 2, g.t0 + 7 * 86400, g.t0) < 0 ||
+		    art_release_promote(NULL, s, kr, keys, 1, "green", r->number, g.t0) < 0 ||
+		    keyring_fixture_save(kr, g.rm_keyring) < 0)
+			rc = -1;
+		art_release_free(r);
+		art_keyring_free(kr);
+	}
 	art_store_close(s);
 	return rc;
 }
@@ -157,6 +176,7 @@ static int teardown(void **state)
 	art_key_free(g.builder);
 	art_key_free(g.stranger);
 	art_key_free(g.expiring);
+	art_key_free(g.rm);
 	gen_toolchain_free(g.tc);
 	if (g.log)
 		fclose(g.log);
@@ -520,13 +540,52 @@ done:
 	return rc;
 }
 
+/* Following channel "green": a release not taken for want of memory says so. */
+static int run_channel_cycle(void *ctx)
+{
+	rt_engine *e = NULL;
+	rt_engine_opts o;
+	rt_engine_status st;
+	rt_invoke_result res;
+	int rc;
+
+	(void)ctx;
+	opts_init(&o);
+	o.keyring_path = g.rm_keyring;
+	o.channel = "green";
+	if ((rc = rt_engine_open(&e, &o)) < 0)
+		return rc;
+	if ((rc = rt_engine_status_get(e, &st)) == 0 && st.state != RT_CHANNEL_OK) {
+		rc = strstr(st.reason, "out of memory") ? AF_ENOMEM
+			: art_error_set(AF_EINTERNAL, "not serving: %s", st.reason);
+		goto done;
+	}
+	if (rc == 0 && st.release == 0)
+		rc = art_error_set(AF_EINTERNAL, "no release in force");
+	if (rc == 0) {
+		rc = classify(rt_engine_invoke(e, "charlie", NULL, ECHO, strlen(ECHO), &res), &res,
+			      "invoke");
+		rt_invoke_result_clear(&res);
+	}
+	if (rc == 0)
+		rc = rt_engine_refresh(e, 0);
+done:
+	rt_engine_close(e);
+	return rc;
+}
+
 static void test_engine_api__allocation_failures(void **state)
 {
-	const fi_op op = {"rt_engine open+invoke+list+describe+stats", run_engine_cycle, NULL, NULL};
+	const fi_op ops[] = {
+		{"rt_engine open+invoke+list+describe+stats", run_engine_cycle, NULL, NULL},
+		{"rt_engine on a channel: open+invoke+refresh", run_channel_cycle, NULL, NULL},
+	};
+	size_t i;
 
 	(void)state;
-	if (fi_torture(&op) < 0)
-		fail_msg("%s: see above", op.name);
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (fi_torture(&ops[i]) < 0)
+			fail_msg("%s: see above", ops[i].name);
 }
 
 int main(void)
