@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -473,6 +474,66 @@ static void test_engine_api__the_watcher_follows_the_keyring(void **state)
 		unsetenv("AF_WATCH_INOTIFY");
 }
 
+/* data.mdb truncated under a running engine (a restore gone wrong): nothing
+ * more is read from it, requests that need it get 503 store_corrupt, the
+ * engine is not ready; the file whole again, everything works again. */
+static void test_engine_api__a_truncated_store_file(void **state)
+{
+	char dir[160], src[200], dst[200], *data = NULL;
+	size_t len = 0;
+	rt_engine_opts o;
+	rt_engine_status st;
+	rt_engine *e = NULL;
+	FILE *fp;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/damaged", g.root);
+	snprintf(src, sizeof(src), "%s/data.mdb", g.store);
+	snprintf(dst, sizeof(dst), "%s/data.mdb", dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(art_file_read(&data, &len, src, (size_t)256 << 20), 0);
+	fp = fopen(dst, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+
+	opts_init(&o);
+	o.store_dir = dir;
+	o.module_cache = 1;
+	assert_int_equal(rt_engine_open(&e, &o), 0);
+	invoke_expect(e, "alpha", NULL, ECHO, strlen(ECHO), NULL, 200, NULL); /* charlie evicted */
+	assert_true(rt_engine_ready(e));
+
+	assert_int_equal(truncate(dst, 8192), 0);
+	invoke_expect(e, "charlie", NULL, ECHO, strlen(ECHO), "store_corrupt", 503, "data.mdb");
+	assert_false(rt_engine_ready(e));
+	assert_int_equal(rt_engine_status_get(e, &st), 0);
+	assert_non_null(strstr(st.store_error, "data.mdb"));
+	assert_int_equal(rt_engine_refresh(e, 0), 0); /* reads nothing, says nothing new */
+	invoke_expect(e, "charlie", NULL, ECHO, strlen(ECHO), "store_corrupt", 503, NULL);
+	/* The module in memory still serves. */
+	invoke_expect(e, "alpha", NULL, ECHO, strlen(ECHO), NULL, 200, NULL);
+
+	/* Whole again (the same inode, rewritten). */
+	fp = fopen(dst, "r+");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+	invoke_expect(e, "charlie", NULL, ECHO, strlen(ECHO), NULL, 200, NULL);
+	assert_true(rt_engine_ready(e));
+	assert_int_equal(rt_engine_status_get(e, &st), 0);
+	assert_string_equal(st.store_error, "");
+	rt_engine_close(e);
+	free(data);
+	/* Said once when it broke, once when it healed. */
+	fflush(g.log);
+	assert_int_equal(art_file_read(&data, &len, g.logpath, (size_t)64 << 20), 0);
+	assert_non_null(strstr(data, "\"store_corrupt\""));
+	assert_null(strstr(strstr(data, "\"store_corrupt\"") + 1, "\"store_corrupt\""));
+	assert_non_null(strstr(data, "the store file is whole again"));
+	free(data);
+}
+
 /* ---- allocation failures -------------------------------------------------------------- */
 
 /* An answer under allocation failure: ok, or saying it ran out of memory. */
@@ -597,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup(test_engine_api__describe_list_and_stats, reset_keyring),
 		cmocka_unit_test_setup(test_engine_api__a_cache_of_one_module, reset_keyring),
 		cmocka_unit_test_setup(test_engine_api__the_watcher_follows_the_keyring, reset_keyring),
+		cmocka_unit_test_setup(test_engine_api__a_truncated_store_file, reset_keyring),
 		cmocka_unit_test_setup(test_engine_api__allocation_failures, reset_keyring),
 	};
 

@@ -34,6 +34,16 @@ static void earlier_handler(int sig)
 	earlier_handler_calls++;
 }
 
+static volatile sig_atomic_t earlier_code;
+
+static void earlier_siginfo_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	earlier_code = si->si_code;
+	earlier_handler_calls++;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -282,6 +292,18 @@ static void test_sandbox_rt__foreign_faults_go_to_the_earlier_handler(void **sta
 	earlier_handler_calls = 0;
 	raise(SIGSEGV); /* not in guest code: not the sandbox's */
 	assert_int_equal(earlier_handler_calls, 1);
+
+	/* The same with an SA_SIGINFO handler: it gets the signal's details. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = earlier_siginfo_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGSEGV, &sa, NULL), 0);
+	assert_int_equal(rt_sandbox_install_handlers(), 0);
+	earlier_handler_calls = 0;
+	raise(SIGSEGV);
+	assert_int_equal(earlier_handler_calls, 1);
+	assert_int_equal(earlier_code, SI_TKILL);
 }
 
 int main(void)
