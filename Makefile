@@ -366,6 +366,7 @@ $(BUILD)/tests/runtime/test_http_faults: LDFLAGS += $(FI_ALLOC_WRAP)
 $(BUILD)/tests/runtime/test_sandbox_faults: LDFLAGS += \
 	-Wl,--wrap=mmap,--wrap=mprotect,--wrap=madvise,--wrap=sigaltstack,--wrap=timer_create
 $(BUILD)/tests/runtime/test_engine_api: LDFLAGS += $(FI_ALLOC_WRAP)
+$(BUILD)/tests/runtime/test_exec: LDFLAGS += $(FI_ALLOC_WRAP) -Wl,--wrap=getrandom
 $(BUILD)/tests/runtime/test_loader_native: LDFLAGS += \
 	-Wl,--wrap=memfd_create,--wrap=write,--wrap=fcntl,--wrap=fstat,--wrap=mmap
 CRASH_SHIM := $(BUILD)/tests/lib/crash_write.so

@@ -8,7 +8,10 @@
  * capability missing, its arguments out of bounds or over a limit, and its
  * per-invocation caps (model calls, tool calls, log lines, denial lines).
  * Also the policy parser and the error helpers. No timing: deadlines are
- * raised as traps by the guest itself.
+ * raised as traps by the guest itself. The Makefile links this binary with
+ * the allocation wraps (tests/unit/faultinject.h) and --wrap=getrandom: a
+ * describe and invocations that call every host function run under
+ * allocation torture, and random_get sees the kernel fail.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "faultinject.h"
 #include "fake_native.h"
 
 #include "art/error.h"
@@ -27,6 +31,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* getrandom: fails once when armed. */
+static int getrandom_fail;
+ssize_t __real_getrandom(void *buf, size_t n, unsigned flags);
+ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags);
+
+ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags)
+{
+	if (getrandom_fail > 0) {
+		getrandom_fail--;
+		errno = EAGAIN;
+		return -1;
+	}
+	return __real_getrandom(buf, n, flags);
+}
 
 static const char *const all_caps[] = {"clock", "kv.read", "llm_chat", "log", "random",
 				       "tool_call"};
@@ -457,6 +476,11 @@ static void test_exec__clock_random_and_denial_flood(void **state)
 	run_expect("random:70000", NULL, 200, NULL); /* over 64 KiB: refused, no trap */
 	assert_int_equal(fake.rc[0], -2);
 	run_expect("random_oob", "trap", 500, "out of bounds");
+	/* The kernel has no randomness to give: -2, not a trap. */
+	getrandom_fail = 1;
+	run_expect("random:16", NULL, 200, NULL);
+	assert_int_equal(fake.rc[0], -2);
+	assert_int_equal(getrandom_fail, 0);
 
 	/* Not granted: 0 / -1, and a guest looping on a refusal floods nothing. */
 	g.pol->caps &= ~(uint32_t)(RT_CAP_CLOCK | RT_CAP_RANDOM);
@@ -568,6 +592,67 @@ static void test_exec__tool_call(void **state)
 	assert_non_null(strstr(new_log(), "tool_call is not granted"));
 }
 
+/* ---- allocation failures -------------------------------------------------------------- */
+
+/* Failing allocations: an answer that says so, or the normal one. */
+static int invoke_classified(const char *cmd)
+{
+	rt_invoke_result res;
+	int rc;
+
+	fake.cmd = cmd;
+	rc = rt_exec_invoke(&res, &fake_module, g.pol, &g.env, "{}", 2);
+	if (rc == 0 && res.error_code) {
+		const char *m = res.error_message ? res.error_message : "";
+
+		rc = strstr(m, "out of memory") || strstr(m, "out of resources")
+			     ? AF_ENOMEM
+			     : art_error_set(AF_EINTERNAL, "%s: %s: %s", cmd, res.error_code, m);
+	} else if (rc == 0 && (!res.body || !strstr(res.body, "\"ok\":true"))) {
+		rc = art_error_set(AF_EINTERNAL, "%s: %s", cmd, res.body ? res.body : "(no body)");
+	}
+	rt_invoke_result_clear(&res);
+	return rc;
+}
+
+static int run_exec_cycle(void *ctx)
+{
+	static const char *const hosts[] = {"api.example.com", "*.example.org"};
+	rt_policy *p = NULL;
+	char *doc = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)ctx;
+	if ((rc = rt_policy_parse(&p, FAKE_DESCRIBE, strlen(FAKE_DESCRIBE), all_caps, 6)) == 0)
+		rc = rt_policy_set_hosts(p, hosts, 2);
+	rt_policy_free(p);
+	if (rc < 0)
+		return rc;
+	if ((rc = rt_exec_describe(&doc, &len, &fake_module, &g.env)) == 0 &&
+	    strcmp(doc, FAKE_DESCRIBE) != 0)
+		rc = art_error_set(AF_EINTERNAL, "describe: %s", doc);
+	free(doc);
+	if (rc < 0)
+		return rc;
+	if ((rc = invoke_classified("log:1")) < 0 ||
+	    (rc = invoke_classified("tool:{\"tool\":\"clock_now\",\"args\":{}}")) < 0 ||
+	    (rc = invoke_classified("llm:1")) < 0 ||
+	    (rc = invoke_classified("tool:{\"tool\":\"http_fetch\"}")) < 0)
+		return rc;
+	return invoke_classified("answer:{\"ok\":true,\"n\":1}");
+}
+
+static void test_exec__allocation_failures(void **state)
+{
+	const fi_op op = {"rt_policy_parse+rt_exec_describe+rt_exec_invoke", run_exec_cycle, NULL,
+			  NULL};
+
+	(void)state;
+	if (fi_torture(&op) < 0)
+		fail_msg("%s: see above", op.name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -581,6 +666,7 @@ int main(void)
 		cmocka_unit_test_setup(test_exec__clock_random_and_denial_flood, reset),
 		cmocka_unit_test_setup(test_exec__llm_chat, reset),
 		cmocka_unit_test_setup(test_exec__tool_call, reset),
+		cmocka_unit_test_setup(test_exec__allocation_failures, reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
