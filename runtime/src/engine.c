@@ -874,7 +874,8 @@ static void try_head(rt_engine *e, view *cur, const rt_channel_head *head, time_
 			 (unsigned long long)head->seq, (unsigned long long)head->release, why);
 	else
 		snprintf(msg, sizeof(msg), "%s", why);
-	head_refused(e, head, rc, msg, cur != NULL, true);
+	/* Out of memory is no verdict on the record: retried, not counted. */
+	head_refused(e, head, rc, msg, cur != NULL, rc != AF_ENOMEM);
 	if (kr_changed && cur)
 		reverify_current(e, cur, now);
 }
