@@ -32,6 +32,7 @@
 #include "gen/toolchain.h"
 #include "rt/compat.h"
 #include "rt/engine.h"
+#include "rt/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -610,6 +611,8 @@ static int run_channel_cycle(void *ctx)
 	rt_invoke_result res;
 	int rc;
 
+	uint64_t refused = rt_metrics_get_label(RT_M_SIGNATURE_FAILURES, "release");
+
 	(void)ctx;
 	opts_init(&o);
 	o.keyring_path = g.rm_keyring;
@@ -619,6 +622,11 @@ static int run_channel_cycle(void *ctx)
 	if ((rc = rt_engine_status_get(e, &st)) == 0 && st.state != RT_CHANNEL_OK) {
 		rc = strstr(st.reason, "out of memory") ? AF_ENOMEM
 			: art_error_set(AF_EINTERNAL, "not serving: %s", st.reason);
+		/* Out of memory is no verdict on the release: not counted as refused. */
+		if (rc == AF_ENOMEM &&
+		    (st.refusals || rt_metrics_get_label(RT_M_SIGNATURE_FAILURES, "release") != refused))
+			rc = art_error_set(AF_EINTERNAL, "out of memory counted as a refused release: %s",
+					   st.reason);
 		goto done;
 	}
 	if (rc == 0 && st.release == 0)
