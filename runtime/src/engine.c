@@ -795,7 +795,10 @@ static void reverify_current(rt_engine *e, view *cur, time_t now)
 		snprintf(msg, sizeof(msg), "channel %s: release %llu is no longer trusted after the "
 			 "keyring reload: %s", e->channel, (unsigned long long)acc->release->number,
 			 art_error_last());
-		rt_metrics_inc_label(RT_M_SIGNATURE_FAILURES, LABEL_RELEASE);
+		/* Out of memory withdraws too (fail closed, retried after
+		 * RETRY_MS) but is no verdict on the release: not counted. */
+		if (rc != AF_ENOMEM)
+			rt_metrics_inc_label(RT_M_SIGNATURE_FAILURES, LABEL_RELEASE);
 		log_fields(e, "error", "release_withdrawn", msg, acc->release->number,
 			   acc->record->seq, NULL, NULL);
 		/* Resolving the same record again would fail the same way. */
