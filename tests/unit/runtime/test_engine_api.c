@@ -46,7 +46,8 @@ static const char *const names[N_LAB] = {"alpha", "bravo", "charlie"};
 static const char ECHO[] = "{\"cmd\":\"echo\"}";
 
 static struct {
-	char root[64], store[128], keyring[128], logpath[128], rm_keyring[128];
+	char root[64], store[128], keyring[128], logpath[128], rm_keyring[128], rm_keyring2[128],
+		rm_link[128];
 	gen_toolchain *tc;
 	art_key *builder, *stranger, *expiring, *rm;
 	lab_build lab[N_LAB];
@@ -128,6 +129,8 @@ static int setup(void **state)
 	snprintf(g.keyring, sizeof(g.keyring), "%s/keyring.json", g.root);
 	snprintf(g.logpath, sizeof(g.logpath), "%s/runtime.log", g.root);
 	snprintf(g.rm_keyring, sizeof(g.rm_keyring), "%s/keyring-rm.json", g.root);
+	snprintf(g.rm_keyring2, sizeof(g.rm_keyring2), "%s/keyring-rm2.json", g.root);
+	snprintf(g.rm_link, sizeof(g.rm_link), "%s/keyring-live.json", g.root);
 	if (!(g.log = fopen(g.logpath, "a")))
 		return -1;
 	for (i = 0; i < N_LAB; i++) {
@@ -162,6 +165,15 @@ static int setup(void **state)
 		    keyring_fixture_save(kr, g.rm_keyring) < 0)
 			rc = -1;
 		art_release_free(r);
+		art_keyring_free(kr);
+		kr = NULL;
+		/* The next version of the same keys. */
+		if (rc == 0 &&
+		    (art_keyring_new(&kr) < 0 ||
+		     art_keyring_add(kr, g.builder, ART_ROLE_BUILDER, g.t0 - 86400, 0) < 0 ||
+		     art_keyring_add(kr, g.rm, ART_ROLE_RELEASE_MANAGER, g.t0 - 86400, 0) < 0 ||
+		     keyring_fixture_save(kr, g.rm_keyring2) < 0))
+			rc = -1;
 		art_keyring_free(kr);
 	}
 	art_store_close(s);
@@ -643,11 +655,61 @@ done:
 	return rc;
 }
 
+/* Following "green", the keyring replaced by its next version: the release
+ * in force is re-verified; out of memory meanwhile must not withdraw it. */
+static int run_keyring_reload(void *ctx)
+{
+	uint64_t refused;
+	rt_engine *e = NULL;
+	rt_engine_opts o;
+	rt_engine_status st;
+	int rc;
+
+	(void)ctx;
+	unlink(g.rm_link);
+	if (link(g.rm_keyring, g.rm_link) != 0)
+		return art_error_set(AF_EIO, "link");
+	opts_init(&o);
+	o.keyring_path = g.rm_link;
+	o.channel = "green";
+	if ((rc = rt_engine_open(&e, &o)) < 0)
+		return rc;
+	if ((rc = rt_engine_status_get(e, &st)) == 0 && st.state != RT_CHANNEL_OK) {
+		rc = AF_ENOMEM; /* not taken at open: run_channel_cycle checks that case */
+		goto done;
+	}
+	unlink(g.rm_link);
+	if (link(g.rm_keyring2, g.rm_link) != 0) {
+		rc = art_error_set(AF_EIO, "link");
+		goto done;
+	}
+	refused = rt_metrics_get_label(RT_M_SIGNATURE_FAILURES, "release");
+	rt_engine_refresh(e, 0);
+	assert_int_equal(rt_engine_status_get(e, &st), 0);
+	if (st.keyring_reloads != 1)
+		rc = st.keyring_error[0] && strstr(st.keyring_error, "out of memory")
+			     ? AF_ENOMEM
+			     : art_error_set(AF_EINTERNAL, "keyring not reloaded: %s",
+					     st.keyring_error);
+	else if (st.state != RT_CHANNEL_OK)
+		/* Could not re-verify for want of memory: withdrawn (fail closed,
+		 * retried later), but never counted as a refused release. */
+		rc = strstr(st.reason, "out of memory") &&
+			     rt_metrics_get_label(RT_M_SIGNATURE_FAILURES, "release") == refused
+			     ? AF_ENOMEM
+			     : art_error_set(AF_EINTERNAL, "the release in force was withdrawn: %s",
+					     st.reason);
+done:
+	rt_engine_close(e);
+	return rc;
+}
+
 static void test_engine_api__allocation_failures(void **state)
 {
 	const fi_op ops[] = {
 		{"rt_engine open+invoke+list+describe+stats", run_engine_cycle, NULL, NULL},
 		{"rt_engine on a channel: open+invoke+refresh", run_channel_cycle, NULL, NULL},
+		{"rt_engine on a channel: keyring reload", run_keyring_reload, NULL, NULL},
 	};
 	size_t i;
 
