@@ -375,6 +375,10 @@ $(BUILD)/tests/codegen/test_codegen_faults: LDFLAGS += $(FI_ALLOC_WRAP) \
 	-Wl,--wrap=posix_spawn_file_actions_adddup2,--wrap=posix_spawnattr_setpgroup
 $(BUILD)/tests/runtime/test_sandbox_faults: LDFLAGS += \
 	-Wl,--wrap=mmap,--wrap=mprotect,--wrap=madvise,--wrap=sigaltstack,--wrap=timer_create
+$(BUILD)/tests/runtime/test_engine_api: LDFLAGS += $(FI_ALLOC_WRAP)
+$(BUILD)/tests/runtime/test_exec: LDFLAGS += $(FI_ALLOC_WRAP) -Wl,--wrap=getrandom
+$(BUILD)/tests/runtime/test_loader_native: LDFLAGS += \
+	-Wl,--wrap=memfd_create,--wrap=write,--wrap=fcntl,--wrap=fstat,--wrap=mmap
 CRASH_SHIM := $(BUILD)/tests/lib/crash_write.so
 $(CRASH_SHIM): tests/fixtures/store/crash_write.c | deps
 	@mkdir -p $(dir $@)

@@ -795,7 +795,10 @@ static void reverify_current(rt_engine *e, view *cur, time_t now)
 		snprintf(msg, sizeof(msg), "channel %s: release %llu is no longer trusted after the "
 			 "keyring reload: %s", e->channel, (unsigned long long)acc->release->number,
 			 art_error_last());
-		rt_metrics_inc_label(RT_M_SIGNATURE_FAILURES, LABEL_RELEASE);
+		/* Out of memory withdraws too (fail closed, retried after
+		 * RETRY_MS) but is no verdict on the release: not counted. */
+		if (rc != AF_ENOMEM)
+			rt_metrics_inc_label(RT_M_SIGNATURE_FAILURES, LABEL_RELEASE);
 		log_fields(e, "error", "release_withdrawn", msg, acc->release->number,
 			   acc->record->seq, NULL, NULL);
 		/* Resolving the same record again would fail the same way. */
@@ -874,7 +877,8 @@ static void try_head(rt_engine *e, view *cur, const rt_channel_head *head, time_
 			 (unsigned long long)head->seq, (unsigned long long)head->release, why);
 	else
 		snprintf(msg, sizeof(msg), "%s", why);
-	head_refused(e, head, rc, msg, cur != NULL, true);
+	/* Out of memory is no verdict on the record: retried, not counted. */
+	head_refused(e, head, rc, msg, cur != NULL, rc != AF_ENOMEM);
 	if (kr_changed && cur)
 		reverify_current(e, cur, now);
 }

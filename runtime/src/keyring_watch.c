@@ -186,7 +186,10 @@ int rt_keyring_watch__check(rt_keyring_watch *w, rt_keyring_ref **out)
 	rc = load_file(out, sha, w->path, w->current);
 	if (rc < 0)
 		snprintf(why, sizeof(why), "%s", art_error_last());
-	if (!sha[0]) { /* not read (replaced meanwhile, unreadable): try again next time */
+	/* Not read (replaced meanwhile, unreadable) or no memory to parse it
+	 * (not a verdict on the content): try again next time, even if stat()
+	 * will not have moved by then. */
+	if (!sha[0] || rc == AF_ENOMEM) {
 		w->racy = true;
 		if (w->missing_reported)
 			return 0;

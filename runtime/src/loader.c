@@ -41,10 +41,12 @@ const char *rt_loader_reason(int rc)
 	}
 }
 
+/* Out of memory is no verdict on the module: labelled "store" (as
+ * rt_loader_reason does), which the engine retries instead of refusing. */
 static int fail(const char **reason, const char *why, int rc)
 {
 	if (reason)
-		*reason = why;
+		*reason = rc == AF_ENOMEM ? "store" : why;
 	return rc;
 }
 

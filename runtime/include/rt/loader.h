@@ -28,7 +28,8 @@
  *   "compat"     no native code for this runtime, or a descriptor mismatch
  *   "load"       memfd, sealing, dlopen, dlsym or init failed
  *   "describe"   af_describe failed, or describes another agent
- *   "store"      the store could not be read
+ *   "store"      the store could not be read, or out of memory (not a
+ *                verdict on the module: the engine tries again later)
  *
  * Modules are reference-counted: the engine's cache holds one reference,
  * every running invocation another, and the object is dlclose'd when the

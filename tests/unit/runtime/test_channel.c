@@ -39,6 +39,7 @@
 #include "rt/llm.h"
 #include "rt/metrics.h"
 #include "keyring_fixture.h"
+#include "../../../runtime/src/channel.h"
 
 #include <jansson.h>
 #include <lmdb.h>
@@ -1064,6 +1065,179 @@ static void test_channel__latest_mode_reloads_the_keyring_too(void **state)
 	rt_engine_close(e);
 }
 
+/* ---- the release-side helpers (channel.h), called directly -------------------------------- */
+
+static void expect_reason(const char *got, const char *want)
+{
+	if (!got || strcmp(got, want) != 0)
+		fail_msg("reason '%s', want '%s' (%s)", got ? got : "(null)", want, art_error_last());
+}
+
+static void test_channel__helpers_peek_and_pins(void **state)
+{
+	art_store *s = NULL;
+	art_keyring *kr = admin_keyring();
+	art_release *r = NULL;
+	art_store_record *rec = NULL;
+	art_release_pin fake_pin;
+	art_release fake;
+	rt_channel_head h1, h2;
+	rt_host_env env = {.log = g.log};
+	rt_module *m = (rt_module *)1;
+	const char *reason = "unset";
+	uint64_t number;
+	char alpha_digest[ART_DIGEST_STR_LEN + 1];
+
+	(void)state;
+	number = create("alpha", NULL, 0, 0);
+	promote("helpers", number, NULL, NULL, 0);
+	assert_int_equal(art_store_open(&s, g.store, 0), 0);
+
+	/* peek: the head as stored; a channel that does not exist. */
+	assert_int_equal(rt_channel__peek(&h1, s, "helpers"), 0);
+	assert_true(h1.exists);
+	assert_int_equal(h1.release, number);
+	assert_int_equal(h1.seq, 1);
+	assert_true(strncmp(h1.release_digest, "sha256:", 7) == 0);
+	assert_int_equal(rt_channel__peek(&h2, s, "no-such-channel"), 0);
+	assert_false(h2.exists);
+	assert_false(rt_channel__head_equal(&h1, &h2));
+	h2 = h1;
+	assert_true(rt_channel__head_equal(&h1, &h2));
+	h2.seq++;
+	assert_false(rt_channel__head_equal(&h1, &h2));
+	h2 = h1;
+	h2.release_digest[10] ^= 1;
+	assert_false(rt_channel__head_equal(&h1, &h2));
+
+	/* The real release: verified, loaded. */
+	assert_int_equal(art_release_get(&r, s, kr, number, g.t0), 0);
+	assert_int_equal(rt_channel__verify_pinned(&reason, s, kr, r, "alpha", g.t0), 0);
+	assert_null(reason);
+	assert_int_equal(rt_channel__load_pinned(&m, &reason, s, kr, r, "alpha", g.t0, &env), 0);
+	assert_null(reason);
+	assert_string_equal(m->manifest_digest, r->pins[0].manifest_digest);
+	rt_module_unref(m);
+	/* A name the release does not pin; no release at all. */
+	assert_int_equal(rt_channel__verify_pinned(&reason, s, kr, r, "bravo", g.t0), AF_ENOTFOUND);
+	expect_reason(reason, "store");
+	assert_non_null(strstr(art_error_last(), "has no agent named 'bravo'"));
+	assert_int_equal(rt_channel__verify_pinned(NULL, s, kr, NULL, NULL, g.t0), AF_ENOTFOUND);
+	assert_non_null(strstr(art_error_last(), "release 0 has no agent named ''"));
+	m = (rt_module *)1;
+	assert_int_equal(rt_channel__load_pinned(&m, &reason, s, kr, r, "bravo", g.t0, &env),
+			 AF_ENOTFOUND);
+	assert_null(m);
+	expect_reason(reason, "store");
+	/* Verified with a keyring that does not trust the builder: a signature refusal. */
+	{
+		art_keyring *rm_only = NULL;
+
+		assert_int_equal(art_keyring_new(&rm_only), 0);
+		assert_int_equal(art_keyring_add(rm_only, g.rm1, ART_ROLE_RELEASE_MANAGER,
+						 g.t0 - 86400, 0), 0);
+		assert_true(rt_channel__verify_pinned(&reason, s, rm_only, r, "alpha", g.t0) < 0);
+		expect_reason(reason, "signature");
+		art_keyring_free(rm_only);
+	}
+
+	/* Hand-made pins: an artifact not in the store, another manifest than stored. */
+	memset(&fake, 0, sizeof(fake));
+	memset(&fake_pin, 0, sizeof(fake_pin));
+	fake.number = 99;
+	fake.pins = &fake_pin;
+	fake.n_pins = 1;
+	fake_pin.name = "zulu";
+	fake_pin.version = "1.0.0";
+	snprintf(fake_pin.manifest_digest, sizeof(fake_pin.manifest_digest), "%s",
+		 r->pins[0].manifest_digest);
+	assert_int_equal(rt_channel__verify_pinned(&reason, s, kr, &fake, "zulu", g.t0), AF_ENOTFOUND);
+	expect_reason(reason, "store");
+	assert_non_null(strstr(art_error_last(), "release 99 pins zulu@1.0.0, which is not in the store"));
+	fake_pin.name = "alpha";
+	fake_pin.manifest_digest[20] = fake_pin.manifest_digest[20] == 'a' ? 'b' : 'a';
+	assert_int_equal(rt_channel__verify_pinned(&reason, s, kr, &fake, "alpha", g.t0),
+			 AF_ESIGNATURE);
+	expect_reason(reason, "pin");
+	assert_non_null(strstr(art_error_last(), "refusing to serve another build"));
+	m = (rt_module *)1;
+	assert_int_equal(rt_channel__load_pinned(&m, &reason, s, kr, &fake, "alpha", g.t0, &env),
+			 AF_ESIGNATURE);
+	assert_null(m);
+	expect_reason(reason, "pin");
+
+	/* verify_stored ("latest" mode): the digest in force, another one, no such artifact. */
+	assert_int_equal(art_store_get_artifact(&rec, s, "alpha", "1.0.0"), 0);
+	snprintf(alpha_digest, sizeof(alpha_digest), "%s", rec->manifest_digest);
+	art_store_record_free(rec);
+	reason = "unset";
+	assert_int_equal(rt_channel__verify_stored(&reason, s, kr, "alpha", "1.0.0", alpha_digest,
+						   g.t0), 0);
+	assert_int_equal(rt_channel__verify_stored(&reason, s, kr, "alpha", "1.0.0",
+						   fake_pin.manifest_digest, g.t0), AF_ESIGNATURE);
+	expect_reason(reason, "store");
+	assert_non_null(strstr(art_error_last(), "was rebuilt in the store"));
+	assert_int_equal(rt_channel__verify_stored(NULL, s, kr, "alpha", "1.0.0",
+						   fake_pin.manifest_digest, g.t0), AF_ESIGNATURE);
+	assert_true(rt_channel__verify_stored(&reason, s, kr, "zulu", "1.0.0", alpha_digest, g.t0) < 0);
+	assert_non_null(reason);
+
+	art_release_free(r);
+	art_store_close(s);
+	art_keyring_free(kr);
+}
+
+static void test_channel__helpers_recheck_signers(void **state)
+{
+	art_keyring *kr = NULL;
+	art_channel c;
+	char signers[3][ART_SHA256_HEX_LEN + 1];
+	const char *unknown = "0000000000000000000000000000000000000000000000000000000000000000";
+
+	(void)state;
+	assert_int_equal(art_keyring_new(&kr), 0);
+	assert_int_equal(art_keyring_add(kr, g.builder, ART_ROLE_BUILDER, g.t0 - 86400, 0), 0);
+	assert_int_equal(art_keyring_add(kr, g.rm1, ART_ROLE_RELEASE_MANAGER, g.t0 - 86400, 0), 0);
+	/* rm2: a release manager whose validity ended yesterday. */
+	assert_int_equal(art_keyring_add(kr, g.rm2, ART_ROLE_RELEASE_MANAGER, g.t0 - 3 * 86400,
+					 g.t0 - 86400), 0);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "green");
+	c.seq = 7;
+	c.signers = signers;
+
+	/* No signer: refused, whatever the threshold (0 counts as 1). */
+	c.n_signers = 0;
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 0, g.t0), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "channel green record 7: 0 trusted signer(s), 1 needed"));
+
+	/* rm1 alone: enough for 1 (and for 0), not for 2. */
+	snprintf(signers[0], sizeof(signers[0]), "%s", art_key_id(g.rm1));
+	c.n_signers = 1;
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 0, g.t0), 0);
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 1, g.t0), 0);
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 2, g.t0), AF_EDENIED);
+	assert_non_null(strstr(art_error_last(), "1 trusted signer(s), 2 needed"));
+
+	/* The worst reason is given: an expired key, then an unknown one wins over it. */
+	snprintf(signers[1], sizeof(signers[1]), "%s", art_key_id(g.rm2));
+	c.n_signers = 2;
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 2, g.t0), AF_EEXPIRED);
+	assert_non_null(strstr(art_error_last(), "1 trusted signer(s), 2 needed: "));
+	snprintf(signers[2], sizeof(signers[2]), "%s", unknown);
+	c.n_signers = 3;
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 2, g.t0), AF_ENOTFOUND);
+	/* ...and a revoked one over all of them. */
+	assert_int_equal(art_keyring_revoke(kr, art_key_id(g.rm1), g.t0 - 10, "lost"), 0);
+	assert_int_equal(rt_channel__recheck_signers(kr, &c, 1, g.t0), AF_EREVOKED);
+	assert_non_null(strstr(art_error_last(), "0 trusted signer(s), 1 needed"));
+	/* The builder is no release manager. */
+	snprintf(signers[0], sizeof(signers[0]), "%s", art_key_id(g.builder));
+	c.n_signers = 1;
+	assert_true(rt_channel__recheck_signers(kr, &c, 1, g.t0) < 0);
+	art_keyring_free(kr);
+}
+
 #define STRESS_THREADS 4
 #define STRESS_SWITCHES 20
 
@@ -1158,6 +1332,8 @@ int main(void)
 		cmocka_unit_test_setup(test_channel__keyring_forged_or_replayed_refused, reset_keyring),
 		cmocka_unit_test_setup(test_channel__latest_mode_reloads_the_keyring_too, reset_keyring),
 		cmocka_unit_test_setup(test_channel__switches_under_concurrent_invocations, reset_keyring),
+		cmocka_unit_test_setup(test_channel__helpers_peek_and_pins, reset_keyring),
+		cmocka_unit_test_setup(test_channel__helpers_recheck_signers, reset_keyring),
 	};
 
 	sem_init(&llm_entered, 0, 0);

@@ -38,6 +38,8 @@
 #include "rt/tokens.h"
 #include "rt/tools.h"
 #include "rt/trace.h"
+#include "../../../runtime/src/keyring_watch.h"
+#include "keyring_fixture.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -256,10 +258,88 @@ static void test_faults__allocation_failures_report_enomem(void **state)
 	remove_dir(dir);
 }
 
+/* The keyring watch: open on version 1 (a hard link of v1), the file
+ * replaced by version 2, one check takes it. */
+typedef struct kwatch_ctx {
+	char path[256], v1[256], v2[256];
+} kwatch_ctx;
+
+static int run_keyring_watch(void *arg)
+{
+	const kwatch_ctx *ctx = arg;
+	rt_keyring_watch *w = NULL;
+	rt_keyring_ref *first = NULL, *next = NULL;
+	int rc;
+
+	unlink(ctx->path);
+	if (link(ctx->v1, ctx->path) != 0)
+		return art_error_set(AF_EIO, "link");
+	rc = rt_keyring_watch__open(&w, &first, ctx->path);
+	if (rc < 0)
+		return rc;
+	unlink(ctx->path);
+	if (link(ctx->v2, ctx->path) != 0)
+		rc = art_error_set(AF_EIO, "link");
+	if (rc == 0) {
+		rc = rt_keyring_watch__check(w, &next);
+		/* Out of memory is not a verdict on the file: the next check
+		 * (allocations work again) must take the new version. */
+		if (rc == AF_ENOMEM) {
+			rt_keyring_ref *again = NULL;
+			int rc2 = rt_keyring_watch__check(w, &again);
+
+			if (rc2 != 1 || !again)
+				rc = art_error_set(AF_EINTERNAL, "the check after ENOMEM said %d, not "
+						   "the new keyring", rc2);
+			rt_keyring_ref__put(again);
+		} else if (rc == 1) {
+			rc = next && strcmp(next->sha256, first->sha256) != 0
+				     ? 0 : art_error_set(AF_EINTERNAL, "not the new keyring");
+		} else if (rc == 0) {
+			rc = art_error_set(AF_EINTERNAL, "the new version was not seen");
+		}
+	}
+	rt_keyring_ref__put(next);
+	rt_keyring_ref__put(first);
+	rt_keyring_watch__close(w);
+	return rc;
+}
+
+static void save_keyring_version(const art_key *builder, const char *path)
+{
+	art_keyring *kr = NULL;
+
+	assert_int_equal(art_keyring_new(&kr), 0);
+	assert_int_equal(art_keyring_add(kr, builder, ART_ROLE_BUILDER, 0, 0), 0);
+	assert_int_equal(keyring_fixture_save(kr, path), 0);
+	art_keyring_free(kr);
+}
+
+static void test_faults__keyring_watch_reports_enomem(void **state)
+{
+	char *dir = temp_dir();
+	art_key *builder = NULL;
+	kwatch_ctx ctx;
+	fi_op op = {"rt_keyring_watch open+check", run_keyring_watch, NULL, &ctx};
+
+	(void)state;
+	snprintf(ctx.path, sizeof(ctx.path), "%s/keyring.json", dir);
+	snprintf(ctx.v1, sizeof(ctx.v1), "%s/v1.json", dir);
+	snprintf(ctx.v2, sizeof(ctx.v2), "%s/v2.json", dir);
+	assert_int_equal(art_key_generate(&builder, 2048), 0);
+	save_keyring_version(builder, ctx.v1);
+	save_keyring_version(builder, ctx.v2);
+	if (fi_torture(&op) < 0)
+		fail_msg("%s: see above", op.name);
+	art_key_free(builder);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_faults__allocation_failures_report_enomem),
+		cmocka_unit_test(test_faults__keyring_watch_reports_enomem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
